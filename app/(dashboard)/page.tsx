@@ -1,0 +1,123 @@
+'use client';
+import { useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useDeferredValue, useState } from 'react';
+import { StatusBadge } from '../../components/status-badge';
+import { useTRPC } from '../../components/trpc';
+import { ErrorNote, Input, PageHeader, Select } from '../../components/ui';
+import { formatBytes } from '../../lib/format';
+import { boxStatuses, type BoxStatus } from '../../lib/validation';
+
+export default function FleetPage() {
+  const trpc = useTRPC();
+  const [search, setSearch] = useState('');
+  const [status, setStatus] = useState<BoxStatus | ''>('');
+  const [tag, setTag] = useState('');
+  const deferredSearch = useDeferredValue(search);
+  const me = useQuery(trpc.users.me.queryOptions());
+  // Polling keeps status live without a reload; the server's status poller does the SSH work.
+  const boxes = useQuery({
+    ...trpc.boxes.list.queryOptions({ search: deferredSearch || undefined, status: status || undefined, tag: tag || undefined }),
+    refetchInterval: 5_000,
+    placeholderData: (previous) => previous,
+  });
+  const allTags = [...new Set((boxes.data ?? []).flatMap((b) => b.tags))].sort();
+
+  return (
+    <>
+      <PageHeader title="Fleet">
+        {me.data?.role === 'admin' && (
+          <Link href="/boxes/new" className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-indigo-500">
+            Add box
+          </Link>
+        )}
+      </PageHeader>
+
+      <div className="mb-4 flex flex-wrap gap-3" role="search">
+        <Input aria-label="Search boxes" placeholder="Search name, host, owner, OS, tag…" value={search} onChange={(e) => setSearch(e.target.value)} className="max-w-sm" />
+        <Select aria-label="Filter by status" value={status} onChange={(e) => setStatus(e.target.value as BoxStatus | '')} className="max-w-48">
+          <option value="">All statuses</option>
+          {boxStatuses.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </Select>
+        <Select aria-label="Filter by tag" value={tag} onChange={(e) => setTag(e.target.value)} className="max-w-48">
+          <option value="">All tags</option>
+          {allTags.map((t) => (
+            <option key={t}>{t}</option>
+          ))}
+        </Select>
+      </div>
+
+      <ErrorNote error={boxes.error} />
+      <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+        <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Boxes">
+          <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
+            <tr>
+              <th className="px-4 py-2.5">Box</th>
+              <th className="px-4 py-2.5">Status</th>
+              <th className="px-4 py-2.5">OS</th>
+              <th className="px-4 py-2.5">CPU / memory / disk free</th>
+              <th className="px-4 py-2.5">Docker</th>
+              <th className="px-4 py-2.5">Owner</th>
+              <th className="px-4 py-2.5">Tags</th>
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {boxes.data?.map((box) => (
+              <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
+                <td className="px-4 py-3">
+                  <Link href={`/boxes/${box.id}`} className="font-medium text-indigo-700 hover:underline">
+                    {box.name}
+                  </Link>
+                  <div className="font-mono text-xs text-slate-500">
+                    {box.sshUser}@{box.host}:{box.port}
+                  </div>
+                </td>
+                <td className="px-4 py-3">
+                  <StatusBadge status={box.status} />
+                  {box.statusMessage && <div className="mt-1 max-w-xs text-xs text-slate-600" data-testid="status-message">{box.statusMessage}</div>}
+                </td>
+                <td className="px-4 py-3">
+                  {box.facts ? (
+                    <>
+                      <div>{box.facts.os.name || box.facts.os.id}</div>
+                      <div className="text-xs text-slate-500">
+                        {box.facts.kernel} · {box.facts.arch}
+                      </div>
+                    </>
+                  ) : (
+                    <span className="text-slate-400">—</span>
+                  )}
+                </td>
+                <td className="px-4 py-3 text-slate-700">
+                  {box.facts ? `${box.facts.cpus ?? '?'} CPU · ${formatBytes(box.facts.memoryTotalBytes)} · ${formatBytes(box.facts.diskFreeBytes)}` : '—'}
+                </td>
+                <td className="px-4 py-3">{box.facts?.docker.server ?? box.facts?.docker.client ?? <span className="text-slate-400">none</span>}</td>
+                <td className="px-4 py-3 text-slate-700">{box.owner.email}</td>
+                <td className="px-4 py-3">
+                  <div className="flex flex-wrap gap-1">
+                    {box.tags.map((t) => (
+                      <button key={t} type="button" onClick={() => setTag(t)} className="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 hover:bg-slate-200">
+                        {t}
+                      </button>
+                    ))}
+                  </div>
+                </td>
+              </tr>
+            ))}
+            {boxes.data?.length === 0 && (
+              <tr>
+                <td colSpan={7} className="px-4 py-10 text-center text-slate-500">
+                  {search || status || tag ? 'No box matches these filters.' : me.data?.role === 'admin' ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.'}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,22 @@
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import superjson from 'superjson';
+import type { AppRouter } from '../../server/trpc/router';
+
+/** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie. */
+export async function signedInApi(baseURL: string, credentials: { email: string; password: string }) {
+  const response = await fetch(`${baseURL}/api/auth/sign-in/email`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: baseURL },
+    body: JSON.stringify(credentials),
+  });
+  if (!response.ok) throw new Error(`sign-in as ${credentials.email} failed: ${response.status} ${await response.text()}`);
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const client = createTRPCClient<AppRouter>({
+    links: [httpBatchLink({ url: `${baseURL}/api/trpc`, transformer: superjson, headers: () => ({ cookie }) })],
+  });
+  return { client, cookie };
+}
+export type Api = Awaited<ReturnType<typeof signedInApi>>['client'];

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * Input rules shared by the browser forms and the server (the server always re-checks).
+ * Names are DNS-label-like so they work unchanged as ssh `Host` aliases and docker context names.
+ */
+export const boxName = z
+  .string()
+  .trim()
+  .min(1, 'Name is required.')
+  .max(63, 'Name is at most 63 characters.')
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'Use lowercase letters, digits and inner hyphens (e.g. "web-dev-1").');
+
+const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const hostnameRe = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+const ipv6 = /^[0-9a-fA-F:]+(%[a-zA-Z0-9]+)?$/;
+
+export const hostAddress = z
+  .string()
+  .trim()
+  .min(1, 'Host is required.')
+  .max(253, 'Host is at most 253 characters.')
+  .refine(
+    (v) => ipv4.test(v) || hostnameRe.test(v) || (v.includes(':') && ipv6.test(v)),
+    'Enter a hostname (box.example.com) or an IP address (203.0.113.7, 2001:db8::1).',
+  );
+
+export const sshPort = z.coerce.number().int('Port is a whole number.').min(1, 'Port is 1 to 65535.').max(65535, 'Port is 1 to 65535.');
+
+export const sshUser = z
+  .string()
+  .trim()
+  .min(1, 'SSH user is required.')
+  .max(32, 'SSH user is at most 32 characters.')
+  .regex(/^[a-z_][a-z0-9_-]*\$?$/, 'A Linux user name: lowercase letters, digits, "_" and "-", not starting with a digit.');
+
+export const tag = z
+  .string()
+  .trim()
+  .min(1)
+  .max(32, 'A tag is at most 32 characters.')
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'Tags use lowercase letters, digits, ".", "_" and "-".');
+
+export const boxAuth = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('dashboard-key') }),
+  z.object({
+    method: z.literal('private-key'),
+    privateKey: z.string().min(1, 'Paste the private key.').max(16_384, 'That key is too long.'),
+    passphrase: z.string().max(1024).optional(),
+  }),
+  z.object({ method: z.literal('password'), password: z.string().min(1, 'Enter the password.').max(1024) }),
+]);
+
+export const boxFields = z.object({
+  name: boxName,
+  host: hostAddress,
+  port: sshPort.default(22),
+  sshUser,
+  tags: z.array(tag).max(20, 'At most 20 tags.').default([]),
+  notes: z.string().max(2000, 'Notes are at most 2000 characters.').default(''),
+  ownerId: z.string().min(1).optional(),
+  memberIds: z.array(z.string().min(1)).max(200).default([]),
+});
+
+export const createBoxInput = boxFields.extend({ auth: boxAuth });
+export type CreateBoxInput = z.input<typeof createBoxInput>;
+
+/** On update, credentials are replaced only when `auth` is given; secrets are never sent back. */
+export const updateBoxInput = boxFields.partial().extend({ id: z.string().min(1), auth: boxAuth.optional() });
+
+export const email = z.email('Enter an email address.').max(254);
+export const password = z.string().min(10, 'Passwords have at least 10 characters.').max(256);
+export const displayName = z.string().trim().min(1, 'Name is required.').max(100);
+
+export const boxStatuses = ['unknown', 'online', 'unreachable', 'auth-failed', 'host-key-mismatch'] as const;
+export type BoxStatus = (typeof boxStatuses)[number];

@@ -1,0 +1,63 @@
+import type { Db } from '../db/client';
+import { logger } from '../log';
+
+/** Who did it; `null` id means the dashboard itself (status checks, scheduled work). */
+export interface Actor {
+  id: string | null;
+  email: string | null;
+}
+
+export const systemActor: Actor = { id: null, email: null };
+
+export interface AuditEntry {
+  actor: Actor;
+  action: string;
+  box?: { id: string; name: string } | null;
+  /** Details such as the command line or the changed fields. Never secrets. */
+  detail?: Record<string, unknown>;
+  result: 'ok' | 'error';
+  error?: string;
+}
+
+/** Appends to the audit log. A failure to audit is logged, never hidden, but does not undo the action. */
+export async function recordAudit(db: Db, entry: AuditEntry): Promise<void> {
+  try {
+    await db.auditEvent.create({
+      data: {
+        actorId: entry.actor.id,
+        actorEmail: entry.actor.email,
+        action: entry.action,
+        boxId: entry.box?.id ?? null,
+        boxName: entry.box?.name ?? null,
+        detail: JSON.stringify(entry.detail ?? {}),
+        result: entry.result,
+        error: entry.error ?? null,
+      },
+    });
+  } catch (error) {
+    logger.error({ err: error, entry }, 'could not write an audit event');
+  }
+}
+
+export interface AuditQuery {
+  cursor?: string;
+  limit: number;
+  boxId?: string;
+  action?: string;
+  actorEmail?: string;
+}
+
+export async function listAudit(db: Db, query: AuditQuery) {
+  const rows = await db.auditEvent.findMany({
+    where: {
+      boxId: query.boxId,
+      action: query.action ? { startsWith: query.action } : undefined,
+      actorEmail: query.actorEmail,
+    },
+    orderBy: [{ at: 'desc' }, { id: 'desc' }],
+    take: query.limit + 1,
+    ...(query.cursor ? { cursor: { id: query.cursor }, skip: 1 } : {}),
+  });
+  const items = rows.slice(0, query.limit).map((row) => ({ ...row, detail: JSON.parse(row.detail) as unknown }));
+  return { items, nextCursor: rows.length > query.limit ? items[items.length - 1]?.id : undefined };
+}

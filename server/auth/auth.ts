@@ -1,0 +1,37 @@
+import { betterAuth } from 'better-auth';
+import { prismaAdapter } from 'better-auth/adapters/prisma';
+import type { Db } from '../db/client';
+import type { Env } from '../env';
+
+export type Role = 'admin' | 'developer';
+export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
+
+/**
+ * better-auth owns sign-in, password hashing (scrypt) and database sessions (httpOnly cookie).
+ * Public sign-up is off: admins create accounts (server/users). `role` is ours, stored on its user table.
+ */
+export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'postgresql'; secret: string }) {
+  const { env } = options;
+  return betterAuth({
+    baseURL: env.publicUrl,
+    basePath: '/api/auth',
+    secret: options.secret,
+    trustedOrigins: [env.publicUrl],
+    database: prismaAdapter(options.db, { provider: options.provider }),
+    emailAndPassword: { enabled: true, disableSignUp: true, minPasswordLength: 10, maxPasswordLength: 256 },
+    user: {
+      additionalFields: {
+        role: { type: 'string', required: false, defaultValue: 'developer', input: false },
+      },
+    },
+    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    advanced: {
+      useSecureCookies: env.publicUrl.startsWith('https:'),
+      cookiePrefix: 'boxyard',
+    },
+    telemetry: { enabled: false },
+    rateLimit: { enabled: env.NODE_ENV === 'production', window: 60, max: 30 },
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;

@@ -1,0 +1,207 @@
+import type { z } from 'zod';
+import type { createBoxInput, updateBoxInput, BoxStatus } from '../../lib/validation';
+import type { SecretBox } from '../crypto/secret-box';
+import type { Db } from '../db/client';
+import { AppError } from '../errors';
+import { reachableBoxes, type SessionUser } from './access';
+import type { BoxFacts } from './facts';
+
+type BoxRow = NonNullable<Awaited<ReturnType<Db['box']['findFirst']>>>;
+const withPeople = {
+  owner: { select: { id: true, email: true, name: true } },
+  members: { select: { user: { select: { id: true, email: true, name: true } } } },
+} as const;
+type BoxWithPeople = BoxRow & {
+  owner: { id: string; email: string; name: string };
+  members: { user: { id: string; email: string; name: string } }[];
+};
+
+/** What the browser may see of a box: everything but the credentials. */
+export function toBoxView(box: BoxWithPeople) {
+  return {
+    id: box.id,
+    name: box.name,
+    host: box.host,
+    port: box.port,
+    sshUser: box.sshUser,
+    kind: box.kind,
+    notes: box.notes,
+    tags: JSON.parse(box.tags) as string[],
+    owner: box.owner,
+    members: box.members.map((m) => m.user),
+    authMethod: box.authMethod,
+    hostKey: box.hostKeyFingerprint
+      ? { fingerprint: box.hostKeyFingerprint, algorithm: box.hostKeyAlgorithm, pinnedAt: box.hostKeyPinnedAt }
+      : null,
+    offeredHostKeyFingerprint: box.offeredHostKeyFingerprint,
+    status: box.status as BoxStatus,
+    statusMessage: box.statusMessage,
+    statusCheckedAt: box.statusCheckedAt,
+    facts: box.facts ? (JSON.parse(box.facts) as BoxFacts) : null,
+    factsAt: box.factsAt,
+    createdAt: box.createdAt,
+    updatedAt: box.updatedAt,
+  };
+}
+export type BoxView = ReturnType<typeof toBoxView>;
+
+export interface BoxFilter {
+  search?: string;
+  status?: BoxStatus;
+  tag?: string;
+}
+
+export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {}): Promise<BoxView[]> {
+  const rows = await db.box.findMany({
+    where: { AND: [reachableBoxes(user), filter.status ? { status: filter.status } : {}] },
+    include: withPeople,
+    orderBy: { name: 'asc' },
+  });
+  const search = filter.search?.trim().toLowerCase();
+  // Tags are a JSON column (portable across SQLite and PostgreSQL), so tag and text search run here;
+  // a team's fleet is tens to hundreds of rows.
+  return rows
+    .map(toBoxView)
+    .filter((box) => !filter.tag || box.tags.includes(filter.tag))
+    .filter(
+      (box) =>
+        !search ||
+        [box.name, box.host, box.owner.email, box.notes, box.facts?.os.name ?? '', ...box.tags].some((field) =>
+          field.toLowerCase().includes(search),
+        ),
+    );
+}
+
+/** The box if the user may reach it. Unknown and forbidden look the same, so ids cannot be probed. */
+export async function getBoxRow(db: Db, user: SessionUser, id: string): Promise<BoxWithPeople> {
+  const box = await db.box.findFirst({ where: { AND: [{ id }, reachableBoxes(user)] }, include: withPeople });
+  if (!box) throw new AppError('NOT_FOUND', 'No such box, or you do not have access to it.');
+  return box;
+}
+
+export async function getBox(db: Db, user: SessionUser, id: string): Promise<BoxView> {
+  return toBoxView(await getBoxRow(db, user, id));
+}
+
+type CreateBox = z.output<typeof createBoxInput>;
+type UpdateBox = z.output<typeof updateBoxInput>;
+type BoxAuth = CreateBox['auth'];
+
+function secretOf(auth: BoxAuth): string | null {
+  if (auth.method === 'private-key') return JSON.stringify({ privateKey: auth.privateKey, passphrase: auth.passphrase });
+  if (auth.method === 'password') return auth.password;
+  return null;
+}
+
+async function ensureNameFree(db: Db, name: string, exceptId?: string) {
+  const clash = await db.box.findUnique({ where: { name }, select: { id: true } });
+  if (clash && clash.id !== exceptId) throw new AppError('CONFLICT', `The name "${name}" is already taken; choose another.`);
+}
+
+async function ensureUsersExist(db: Db, ids: string[]) {
+  const unique = [...new Set(ids)];
+  const found = await db.user.count({ where: { id: { in: unique } } });
+  if (found !== unique.length) throw new AppError('BAD_INPUT', 'An owner or member does not exist any more; reload and pick again.');
+}
+
+export async function createBox(db: Db, secrets: SecretBox, actor: SessionUser, input: CreateBox): Promise<BoxView> {
+  await ensureNameFree(db, input.name);
+  const ownerId = input.ownerId ?? actor.id;
+  await ensureUsersExist(db, [ownerId, ...input.memberIds]);
+  const secret = secretOf(input.auth);
+  const created = await db.$transaction(async (tx) => {
+    const box = await tx.box.create({
+      data: {
+        name: input.name,
+        host: input.host,
+        port: input.port,
+        sshUser: input.sshUser,
+        tags: JSON.stringify([...new Set(input.tags)]),
+        notes: input.notes,
+        ownerId,
+        authMethod: input.auth.method,
+        members: { create: [...new Set(input.memberIds)].filter((id) => id !== ownerId).map((userId) => ({ userId })) },
+      },
+    });
+    // The ciphertext is bound to the box id, which exists only now.
+    if (secret !== null) {
+      await tx.box.update({ where: { id: box.id }, data: { secretCipher: secrets.encrypt(secret, `box:${box.id}`) } });
+    }
+    return box;
+  });
+  return getBox(db, actor, created.id);
+}
+
+export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, input: UpdateBox): Promise<BoxView> {
+  const current = await getBoxRow(db, actor, input.id);
+  if (input.name !== undefined) await ensureNameFree(db, input.name, current.id);
+  const ownerId = input.ownerId ?? current.ownerId;
+  if (input.ownerId !== undefined || input.memberIds !== undefined) await ensureUsersExist(db, [ownerId, ...(input.memberIds ?? [])]);
+  const addressChanged =
+    (input.host !== undefined && input.host !== current.host) || (input.port !== undefined && input.port !== current.port);
+  await db.$transaction(async (tx) => {
+    await tx.box.update({
+      where: { id: current.id },
+      data: {
+        name: input.name,
+        host: input.host,
+        port: input.port,
+        sshUser: input.sshUser,
+        notes: input.notes,
+        ownerId: input.ownerId,
+        tags: input.tags ? JSON.stringify([...new Set(input.tags)]) : undefined,
+        ...(input.auth
+          ? {
+              authMethod: input.auth.method,
+              secretCipher: secretOf(input.auth) === null ? null : secrets.encrypt(secretOf(input.auth)!, `box:${current.id}`),
+            }
+          : {}),
+        // A new address is a new machine as far as trust goes: its key is pinned afresh on first contact.
+        ...(addressChanged
+          ? { hostKeyFingerprint: null, hostKeyAlgorithm: null, hostKeyPinnedAt: null, offeredHostKeyFingerprint: null, status: 'unknown', statusMessage: '' }
+          : {}),
+      },
+    });
+    if (input.memberIds !== undefined) {
+      await tx.boxMember.deleteMany({ where: { boxId: current.id } });
+      const members = [...new Set(input.memberIds)].filter((id) => id !== ownerId);
+      if (members.length) await tx.boxMember.createMany({ data: members.map((userId) => ({ boxId: current.id, userId })) });
+    }
+  });
+  return getBox(db, actor, current.id);
+}
+
+export async function deleteBox(db: Db, actor: SessionUser, id: string): Promise<BoxView> {
+  const box = await getBox(db, actor, id);
+  await db.box.deleteMany({ where: { id } });
+  return box;
+}
+
+/** Stored credentials of a box, decrypted for the SSH layer only. */
+export function boxCredentials(box: BoxRow, secrets: SecretBox) {
+  if (box.authMethod === 'dashboard-key' || !box.secretCipher) return { method: 'dashboard-key' as const };
+  const secret = secrets.decrypt(box.secretCipher, `box:${box.id}`);
+  if (box.authMethod === 'password') return { method: 'password' as const, password: secret };
+  const { privateKey, passphrase } = JSON.parse(secret) as { privateKey: string; passphrase?: string };
+  return { method: 'private-key' as const, privateKey, passphrase };
+}
+
+export async function recordStatus(
+  db: Db,
+  boxId: string,
+  status: BoxStatus,
+  message: string,
+  extra: { offeredHostKeyFingerprint?: string | null; facts?: BoxFacts } = {},
+) {
+  // updateMany: the box may have been deleted while we talked to it; that is not an error.
+  await db.box.updateMany({
+    where: { id: boxId },
+    data: {
+      status,
+      statusMessage: message,
+      statusCheckedAt: new Date(),
+      ...(extra.offeredHostKeyFingerprint !== undefined ? { offeredHostKeyFingerprint: extra.offeredHostKeyFingerprint } : {}),
+      ...(extra.facts ? { facts: JSON.stringify(extra.facts), factsAt: new Date() } : {}),
+    },
+  });
+}

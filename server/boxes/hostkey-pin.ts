@@ -1,0 +1,32 @@
+import { recordAudit } from '../audit/audit';
+import type { Db } from '../db/client';
+import { AppError } from '../errors';
+import type { SessionUser } from './access';
+import { getBoxRow } from './boxes';
+
+/**
+ * Re-pins a box's host key after a mismatch. The admin names the fingerprint they checked, and it must
+ * be the one the box offered, so a key that changed again since they looked is not trusted by accident.
+ */
+export async function repinHostKey(db: Db, admin: SessionUser, boxId: string, fingerprint: string) {
+  const box = await getBoxRow(db, admin, boxId);
+  if (!box.offeredHostKeyFingerprint) {
+    throw new AppError('CONFLICT', 'This box has not offered a different host key; there is nothing to re-pin.');
+  }
+  if (box.offeredHostKeyFingerprint !== fingerprint) {
+    throw new AppError('CONFLICT', `The box now offers ${box.offeredHostKeyFingerprint}, not ${fingerprint}; check the key again before trusting it.`);
+  }
+  const { count } = await db.box.updateMany({
+    where: { id: box.id, offeredHostKeyFingerprint: fingerprint },
+    data: { hostKeyFingerprint: fingerprint, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null, status: 'unknown', statusMessage: '' },
+  });
+  if (count === 0) throw new AppError('CONFLICT', 'The box changed while you were re-pinning; reload and try again.');
+  await recordAudit(db, {
+    actor: admin,
+    action: 'box.hostkey.repin',
+    box: { id: box.id, name: box.name },
+    detail: { from: box.hostKeyFingerprint, to: fingerprint },
+    result: 'ok',
+  });
+  return box;
+}

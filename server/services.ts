@@ -1,0 +1,68 @@
+import { mkdirSync } from 'node:fs';
+import { createAuth, type Auth } from './auth/auth';
+import { BoxRemote } from './boxes/remote';
+import { StatusPoller } from './boxes/status-poller';
+import { SecretBox, loadSecretKey } from './crypto/secret-box';
+import { createDb, dbProvider, type Db } from './db/client';
+import { applyMigrations } from './db/migrate';
+import type { Env } from './env';
+import { isAppError } from './errors';
+import { logger } from './log';
+import { ensureDashboardKey } from './settings/dashboard-key';
+import { SshPool } from './ssh/pool';
+import { ensureFirstAdmin } from './users/users';
+
+/** The dashboard's long-lived parts, created once at start-up and handed to every request. */
+export interface Services {
+  env: Env;
+  db: Db;
+  auth: Auth;
+  secrets: SecretBox;
+  pool: SshPool;
+  remote: BoxRemote;
+  statusPoller: StatusPoller;
+  dashboardPublicKey: string;
+}
+
+export interface Started {
+  services: Services;
+  /** Set only on the very first start: the credentials to print once. */
+  firstAdmin: { email: string; password: string; generated: boolean } | null;
+}
+
+export async function startServices(env: Env, options: { pollStatus?: boolean } = {}): Promise<Started> {
+  mkdirSync(env.dataDir, { recursive: true, mode: 0o700 });
+  const applied = await applyMigrations(env.databaseUrl);
+  if (applied.length) logger.info({ applied }, 'database migrations applied');
+
+  const db = createDb(env.databaseUrl);
+  const secrets = new SecretBox(loadSecretKey(env.dataDir, env.BOXYARD_SECRET_KEY));
+  const dashboardKey = await ensureDashboardKey(db, secrets);
+  const firstAdmin = await ensureFirstAdmin(db, { email: env.BOXYARD_ADMIN_EMAIL, password: env.BOXYARD_ADMIN_PASSWORD }).catch(
+    // Two processes starting on one empty PostgreSQL database: the other one created the admin.
+    (error: unknown) => (isAppError(error, 'CONFLICT') ? null : Promise.reject(error)),
+  );
+  const provider = dbProvider(env.databaseUrl) === 'postgres' ? 'postgresql' : 'sqlite';
+  const auth = createAuth({ db, env, provider, secret: secrets.derive('better-auth-session') });
+
+  const pool = new SshPool({
+    connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS,
+    commandTimeoutMs: env.SSH_COMMAND_TIMEOUT_MS,
+    maxChannelsPerConnection: env.SSH_MAX_CHANNELS_PER_BOX,
+  });
+  pool.start();
+  const remote = new BoxRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
+  const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
+  if (options.pollStatus !== false) statusPoller.start();
+
+  return {
+    services: { env, db, auth, secrets, pool, remote, statusPoller, dashboardPublicKey: dashboardKey.publicKey },
+    firstAdmin,
+  };
+}
+
+export async function stopServices(services: Services): Promise<void> {
+  await services.statusPoller.stop();
+  await services.pool.stop();
+  await services.db.$disconnect();
+}

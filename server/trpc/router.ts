@@ -1,0 +1,14 @@
+import { auditRouter } from './audit';
+import { boxesRouter } from './boxes';
+import { router } from './init';
+import { settingsRouter } from './settings';
+import { usersRouter } from './users';
+
+export const appRouter = router({
+  boxes: boxesRouter,
+  users: usersRouter,
+  audit: auditRouter,
+  settings: settingsRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,68 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hashPassword } from 'better-auth/crypto';
+import type { Role } from '../auth/auth';
+import type { Db } from '../db/client';
+import { AppError } from '../errors';
+
+export interface NewUser {
+  email: string;
+  name: string;
+  password: string;
+  role: Role;
+}
+
+const publicUserFields = { id: true, email: true, name: true, role: true, createdAt: true } as const;
+
+/** Creates a user with a better-auth credential account (the same rows its sign-up would write). */
+export async function createUser(db: Db, input: NewUser) {
+  const email = input.email.toLowerCase();
+  if (await db.user.findUnique({ where: { email } })) {
+    throw new AppError('CONFLICT', `A user with the email ${email} already exists.`);
+  }
+  const id = randomUUID();
+  const passwordHash = await hashPassword(input.password);
+  const [user] = await db.$transaction([
+    db.user.create({ data: { id, email, name: input.name, role: input.role }, select: publicUserFields }),
+    db.account.create({ data: { id: randomUUID(), accountId: id, providerId: 'credential', userId: id, password: passwordHash } }),
+  ]);
+  return user;
+}
+
+export function listUsers(db: Db) {
+  return db.user.findMany({ select: publicUserFields, orderBy: { email: 'asc' } });
+}
+
+async function adminCount(db: Db) {
+  return db.user.count({ where: { role: 'admin' } });
+}
+
+export async function setRole(db: Db, userId: string, role: Role) {
+  const user = await db.user.findUnique({ where: { id: userId } });
+  if (!user) throw new AppError('NOT_FOUND', 'That user does not exist any more.');
+  if (user.role === 'admin' && role !== 'admin' && (await adminCount(db)) <= 1) {
+    throw new AppError('CONFLICT', 'This is the last admin; make another user admin first.');
+  }
+  return db.user.update({ where: { id: userId }, data: { role }, select: publicUserFields });
+}
+
+export async function deleteUser(db: Db, userId: string, actingUserId: string) {
+  if (userId === actingUserId) throw new AppError('CONFLICT', 'You cannot delete your own account.');
+  const user = await db.user.findUnique({ where: { id: userId }, include: { _count: { select: { ownedBoxes: true } } } });
+  if (!user) throw new AppError('NOT_FOUND', 'That user does not exist any more.');
+  if (user._count.ownedBoxes > 0) {
+    throw new AppError('CONFLICT', `${user.email} owns ${user._count.ownedBoxes} box(es); give them another owner first.`);
+  }
+  await db.user.delete({ where: { id: userId } });
+  return user;
+}
+
+/**
+ * On the very first start (no users at all) creates the first admin. Returns the credentials to print
+ * once; the password is generated when BOXYARD_ADMIN_PASSWORD is not set.
+ */
+export async function ensureFirstAdmin(db: Db, options: { email: string; password?: string }) {
+  if ((await db.user.count()) > 0) return null;
+  const password = options.password ?? randomBytes(12).toString('base64url');
+  await createUser(db, { email: options.email, name: 'Admin', password, role: 'admin' });
+  return { email: options.email, password, generated: options.password === undefined };
+}
