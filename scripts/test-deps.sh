@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Prepares this machine for the test suite: Debian packages, a running dockerd, a running PostgreSQL with the
+# `boxyard` role, and the lab's box image. Idempotent: on a ready machine it only checks, in about a second.
+# Written for Debian 12 without systemd (the usual sandbox); uses systemctl where systemd runs.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
+# apparmor: dockerd needs apparmor_parser on kernels with AppArmor enabled (docker.io only recommends it).
+PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql)
+
+say() { printf 'test-deps: %s\n' "$*"; }
+die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }
+require_root() { [[ $EUID -eq 0 ]] || die "$1 needs root; run this script as root"; }
+
+install_missing_packages() {
+  local missing=() package
+  for package in "${PACKAGES[@]}"; do
+    [[ $(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null) == installed ]] || missing+=("$package")
+  done
+  if ((${#missing[@]} == 0)); then
+    say "packages present"
+    return
+  fi
+  require_root "installing ${missing[*]}"
+  say "installing ${missing[*]} (log: $LOG_DIR/apt.log)"
+  mkdir -p "$LOG_DIR"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >"$LOG_DIR/apt.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/apt.log" >&2
+    die "apt-get failed (full log: $LOG_DIR/apt.log)"
+  fi
+}
+
+start_dockerd() {
+  if docker info >/dev/null 2>&1; then
+    say "dockerd running"
+    return
+  fi
+  require_root "starting dockerd"
+  mkdir -p "$LOG_DIR"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl start docker
+  else
+    # setsid: dockerd must outlive this script and its terminal.
+    setsid nohup dockerd >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
+  fi
+  say "waiting for dockerd (log: $LOG_DIR/dockerd.log)"
+  local deadline=$((SECONDS + 60))
+  until docker info >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then
+      tail -n 30 "$LOG_DIR/dockerd.log" >&2 2>/dev/null || true
+      die "dockerd did not become ready within 60 s (see $LOG_DIR/dockerd.log)"
+    fi
+    sleep 0.5
+  done
+  say "dockerd started"
+}
+
+# Sets PG_PORT to the port of the running `main` cluster (created if absent, as postgresql's postinst may skip it).
+start_postgres() {
+  local version status
+  read -r version PG_PORT status < <(pg_lsclusters -h | awk '$2 == "main" { print $1, $3, $4; exit }') || true
+  if [[ -z ${version:-} ]]; then
+    require_root "creating a PostgreSQL cluster"
+    version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    pg_createcluster "$version" main >/dev/null
+    read -r PG_PORT status < <(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" { print $3, $4 }')
+  fi
+  if [[ $status != online* ]]; then
+    require_root "starting PostgreSQL"
+    pg_ctlcluster "$version" main start
+  fi
+  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || die "PostgreSQL $version/main is not accepting connections on 127.0.0.1:$PG_PORT"
+  say "PostgreSQL $version running on port $PG_PORT"
+}
+
+create_boxyard_role() {
+  local exists
+  require_root "checking the boxyard role (psql as postgres)"
+  exists=$(runuser -u postgres -- psql -p "$PG_PORT" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'boxyard'")
+  if [[ $exists != 1 ]]; then
+    runuser -u postgres -- psql -q -p "$PG_PORT" -c "CREATE ROLE boxyard LOGIN CREATEDB PASSWORD 'boxyard'"
+    say "created role boxyard"
+  fi
+  # The tests log in over TCP with the password: prove that pg_hba allows it.
+  PGPASSWORD=boxyard psql -h 127.0.0.1 -p "$PG_PORT" -U boxyard -d postgres -tAc 'SELECT 1' >/dev/null \
+    || die "role boxyard cannot log in over TCP with its password; check pg_hba.conf"
+}
+
+install_missing_packages
+start_dockerd
+start_postgres
+create_boxyard_role
+"$REPO_DIR/e2e/lab/build-image.sh"
+
+cat <<EOF
+test-deps: ready. For the PostgreSQL tests:
+export BOXYARD_TEST_PG_URL=postgresql://boxyard:boxyard@127.0.0.1:$PG_PORT/postgres
+EOF
