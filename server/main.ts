@@ -7,6 +7,7 @@ import { startServices, stopServices } from './services';
 
 /** The dashboard process: API routes and (later) WebSockets here, pages through Next. */
 async function main() {
+  process.env.NEXT_TELEMETRY_DISABLED ??= '1'; // no network calls from a dashboard that may run offline
   const env = loadEnv();
   const { services, firstAdmin } = await startServices(env);
   const api = createApiHandler(services);

@@ -1,4 +1,4 @@
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../../server/trpc/router';
 
@@ -20,3 +20,14 @@ export async function signedInApi(baseURL: string, credentials: { email: string;
   return { client, cookie };
 }
 export type Api = Awaited<ReturnType<typeof signedInApi>>['client'];
+
+/** The tRPC error code a call failed with ("NOT_FOUND", "FORBIDDEN"...), or null if it succeeded. */
+export async function errorCodeOf(call: Promise<unknown>): Promise<string | null> {
+  try {
+    await call;
+    return null;
+  } catch (error) {
+    if (error instanceof TRPCClientError) return (error as TRPCClientError<AppRouter>).data?.code ?? 'UNKNOWN';
+    throw error;
+  }
+}

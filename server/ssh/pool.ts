@@ -1,0 +1,876 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import ssh2 from 'ssh2';
+import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import { AppError } from '../errors';
+import { logger } from '../log';
+import { HostKeyVerifier, hostKeyAlgorithmsFor, type HostKeyInfo } from './hostkey';
+import { parseKeyOrThrow } from './keys';
+import { isShellCommand, type ShellCommand } from './quote';
+
+// ssh2 is CommonJS without static named exports; Node's ESM loader only offers the default export.
+const { Client } = ssh2;
+
+const log = logger.child({ module: 'ssh' });
+
+export type SshAuth =
+  | { kind: 'key'; privateKey: string; passphrase?: string }
+  | { kind: 'password'; password: string };
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  auth: SshAuth;
+  /** Fingerprint ("SHA256:...") the box must present; null/absent = accept the first key and report it. */
+  pinnedHostKey?: string | null;
+  /** Key type stored with the pin (HostKeyInfo.algorithm): offered first so the box presents the pinned key. */
+  pinnedHostKeyType?: string | null;
+  /** Called once a connection made without a pin accepted a host key; persist it as the pin. */
+  onHostKeyPinned?: (key: HostKeyInfo) => void | Promise<void>;
+}
+
+export interface SshPoolOptions {
+  /** TCP connect + SSH handshake + login (ssh2's readyTimeout). */
+  connectTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  /** Unanswered keepalives before the connection is declared dead. */
+  keepaliveCountMax: number;
+  /**
+   * Channels open at once per connection; the rest wait in a queue. OpenSSH refuses more than MaxSessions (default
+   * 10), and frees a finished session a moment after its close, so the default stays below that (refused opens are
+   * retried).
+   */
+  maxChannelsPerConnection: number;
+  /** A connection with no channel open for this long is closed. */
+  idleTimeoutMs: number;
+  /** After a failed connect, further uses fail fast with that error for this long, doubling per failure. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** stdout + stderr of one exec; beyond it the command is stopped. */
+  maxOutputBytes: number;
+  /** exec's timeoutMs when the caller gives none. */
+  commandTimeoutMs: number;
+}
+
+export const defaultSshPoolOptions: SshPoolOptions = {
+  connectTimeoutMs: 10_000,
+  keepaliveIntervalMs: 15_000,
+  keepaliveCountMax: 3,
+  maxChannelsPerConnection: 8,
+  idleTimeoutMs: 5 * 60_000,
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 60_000,
+  maxOutputBytes: 16 * 1024 * 1024,
+  commandTimeoutMs: 60_000,
+};
+
+export interface ExecOptions {
+  /**
+   * Budget for the whole call: waiting for the connection, for a free channel, and the command itself.
+   * Defaults to the pool's commandTimeoutMs.
+   */
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+  signal?: AbortSignal;
+  /** Overrides the pool's maxOutputBytes for this command. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** Exit status; null when the command was killed by a signal. A non-zero code is a result, not an error. */
+  code: number | null;
+  signal: string | null;
+  durationMs: number;
+}
+
+export interface SshPoolStats {
+  /** Open SSH connections (including replaced ones still finishing their commands). */
+  connections: number;
+  connecting: number;
+  openChannels: number;
+  queued: number;
+  /** Targets currently failing fast after a failed connect. */
+  failing: number;
+}
+
+type Phase = 'connecting' | 'queued' | 'running';
+type Release = () => void;
+
+/** Connection lost before our channel was opened: nothing ran, so trying a fresh connection is safe. */
+class ConnectionGone extends Error {}
+
+/** The box refused to open a channel (CHANNEL_OPEN_FAILURE): the command did not start. */
+class ChannelRefused extends AppError {}
+
+/** Attempts after a refused channel open, 10 ms apart and doubling (310 ms in all). */
+const CHANNEL_OPEN_RETRIES = 5;
+
+function hostPort(target: Pick<SshTarget, 'host' | 'port'>): string {
+  return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/**
+ * Time budget and cancellation of one call, plus the phase it is in so a timeout says what it was waiting for.
+ */
+class Deadline {
+  phase: Phase = 'connecting';
+  private readonly controller = new AbortController();
+  private readonly timer?: NodeJS.Timeout;
+  private timedOut = false;
+  private readonly onParentAbort = () => this.controller.abort();
+
+  constructor(
+    private readonly timeoutMs: number | undefined,
+    private readonly parent: AbortSignal | undefined,
+    private readonly describeTimeout: (phase: Phase, timeoutMs: number) => AppError,
+  ) {
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        this.controller.abort();
+      }, timeoutMs);
+    }
+    if (parent?.aborted) this.controller.abort();
+    else parent?.addEventListener('abort', this.onParentAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** What to throw once `signal` has aborted: our timeout error, or the caller's own abort reason. */
+  error(): unknown {
+    if (this.timedOut) return this.describeTimeout(this.phase, this.timeoutMs ?? 0);
+    return this.parent?.reason ?? new AppError('INTERNAL', 'the SSH operation was cancelled');
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.parent?.removeEventListener('abort', this.onParentAbort);
+  }
+}
+
+function pause(ms: number, deadline: Deadline): Promise<void> {
+  return untilAborted(new Promise<void>((resolve) => setTimeout(resolve, ms)), deadline);
+}
+
+/** Waits for a shared promise without cancelling it when this caller gives up. */
+function untilAborted<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
+  const { signal } = deadline;
+  if (signal.aborted) return Promise.reject(deadline.error());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(deadline.error());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+interface Waiter {
+  grant: () => void;
+  fail: (error: unknown) => void;
+}
+
+/** One live SSH connection and its channel slots. */
+class PooledConnection {
+  closed = false;
+  /** close() was called: the pool ended it on purpose (idle, stop, evict, retire). */
+  closeRequested = false;
+  private retired = false;
+  private active = 0;
+  private readonly waiters: Waiter[] = [];
+  private lastActivity = Date.now();
+  private readonly closedPromise: Promise<void>;
+
+  constructor(
+    readonly client: SshClient,
+    readonly where: string,
+    /** Host key verified on this connection. */
+    readonly hostKey: HostKeyInfo,
+    /** Opened without a pin, so it also serves calls that still carry no pin (before the caller persisted it). */
+    readonly openedUnpinned: boolean,
+    private readonly maxChannels: number,
+    onClose: (connection: PooledConnection) => void,
+  ) {
+    this.closedPromise = new Promise((resolve) => {
+      client.once('close', () => {
+        this.closed = true;
+        for (const waiter of this.waiters.splice(0)) waiter.fail(new ConnectionGone());
+        onClose(this);
+        resolve();
+      });
+    });
+  }
+
+  get openChannels(): number {
+    return this.closed ? 0 : this.active;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  isIdleSince(cutoff: number): boolean {
+    return this.active === 0 && this.waiters.length === 0 && this.lastActivity <= cutoff;
+  }
+
+  /** Takes a channel slot, waiting in line when all are busy. */
+  acquire(deadline: Deadline): Promise<Release> {
+    if (this.closed) return Promise.reject(new ConnectionGone());
+    if (this.active < this.maxChannels && this.waiters.length === 0) return Promise.resolve(this.take());
+    const { signal } = deadline;
+    if (signal.aborted) return Promise.reject(deadline.error());
+    return new Promise<Release>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(deadline.error());
+      };
+      const waiter: Waiter = {
+        grant: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(this.take());
+        },
+        fail: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private take(): Release {
+    this.active++;
+    let released = false;
+    return () => {
+      if (released || this.closed) return;
+      released = true;
+      this.active--;
+      this.lastActivity = Date.now();
+      const next = this.waiters.shift();
+      if (next) next.grant();
+      else if (this.retired && this.active === 0) void this.close();
+    };
+  }
+
+  /** Replaced by a newer config or a stopped pool: close once no longer in use. */
+  retire(): void {
+    this.retired = true;
+    // Callers that were handed this connection may be a few microtasks away from taking their slot.
+    setImmediate(() => {
+      if (this.active === 0 && this.waiters.length === 0) void this.close();
+    });
+  }
+
+  /** Polite SSH disconnect; the socket is destroyed if the box does not let go within a second. */
+  close(): Promise<void> {
+    this.closeRequested = true;
+    if (!this.closed) {
+      this.client.end();
+      const force = setTimeout(() => this.client.destroy(), 1_000);
+      void this.closedPromise.then(() => clearTimeout(force));
+    }
+    return this.closedPromise;
+  }
+}
+
+/** Per target id: its current connection, the connect in flight, and the memory of the last failure. */
+interface TargetEntry {
+  readonly id: string;
+  /** Config keys this entry serves; a call with any other config replaces the entry. */
+  readonly keys: Set<string>;
+  target: SshTarget;
+  /** The private key was checked (once: decrypting a passphrase-protected key is deliberately slow). */
+  keyChecked?: boolean;
+  connection: PooledConnection | null;
+  connecting: Promise<PooledConnection> | null;
+  failure: { error: unknown; attempts: number; retryAt: number } | null;
+}
+
+/** Identity of everything that changes what the connection is; secrets only enter through a hash. */
+function configKey(target: SshTarget, pinnedHostKey = target.pinnedHostKey ?? null): string {
+  const { host, port, username, auth } = target;
+  return createHash('sha256').update(JSON.stringify([host, port, username, auth, pinnedHostKey])).digest('hex');
+}
+
+/**
+ * The one way the product talks to boxes: one reused SSH connection per target, a channel cap per connection,
+ * fail-fast backoff after connect failures, idle close, and errors translated into AppErrors with plain messages.
+ *
+ * Created once per process (see stack facts: reach it through globalThis or injection, not module state), then
+ * start() before use and stop() on shutdown.
+ */
+export class SshPool {
+  private readonly options: SshPoolOptions;
+  private readonly entries = new Map<string, TargetEntry>();
+  /** Connections whose target config changed, still finishing their commands. */
+  private readonly retiring = new Set<PooledConnection>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private running = false;
+
+  constructor(options: Partial<SshPoolOptions> = {}) {
+    this.options = { ...defaultSshPoolOptions, ...options };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const every = Math.min(Math.max(this.options.idleTimeoutMs / 4, 50), 10_000);
+    this.sweeper = setInterval(() => this.sweepIdle(), every);
+    // Idle cleanup alone must not keep a process (a CLI, a test) alive.
+    this.sweeper.unref();
+  }
+
+  /** Closes every connection; queued calls fail and running commands end with SSH_DISCONNECTED. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    const connecting: Promise<unknown>[] = [];
+    for (const entry of this.entries.values()) {
+      this.retireConnection(entry.connection);
+      if (entry.connecting) connecting.push(entry.connecting.catch(() => undefined));
+    }
+    this.entries.clear();
+    // A connect in flight finishes (or fails) on its own and lands in `retiring`, since the pool is stopped.
+    await Promise.all(connecting);
+    await Promise.all([...this.retiring].map((connection) => connection.close()));
+  }
+
+  /** Runs a command. Resolves with its output and exit status whatever the status; throws AppError otherwise. */
+  async exec(targetId: string, target: SshTarget, command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
+    // Also guards JavaScript callers and `as any`: raw strings never reach a shell.
+    if (!isShellCommand(command)) {
+      throw new AppError('INTERNAL', 'SshPool.exec needs a ShellCommand built with sh`...`');
+    }
+    const started = performance.now();
+    const where = hostPort(target);
+    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
+    const deadline = new Deadline(timeoutMs, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    try {
+      for (let refusals = 0; ; refusals++) {
+        const { connection, release } = await this.lease(targetId, target, deadline);
+        deadline.phase = 'running';
+        try {
+          const result = await runCommand(connection, command, {
+            stdin: options.stdin,
+            maxOutputBytes: options.maxOutputBytes ?? this.options.maxOutputBytes,
+            deadline,
+            release,
+          });
+          return { ...result, durationMs: Math.round((performance.now() - started) * 10) / 10 };
+        } catch (error) {
+          // sshd frees a finished session only after its channel close is processed, so an open right behind a
+          // close can still hit MaxSessions. The command did not start: retrying shortly is safe.
+          if (!(error instanceof ChannelRefused) || refusals === CHANNEL_OPEN_RETRIES) throw error;
+          log.debug({ target: targetId, refusals }, 'ssh channel open refused; retrying');
+          await pause(10 * 2 ** refusals, deadline);
+        }
+      }
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /**
+   * Makes sure the target has a logged-in connection (handshake, host key check, auth) without running anything:
+   * a probe. Reuses the open connection when there is one; throws the same AppErrors as exec.
+   */
+  async connect(targetId: string, target: SshTarget, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    this.assertRunning();
+    const where = hostPort(target);
+    const deadline = new Deadline(options.timeoutMs, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    try {
+      await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline);
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /**
+   * Lends the target's connection to `use` while holding one channel slot (for shells, SFTP, forwarding): `use`
+   * must open at most one channel and settle when that channel is done.
+   */
+  async withConnection<T>(
+    targetId: string,
+    target: SshTarget,
+    use: (client: SshClient) => Promise<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const where = hostPort(target);
+    const deadline = new Deadline(undefined, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    try {
+      const { connection, release } = await this.lease(targetId, target, deadline);
+      try {
+        return await use(connection.client);
+      } finally {
+        release();
+      }
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /** Forgets a target (box deleted, credentials changed): closes its connection and its failure memory. */
+  async evict(targetId: string): Promise<void> {
+    const entry = this.entries.get(targetId);
+    if (!entry) return;
+    this.entries.delete(targetId);
+    await entry.connection?.close();
+  }
+
+  stats(): SshPoolStats {
+    const stats: SshPoolStats = { connections: 0, connecting: 0, openChannels: 0, queued: 0, failing: 0 };
+    const connections = [...this.retiring];
+    for (const entry of this.entries.values()) {
+      if (entry.connection) connections.push(entry.connection);
+      if (entry.connecting) stats.connecting++;
+      if (entry.failure && entry.failure.retryAt > Date.now()) stats.failing++;
+    }
+    for (const connection of connections) {
+      if (connection.closed) continue;
+      stats.connections++;
+      stats.openChannels += connection.openChannels;
+      stats.queued += connection.queued;
+    }
+    return stats;
+  }
+
+  private async lease(
+    targetId: string,
+    target: SshTarget,
+    deadline: Deadline,
+  ): Promise<{ connection: PooledConnection; release: Release }> {
+    // Two rounds: a connection can die between being handed out and our turn for a channel.
+    for (let round = 1; ; round++) {
+      this.assertRunning();
+      deadline.phase = 'connecting';
+      const connection = await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline);
+      this.assertRunning();
+      deadline.phase = 'queued';
+      try {
+        return { connection, release: await connection.acquire(deadline) };
+      } catch (error) {
+        if (!(error instanceof ConnectionGone)) throw error;
+        if (round === 2) {
+          throw new AppError('SSH_DISCONNECTED', `the connection to ${connection.where} closed before the command started; try again`);
+        }
+      }
+    }
+  }
+
+  private assertRunning(): void {
+    if (!this.running) {
+      throw new AppError('INTERNAL', 'the SSH pool is not running (start() was not called, or stop() was)');
+    }
+  }
+
+  private entryFor(targetId: string, target: SshTarget): TargetEntry {
+    const key = configKey(target);
+    const existing = this.entries.get(targetId);
+    if (existing?.keys.has(key)) {
+      existing.target = target;
+      return existing;
+    }
+    if (existing) {
+      // New host, credentials or pin: later calls use a new connection, the old one finishes what it runs.
+      this.retireConnection(existing.connection);
+    }
+    const entry: TargetEntry = { id: targetId, keys: new Set([key]), target, connection: null, connecting: null, failure: null };
+    this.entries.set(targetId, entry);
+    return entry;
+  }
+
+  private retireConnection(connection: PooledConnection | null): void {
+    if (!connection || connection.closed) return;
+    this.retiring.add(connection);
+    connection.retire();
+  }
+
+  private connectionFor(entry: TargetEntry): Promise<PooledConnection> {
+    if (entry.connection && !entry.connection.closed) return Promise.resolve(entry.connection);
+    if (entry.connecting) return entry.connecting;
+    // Do not hammer a box that just failed: repeat its error until the backoff has passed.
+    if (entry.failure && Date.now() < entry.failure.retryAt) return Promise.reject(entry.failure.error);
+
+    const started = performance.now();
+    entry.connecting = this.open(entry)
+      .then(
+        (connection) => {
+          entry.failure = null;
+          log.debug({ target: entry.id, where: connection.where, ms: Math.round(performance.now() - started) }, 'ssh connected');
+          if (this.entries.get(entry.id) !== entry || !this.running) {
+            // Replaced or stopped while connecting: the callers that waited use it once, then it closes.
+            this.retireConnection(connection);
+          } else {
+            entry.connection = connection;
+            // Calls that still carry no pin (the caller is persisting it) or the new pin both fit this connection.
+            if (connection.openedUnpinned) entry.keys.add(configKey(entry.target, connection.hostKey.fingerprint));
+          }
+          return connection;
+        },
+        (error: unknown) => {
+          const attempts = (entry.failure?.attempts ?? 0) + 1;
+          const backoff = Math.min(this.options.backoffInitialMs * 2 ** (attempts - 1), this.options.backoffMaxMs);
+          // Jitter (50-100% of the backoff) so many boxes failing together do not retry in lockstep.
+          const delay = backoff * (0.5 + Math.random() / 2);
+          entry.failure = { error, attempts, retryAt: Date.now() + delay };
+          log.warn(
+            { target: entry.id, attempts, retryInMs: Math.round(delay), err: error instanceof AppError ? error.internal : String(error) },
+            error instanceof Error ? error.message : 'ssh connect failed',
+          );
+          throw error;
+        },
+      )
+      .finally(() => {
+        entry.connecting = null;
+      });
+    return entry.connecting;
+  }
+
+  private async open(entry: TargetEntry): Promise<PooledConnection> {
+    const { target } = entry;
+    const where = hostPort(target);
+    const verifier = new HostKeyVerifier(target.pinnedHostKey ?? null, where);
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      readyTimeout: this.options.connectTimeoutMs,
+      keepaliveInterval: this.options.keepaliveIntervalMs,
+      keepaliveCountMax: this.options.keepaliveCountMax,
+      hostVerifier: verifier.verify,
+      algorithms: { serverHostKey: hostKeyAlgorithmsFor(target.pinnedHostKeyType) },
+    };
+    if (target.auth.kind === 'key') {
+      // Checked here for a clear message; ssh2 would only say "Cannot parse privateKey".
+      if (!entry.keyChecked) checkPrivateKey(target, target.auth);
+      entry.keyChecked = true;
+      config.privateKey = target.auth.privateKey;
+      config.passphrase = target.auth.passphrase || undefined;
+    } else {
+      config.password = target.auth.password;
+      // Boxes that only allow passwords through PAM ask via keyboard-interactive.
+      config.tryKeyboard = true;
+    }
+
+    const client = await connectClient(config, target, verifier, this.options.connectTimeoutMs);
+    const hostKey = verifier.offered;
+    if (!hostKey) {
+      client.destroy();
+      throw new AppError('INTERNAL', `no host key was checked for ${where}`);
+    }
+    const connection = new PooledConnection(
+      client,
+      where,
+      hostKey,
+      verifier.pinnedNow,
+      this.options.maxChannelsPerConnection,
+      (closed) => this.onConnectionClosed(entry, closed),
+    );
+    if (verifier.pinnedNow && target.onHostKeyPinned) {
+      try {
+        await target.onHostKeyPinned(hostKey);
+      } catch (error) {
+        // An unsaved pin would silently turn into trust-on-every-use: refuse the connection instead.
+        await connection.close();
+        throw error;
+      }
+    }
+    return connection;
+  }
+
+  private onConnectionClosed(entry: TargetEntry, connection: PooledConnection): void {
+    this.retiring.delete(connection);
+    if (entry.connection !== connection) return;
+    // Reconnect happens on next use; only a failing reconnect starts the backoff.
+    entry.connection = null;
+    if (!connection.closeRequested) log.info({ target: entry.id, where: connection.where }, 'ssh connection dropped');
+  }
+
+  private sweepIdle(): void {
+    const cutoff = Date.now() - this.options.idleTimeoutMs;
+    for (const entry of this.entries.values()) {
+      const { connection } = entry;
+      if (!connection?.isIdleSince(cutoff)) continue;
+      entry.connection = null;
+      void connection.close();
+      if (!entry.failure && !entry.connecting) this.entries.delete(entry.id);
+    }
+  }
+
+  private timeoutError(phase: Phase, timeoutMs: number, where: string): AppError {
+    const after = seconds(timeoutMs);
+    switch (phase) {
+      case 'connecting':
+        return new AppError('SSH_TIMEOUT', `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
+      case 'queued':
+        return new AppError(
+          'SSH_TIMEOUT',
+          `timed out after ${after} waiting for a free SSH channel to ${where} (all ${this.options.maxChannelsPerConnection} busy); try again when other commands have finished`,
+        );
+      case 'running':
+        return new AppError('SSH_TIMEOUT', `the command did not finish within ${after} on ${where} and was stopped`);
+    }
+  }
+}
+
+function checkPrivateKey(target: SshTarget, auth: Extract<SshAuth, { kind: 'key' }>): void {
+  try {
+    parseKeyOrThrow(auth.privateKey, auth.passphrase);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new AppError('SSH_AUTH_FAILED', `the private key set for ${target.username}@${hostPort(target)} cannot be used: ${reason}`, {
+      cause: error,
+      internal: error instanceof AppError ? error.internal : undefined,
+    });
+  }
+}
+
+/** Connects and logs in; rejects with a classified AppError. */
+function connectClient(
+  config: ConnectConfig,
+  target: SshTarget,
+  verifier: HostKeyVerifier,
+  connectTimeoutMs: number,
+): Promise<SshClient> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let settled = false;
+    let ready = false;
+    const fail = (error: AppError) => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      reject(error);
+    };
+    client.once('ready', () => {
+      settled = true;
+      ready = true;
+      // Small request/response packets: without this, Nagle + delayed ACK add ~40 ms to many execs.
+      client.setNoDelay(true);
+      resolve(client);
+    });
+    // Must stay attached for the connection's whole life: an unhandled 'error' would crash the process.
+    client.on('error', (error: Error & { level?: string; code?: string }) => {
+      if (!settled) fail(classifyConnectError(error, target, verifier, connectTimeoutMs));
+      else if (ready) log.warn({ where: hostPort(target), level: error.level, err: error.message }, 'ssh connection error');
+    });
+    client.once('close', () =>
+      fail(
+        new AppError('SSH_UNREACHABLE', `the SSH server at ${hostPort(target)} closed the connection before login finished; check that sshd is running and healthy`, {
+          internal: 'socket closed before ready',
+        }),
+      ),
+    );
+    client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
+      finish(prompts.map(() => (target.auth.kind === 'password' ? target.auth.password : '')));
+    });
+    try {
+      client.connect(config);
+    } catch (error) {
+      fail(classifyConnectError(error as Error, target, verifier, connectTimeoutMs));
+    }
+  });
+}
+
+function classifyConnectError(
+  error: Error & { level?: string; code?: string },
+  target: SshTarget,
+  verifier: HostKeyVerifier,
+  connectTimeoutMs: number,
+): AppError {
+  const where = hostPort(target);
+  const internal = [error.level, error.code, error.message].filter(Boolean).join(': ');
+  const unreachable = (message: string) => new AppError('SSH_UNREACHABLE', message, { cause: error, internal });
+  const closedEarly = `the connection to ${where} was closed before the SSH server answered; check that sshd is running on the box`;
+
+  if (verifier.mismatch) return verifier.mismatch;
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return unreachable(`connection refused on ${where}; check that the box is running and sshd listens on port ${target.port}`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+      return unreachable(`host not found: ${target.host} (DNS lookup failed); check the box's host name`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+      return unreachable(`no route to ${where}; check that the box is up and on the network`);
+    case 'ETIMEDOUT':
+      return unreachable(`timed out connecting to ${where}; check that the box is up and the port is open`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return unreachable(closedEarly);
+  }
+  // A port forwarder (docker-proxy, a load balancer) accepts the TCP connection even when sshd is down.
+  if (error.message === 'Connection lost before handshake') return unreachable(closedEarly);
+  if (error.level === 'client-timeout') {
+    return unreachable(`timed out connecting to ${where} after ${seconds(connectTimeoutMs)}; check that the box is up and the port is open`);
+  }
+  if (error.level === 'client-authentication') {
+    const what =
+      target.auth.kind === 'key'
+        ? "the box did not accept the SSH key; add its public key to the user's ~/.ssh/authorized_keys"
+        : 'the box did not accept the password, or does not allow password logins';
+    return new AppError('SSH_AUTH_FAILED', `permission denied for user ${target.username} on ${where} (${what})`, {
+      cause: error,
+      internal,
+    });
+  }
+  if (error.level === 'handshake' || error.level === 'protocol') {
+    return unreachable(`the SSH handshake with ${where} failed; check that an SSH server listens there and accepts modern algorithms`);
+  }
+  return unreachable(`could not connect to ${where}: ${error.message}`);
+}
+
+interface RunOptions {
+  stdin?: string | Buffer;
+  maxOutputBytes: number;
+  deadline: Deadline;
+  /** Frees the channel slot; called when the box has really closed the channel, not when we give up waiting. */
+  release: Release;
+}
+
+function runCommand(
+  connection: PooledConnection,
+  command: ShellCommand,
+  { stdin, maxOutputBytes, deadline, release }: RunOptions,
+): Promise<Omit<ExecResult, 'durationMs'>> {
+  const { where } = connection;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let channel: ClientChannel | null = null;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      deadline.signal.removeEventListener('abort', onAbort);
+      outcome();
+    };
+    // sshd delivers KILL to the command's process group; closing the channel alone would leave it running.
+    const stopRemote = () => {
+      if (!channel) return;
+      killRemote(channel);
+      channel.close();
+    };
+    const onAbort = () => {
+      stopRemote();
+      settle(() => reject(deadline.error()));
+    };
+    deadline.signal.addEventListener('abort', onAbort, { once: true });
+
+    connection.client.exec(command.text, (error, opened) => {
+      if (error) {
+        release();
+        settle(() =>
+          reject(
+            // ssh2 sets `reason` only when the box answered the open with a refusal.
+            (error as Error & { reason?: unknown }).reason !== undefined
+              ? new ChannelRefused('REMOTE_COMMAND_FAILED', `the box at ${where} refused to open an SSH session for the command (too many sessions?); try again`, { internal: error.message })
+              : new AppError('SSH_DISCONNECTED', `the connection to ${where} closed before the command started; try again`, { internal: error.message }),
+          ),
+        );
+        return;
+      }
+      channel = opened;
+      if (settled) {
+        // Timed out or cancelled while the channel was opening.
+        stopRemote();
+      }
+
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let outputBytes = 0;
+      const collect = (sink: Buffer[]) => (chunk: Buffer) => {
+        outputBytes += chunk.length;
+        if (outputBytes > maxOutputBytes) {
+          stopRemote();
+          settle(() =>
+            reject(
+              new AppError(
+                'REMOTE_COMMAND_FAILED',
+                `the command printed more than ${Math.round(maxOutputBytes / 1024)} KiB and was stopped; narrow its output (e.g. pipe it through head)`,
+              ),
+            ),
+          );
+          return;
+        }
+        if (!settled) sink.push(chunk);
+      };
+      opened.on('data', collect(stdout));
+      opened.stderr.on('data', collect(stderr));
+
+      let exit: { code: number | null; signal: string | null } | null = null;
+      opened.on('exit', (code: number | null, signalName?: string) => {
+        exit = { code: code ?? null, signal: signalName ?? null };
+      });
+      opened.on('error', (channelError: Error) => log.warn({ where, err: channelError.message }, 'ssh channel error'));
+
+      // The channel 'close' comes after stdout has ended, stderr's 'close' after stderr has: wait for both.
+      let streamsOpen = 2;
+      const onStreamClosed = () => {
+        if (--streamsOpen > 0) return;
+        release();
+        settle(() => {
+          if (exit) {
+            resolve({
+              stdout: Buffer.concat(stdout).toString('utf8'),
+              stderr: Buffer.concat(stderr).toString('utf8'),
+              ...exit,
+            });
+          } else if (connection.closed) {
+            reject(
+              new AppError(
+                'SSH_DISCONNECTED',
+                `connection to ${where} closed during the command; it may or may not have finished, so check before running it again`,
+              ),
+            );
+          } else {
+            reject(new AppError('REMOTE_COMMAND_FAILED', `the box at ${where} ended the command without reporting an exit status`));
+          }
+        });
+      };
+      opened.once('close', onStreamClosed);
+      opened.stderr.once('close', onStreamClosed);
+
+      if (stdin !== undefined) opened.end(stdin);
+      else opened.end();
+    });
+  });
+}
+
+/** ssh2 internals reached by killRemote (ssh2 1.17). */
+interface ChannelInternals {
+  outgoing: { id: number; state: string };
+  _client: { _protocol: { signal(channelId: number, signalName: string): void } };
+}
+
+/**
+ * Sends the "signal" channel request. ssh2's public channel.signal() does nothing once our side of the channel
+ * is ended, and we always end it (stdin EOF) right after starting the command, so go through the protocol.
+ */
+function killRemote(channel: ClientChannel): void {
+  const internals = channel as unknown as ChannelInternals;
+  if (internals.outgoing?.state !== 'open' && internals.outgoing?.state !== 'eof') return;
+  try {
+    internals._client._protocol.signal(internals.outgoing.id, 'KILL');
+  } catch (error) {
+    log.warn({ err: String(error) }, 'could not send KILL to a remote command');
+  }
+}
