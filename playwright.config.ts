@@ -44,6 +44,8 @@ export default defineConfig({
       STATUS_INTERVAL_MS: '2000',
       SSH_CONNECT_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'warn',
+      // Tests sign in many times from one address.
+      SIGNIN_ATTEMPTS_PER_MINUTE: '1000',
     },
   },
 });

@@ -64,7 +64,7 @@ test('a developer sees only their own boxes, in the UI and through the API', asy
   await expect(page.getByText('No boxes have been shared with you yet.')).toBeVisible();
   await expect(page.locator(`tr[data-box="${alicesBox.name}"]`)).toHaveCount(0);
   await page.goto(`/boxes/${alicesBox.id}`);
-  await expect(page.getByRole('alert')).toHaveText('No such box, or you do not have access to it.');
+  await expect(page.getByRole('main').getByRole('alert')).toHaveText('No such box, or you do not have access to it.');
 
   const { client: bobApi } = await signedInApi(baseURL!, bob);
   expect(await bobApi.boxes.list.query()).toEqual([]);

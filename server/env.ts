@@ -20,6 +20,8 @@ const envSchema = z
     BOXYARD_ADMIN_EMAIL: z.email().default('admin@boxyard.local'),
     /** First admin's password; generated and printed once when absent. */
     BOXYARD_ADMIN_PASSWORD: z.string().min(10).optional(),
+    /** Sign-in attempts per client address per minute before "too many requests". */
+    SIGNIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
     SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(8000),
     SSH_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
     SSH_MAX_CHANNELS_PER_BOX: z.coerce.number().int().min(1).max(64).default(8),

@@ -30,7 +30,13 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       cookiePrefix: 'boxyard',
     },
     telemetry: { enabled: false },
-    rateLimit: { enabled: env.NODE_ENV === 'production', window: 60, max: 30 },
+    rateLimit: {
+      enabled: env.NODE_ENV === 'production',
+      window: 60,
+      max: 100,
+      // Password guessing: a few sign-in attempts per client address per minute.
+      customRules: { '/sign-in/email': { window: 60, max: env.SIGNIN_ATTEMPTS_PER_MINUTE } },
+    },
   });
 }
 
