@@ -23,9 +23,9 @@ test('an admin adds a lab box through the form and sees it online with its facts
   const row = page.locator(`tr[data-box="${name}"]`);
   await expect(row.locator('[data-status]')).toHaveAttribute('data-status', 'online');
   await expect(row).toContainText('Debian GNU/Linux 12');
+  await testInfo.attach('fleet-page', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
   await page.getByLabel('Search boxes').fill(name);
   await expect(page.locator('tr[data-box]')).toHaveCount(1);
-  await testInfo.attach('fleet-page', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
 });
 
 test('bad input in the add-box form says what to fix and saves nothing', async ({ adminPage: page, adminApi, labBox }) => {
