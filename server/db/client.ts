@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient as PostgresPrismaClient } from './generated/postgres/client';
+import { Prisma, PrismaClient as SqlitePrismaClient } from './generated/sqlite/client';
+import { dbProvider, sqliteFilePath } from './url';
+
+export { dbProvider, type DbProvider } from './url';
+
+/**
+ * The one database type the rest of the server uses, whatever the provider.
+ *
+ * Both generated clients come from the same models (prisma/models.prisma), so their model APIs match. The SQLite
+ * client's type is the canonical one because it is the common subset: the PostgreSQL client only adds
+ * provider-specific options (`mode: 'insensitive'` in string filters, more transaction isolation levels) that
+ * would fail on SQLite.
+ */
+export type Db = SqlitePrismaClient;
+
+/** How long a SQLite statement waits for another connection's lock (e.g. a migration) before failing with SQLITE_BUSY. */
+const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+
+/** A Prisma client for `file:` (SQLite) or `postgres(ql)://` URLs; other URLs throw. Call `$disconnect()` when done. */
+export function createDb(databaseUrl: string): Db {
+  switch (dbProvider(databaseUrl)) {
+    case 'sqlite': {
+      const file = sqliteFilePath(databaseUrl);
+      mkdirSync(path.dirname(file), { recursive: true });
+      return new SqlitePrismaClient({ adapter: sqliteAdapter(file) });
+    }
+    case 'postgres':
+      // Not assignable as is, only because the PostgreSQL client accepts more (isolation levels other than
+      // Serializable, `mode` in string filters): the cast narrows it to the API both providers share (see Db).
+      return new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) }) as Db;
+  }
+}
+
+/** True for Prisma's unique-constraint violation (P2002), thrown the same way by both clients. */
+export function isUniqueViolation(error: unknown): boolean {
+  // Both generated clients take their error classes from the shared @prisma/client runtime, so one instanceof covers both.
+  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
+}
+
+function sqliteAdapter(file: string) {
+  const factory = new PrismaBetterSqlite3(
+    { url: file, timeout: SQLITE_BUSY_TIMEOUT_MS },
+    // Pinned rather than left to the adapter's default: one file must never mix two timestamp encodings.
+    { timestampFormat: 'iso8601' },
+  );
+  // The adapter opens its own connection; set the per-connection pragmas on it before Prisma sends any query.
+  // WAL lets readers run while a write is in progress (the status poller writes while pages read).
+  return {
+    provider: 'sqlite' as const,
+    adapterName: factory.adapterName,
+    async connect() {
+      const adapter = await factory.connect();
+      await adapter.executeScript('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;');
+      return adapter;
+    },
+  };
+}
