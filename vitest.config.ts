@@ -1,8 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // tsconfig.json's "@/*" path, which Vite does not read by itself.
-  resolve: { alias: [{ find: /^@\//, replacement: `${import.meta.dirname}/` }] },
   test: {
     include: ['**/*.test.ts'],
     // Playwright owns e2e/**/*.spec.ts.
