@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/**
+ * The terminal WebSocket protocol, shared by the browser (components/terminal) and the server
+ * (server/terminals). One WebSocket attaches one browser terminal to one server-side session.
+ *
+ * URL: /api/terminal?session=<uuid>&box=<boxId>[&container=<name>]&cols=<n>&rows=<n>&mode=new|attach
+ *   session    made by the client (crypto.randomUUID) and kept in the page URL, so a reload re-attaches
+ *   mode       "new" opens the session if it does not exist yet; "attach" only re-attaches (a session that
+ *              is gone is reported as ended instead of silently starting a fresh shell)
+ *
+ * Client -> server: text frames holding one JSON ClientMessage.
+ * Server -> client: binary frames are terminal output bytes, in order; text frames hold one JSON ServerMessage.
+ * Flow control: the client acks the output bytes its terminal has processed (xterm's write callback); the
+ * server pauses the SSH channel when more than HIGH_WATERMARK bytes are unacked and resumes below LOW_WATERMARK.
+ */
+
+export const TERMINAL_PATH = '/api/terminal';
+
+export const limits = {
+  /** One input message (a paste); larger pastes are split by the client. */
+  maxInputBytes: 64 * 1024,
+  /** Any frame from the client; the server drops the connection above it. */
+  maxMessageBytes: 128 * 1024,
+  cols: { min: 2, max: 1000 },
+  rows: { min: 1, max: 1000 },
+  highWatermarkBytes: 1024 * 1024,
+  lowWatermarkBytes: 256 * 1024,
+} as const;
+
+export const sessionStates = ['starting', 'ready', 'closing', 'done'] as const;
+export type SessionState = (typeof sessionStates)[number];
+
+const cols = z
+  .number()
+  .int()
+  .min(limits.cols.min, `A terminal is at least ${limits.cols.min} columns wide.`)
+  .max(limits.cols.max, `A terminal is at most ${limits.cols.max} columns wide.`);
+const rows = z
+  .number()
+  .int()
+  .min(limits.rows.min, `A terminal is at least ${limits.rows.min} row high.`)
+  .max(limits.rows.max, `A terminal is at most ${limits.rows.max} rows high.`);
+
+export const clientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('input'), data: z.string().max(limits.maxInputBytes, 'Input message too long; send it in smaller pieces.') }),
+  z.object({ type: z.literal('resize'), cols, rows }),
+  z.object({ type: z.literal('ack'), bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
+  z.object({ type: z.literal('close') }),
+]);
+export type ClientMessage = z.infer<typeof clientMessage>;
+
+export type ServerMessage =
+  | { type: 'state'; state: SessionState; reason?: string }
+  /** The next `bytes` bytes of binary output replay the session's recent history (after a re-attach). */
+  | { type: 'replay'; bytes: number }
+  /** A refused message; the session goes on. */
+  | { type: 'error'; message: string };
+
+export const connectParams = z.object({
+  session: z.uuid('The session id must be a UUID.'),
+  box: z.string().min(1).max(64),
+  container: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'Not a container name or id.')
+    .optional(),
+  cols: z.coerce.number().pipe(cols),
+  rows: z.coerce.number().pipe(rows),
+  mode: z.enum(['new', 'attach']).default('new'),
+});
+export type ConnectParams = z.infer<typeof connectParams>;
+
+/**
+ * WebSocket close codes with a reason the UI shows. Refusals happen before any PTY is opened. The browser
+ * reconnects only after codes that are not final (a dropped network, 1006).
+ */
+export const closeCodes = {
+  badRequest: 4400,
+  unauthenticated: 4401,
+  forbidden: 4403,
+  notFound: 4404,
+  /** The session ended (shell exited, idle timeout, closed by its user or an admin). */
+  ended: 4409,
+  /** The box could not be reached or refused us (unreachable, auth failed, host key changed). */
+  boxUnavailable: 4502,
+  /** Another browser tab attached to the same session. */
+  replaced: 4000,
+  /** The dashboard is shutting down (standard "service restart"). */
+  serviceRestart: 1012,
+} as const;
+
+/** Close codes after which reconnecting cannot help. */
+export const finalCloseCodes: ReadonlySet<number> = new Set([
+  closeCodes.badRequest,
+  closeCodes.unauthenticated,
+  closeCodes.forbidden,
+  closeCodes.notFound,
+  closeCodes.ended,
+  closeCodes.boxUnavailable,
+  closeCodes.replaced,
+  closeCodes.serviceRestart,
+]);
