@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { boxStatuses, createBoxInput, tag, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { createBox, deleteBox, getBox, getBoxRow, listBoxes, updateBox } from '../boxes/boxes';
+import { listContainersCommand, parseContainerListing } from '../boxes/containers';
 import { repinHostKey } from '../boxes/hostkey-pin';
 import { adminProcedure, authedProcedure, router } from './init';
 
@@ -46,6 +47,14 @@ export const boxesRouter = router({
     await getBoxRow(db, ctx.user, input.id);
     await remote.refreshFacts(input.id, ctx.user);
     return getBox(db, ctx.user, input.id);
+  }),
+
+  /** Containers on the box (`docker ps -a` over SSH), or why there are none to show. */
+  containers: authedProcedure.input(byId).query(async ({ ctx, input }) => {
+    const { db, remote } = ctx.services;
+    await getBoxRow(db, ctx.user, input.id);
+    const result = await remote.exec(input.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
+    return parseContainerListing(result);
   }),
 
   /** Trusts the host key the box now offers, which the admin compared out of band. */
