@@ -2,6 +2,7 @@ import { auditRouter } from './audit';
 import { boxesRouter } from './boxes';
 import { router } from './init';
 import { settingsRouter } from './settings';
+import { systemRouter } from './system';
 import { usersRouter } from './users';
 
 export const appRouter = router({
@@ -9,6 +10,7 @@ export const appRouter = router({
   users: usersRouter,
   audit: auditRouter,
   settings: settingsRouter,
+  system: systemRouter,
 });
 
 export type AppRouter = typeof appRouter;
