@@ -11,22 +11,42 @@ import { z } from 'zod';
  *
  * Client -> server: text frames holding one JSON ClientMessage.
  * Server -> client: binary frames are terminal output bytes, in order; text frames hold one JSON ServerMessage.
- * Flow control: the client acks the output bytes its terminal has processed (xterm's write callback); the
- * server pauses the SSH channel when more than HIGH_WATERMARK bytes are unacked and resumes below LOW_WATERMARK.
+ * Flow control: the client acks the output bytes its terminal has processed (xterm's write callback), replayed
+ * bytes included; each ack carries the bytes processed since the previous ack on this WebSocket (a delta, not a
+ * running total), so a client may batch them (e.g. every 64 KiB). The server pauses the SSH channel while more
+ * than highWatermarkBytes sent on this WebSocket are unacked and resumes below lowWatermarkBytes.
  */
 
 export const TERMINAL_PATH = '/api/terminal';
 
 export const limits = {
-  /** One input message (a paste); larger pastes are split by the client. */
+  /** One input message (a paste), in UTF-8 bytes; larger pastes are split by the client. */
   maxInputBytes: 64 * 1024,
-  /** Any frame from the client; the server drops the connection above it. */
+  /**
+   * Any frame from the client; the server drops the connection above it. An input message of maxInputBytes stays
+   * below it unless most of it is control characters, which JSON escapes to 6 bytes each.
+   */
   maxMessageBytes: 128 * 1024,
   cols: { min: 2, max: 1000 },
   rows: { min: 1, max: 1000 },
   highWatermarkBytes: 1024 * 1024,
   lowWatermarkBytes: 256 * 1024,
 } as const;
+
+/** UTF-8 size of a string without encoding it (works in the browser and in Node). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair: one astral character
+      i++;
+    } else bytes += 3; // includes a lone surrogate, which TextEncoder sends as U+FFFD (3 bytes)
+  }
+  return bytes;
+}
 
 export const sessionStates = ['starting', 'ready', 'closing', 'done'] as const;
 export type SessionState = (typeof sessionStates)[number];
@@ -43,7 +63,12 @@ const rows = z
   .max(limits.rows.max, `A terminal is at most ${limits.rows.max} rows high.`);
 
 export const clientMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('input'), data: z.string().max(limits.maxInputBytes, 'Input message too long; send it in smaller pieces.') }),
+  z.object({
+    type: z.literal('input'),
+    // Counted in UTF-8 bytes, as the name says: 64 Ki characters of CJK text would be 192 KiB on the wire and
+    // exceed maxMessageBytes, which drops the connection instead of refusing one message.
+    data: z.string().refine((data) => utf8Length(data) <= limits.maxInputBytes, 'Input message too long; send it in smaller pieces.'),
+  }),
   z.object({ type: z.literal('resize'), cols, rows }),
   z.object({ type: z.literal('ack'), bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
   z.object({ type: z.literal('close') }),

@@ -26,6 +26,10 @@ const envSchema = z
     SSH_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
     SSH_MAX_CHANNELS_PER_BOX: z.coerce.number().int().min(1).max(64).default(8),
     STATUS_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
+    /** A terminal left with no browser attached is closed after this long. */
+    TERMINAL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(5 * 60_000),
+    /** Output history kept per terminal and replayed when a browser re-attaches. */
+    TERMINAL_BUFFER_BYTES: z.coerce.number().int().min(64 * 1024).max(16 * 1024 * 1024).default(256 * 1024),
   })
   .transform((env) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);

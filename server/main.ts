@@ -4,8 +4,9 @@ import { loadEnv } from './env';
 import { createApiHandler } from './http';
 import { logger } from './log';
 import { startServices, stopServices } from './services';
+import { createTerminalUpgradeHandler } from './terminals/ws';
 
-/** The dashboard process: API routes and (later) WebSockets here, pages through Next. */
+/** The dashboard process: API routes and the terminal WebSocket here, pages through Next. */
 async function main() {
   process.env.NEXT_TELEMETRY_DISABLED ??= '1'; // no network calls from a dashboard that may run offline
   const env = loadEnv();
@@ -18,6 +19,11 @@ async function main() {
   const handlePage = app.getRequestHandler();
   server.on('request', (req, res) => {
     if (!api(req, res)) void handlePage(req, res);
+  });
+  // Only the terminal path: Next adds its own 'upgrade' listener (dev HMR) and other paths are left to it.
+  const terminalUpgrade = createTerminalUpgradeHandler(services);
+  server.on('upgrade', (req, socket, head) => {
+    terminalUpgrade(req, socket, head);
   });
 
   await new Promise<void>((resolve) => server.listen(env.PORT, env.HOST, resolve));
@@ -37,7 +43,7 @@ async function main() {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     server.close();
-    await stopServices(services);
+    await stopServices(services); // ends every terminal first, telling attached browsers (close 1012)
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -10,6 +10,7 @@ import { isAppError } from './errors';
 import { logger } from './log';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
+import { TerminalManager } from './terminals/manager';
 import { ensureFirstAdmin } from './users/users';
 
 /** The dashboard's long-lived parts, created once at start-up and handed to every request. */
@@ -21,6 +22,7 @@ export interface Services {
   pool: SshPool;
   remote: BoxRemote;
   statusPoller: StatusPoller;
+  terminals: TerminalManager;
   dashboardPublicKey: string;
 }
 
@@ -54,14 +56,18 @@ export async function startServices(env: Env, options: { pollStatus?: boolean } 
   const remote = new BoxRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
   if (options.pollStatus !== false) statusPoller.start();
+  const terminals = new TerminalManager({ db, remote, idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS, bufferBytes: env.TERMINAL_BUFFER_BYTES });
+  terminals.start();
 
   return {
-    services: { env, db, auth, secrets, pool, remote, statusPoller, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, statusPoller, terminals, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
 
 export async function stopServices(services: Services): Promise<void> {
+  // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
+  await services.terminals.stop();
   await services.statusPoller.stop();
   await services.pool.stop();
   await services.db.$disconnect();

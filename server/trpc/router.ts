@@ -3,6 +3,7 @@ import { boxesRouter } from './boxes';
 import { router } from './init';
 import { settingsRouter } from './settings';
 import { systemRouter } from './system';
+import { terminalsRouter } from './terminals';
 import { usersRouter } from './users';
 
 export const appRouter = router({
@@ -11,6 +12,7 @@ export const appRouter = router({
   audit: auditRouter,
   settings: settingsRouter,
   system: systemRouter,
+  terminals: terminalsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,0 +1,53 @@
+// A real dockerd inside a lab box, for container features (terminals, listings). Needs a box started with
+// startLabBox({ dockerCapable: true }). Everything runs as root in the box through `docker exec` (box.root).
+import type { LabBox } from './lab';
+
+const DOCKER_READY_TIMEOUT_MS = 30_000;
+
+async function rootOk(box: LabBox, command: string): Promise<string> {
+  const result = await box.root(command);
+  if (result.code !== 0) {
+    throw new Error(`boxyard lab: \`${command}\` failed in ${box.name} (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  }
+  return result.stdout;
+}
+
+/**
+ * Installs Debian's docker.io (and busybox-static, the tiny image's only binary) from the mirror, starts dockerd in
+ * the background and lets the box's `dev` user use it. About 15-30 s. SSH logins made before this do not have the
+ * docker group yet: connect (or evict the pool's connection) afterwards.
+ */
+export async function installDockerInBox(box: LabBox): Promise<void> {
+  await rootOk(
+    box,
+    'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq >/tmp/apt.log 2>&1 && apt-get install -y -qq --no-install-recommends docker.io busybox-static >>/tmp/apt.log 2>&1 || { tail -20 /tmp/apt.log; exit 1; }',
+  );
+  // Backgrounded inside the exec'd shell: it outlives `docker exec` (reparented to the box's init).
+  await rootOk(box, 'nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &');
+  const deadline = Date.now() + DOCKER_READY_TIMEOUT_MS;
+  while ((await box.root('docker info >/dev/null 2>&1')).code !== 0) {
+    if (Date.now() > deadline) {
+      const log = await box.root('tail -30 /var/log/dockerd.log');
+      throw new Error(`boxyard lab: dockerd did not start in ${box.name} within ${DOCKER_READY_TIMEOUT_MS} ms:\n${log.stdout}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await rootOk(box, 'usermod -aG docker dev');
+}
+
+/**
+ * Runs a container from `tiny`, an image holding only busybox (sh, ls, cat, echo, sleep, stty), built in the box on
+ * first use since no registry is reachable. The container sleeps until removed.
+ */
+export async function runTinyContainer(box: LabBox, name: string): Promise<void> {
+  if ((await box.root('docker image inspect tiny >/dev/null 2>&1')).code !== 0) {
+    await rootOk(
+      box,
+      'rm -rf /tmp/tiny && mkdir -p /tmp/tiny/bin && cp /bin/busybox /tmp/tiny/bin/ && ' +
+        'for applet in sh ls cat echo sleep stty; do ln -s busybox /tmp/tiny/bin/$applet; done && ' +
+        'tar -C /tmp/tiny -c . | docker import - tiny >/dev/null',
+    );
+  }
+  // The name comes from test code, but quote it anyway: it lands in a root shell.
+  await rootOk(box, `docker run -d --name '${name.replaceAll("'", `'\\''`)}' tiny sleep 100000 >/dev/null`);
+}
