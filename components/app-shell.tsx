@@ -11,6 +11,7 @@ const links = [
   { href: '/', label: 'Fleet', adminOnly: false },
   { href: '/users', label: 'Users', adminOnly: true },
   { href: '/audit', label: 'Audit log', adminOnly: true },
+  { href: '/sessions', label: 'Sessions', adminOnly: true },
 ];
 
 export function AppShell({ children }: { children: ReactNode }) {

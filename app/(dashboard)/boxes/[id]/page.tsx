@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import type { ReactNode } from 'react';
 import { StatusBadge } from '../../../../components/status-badge';
+import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
@@ -171,6 +172,8 @@ export default function BoxPage() {
             </Card>
           </div>
         </div>
+
+        <TerminalsCard boxId={id} online={b.status === 'online'} />
       </div>
     </>
   );
