@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -30,6 +31,14 @@ const envSchema = z
     TERMINAL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(5 * 60_000),
     /** Output history kept per terminal and replayed when a browser re-attaches. */
     TERMINAL_BUFFER_BYTES: z.coerce.number().int().min(64 * 1024).max(16 * 1024 * 1024).default(256 * 1024),
+    /** Jobs (e.g. provisioning) one dashboard runs at once. */
+    JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /** Runs of one job step before a connection problem (box unreachable, connection dropped) fails the job. */
+    JOB_STEP_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+    /** A running job's lease: a dashboard that stops renewing it (crashed) loses the job to another after this long. */
+    JOB_LEASE_MS: z.coerce.number().int().min(3000).default(60_000),
+    /** Names this dashboard in job leases; stable across restarts, distinct per dashboard sharing a database. */
+    JOB_RUNNER_ID: z.string().min(1).max(200).default(os.hostname()),
   })
   .transform((env) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);

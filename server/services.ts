@@ -7,7 +7,10 @@ import { createDb, dbProvider, type Db } from './db/client';
 import { applyMigrations } from './db/migrate';
 import type { Env } from './env';
 import { isAppError } from './errors';
+import { DbJobQueue } from './jobs/queue';
+import { JobRunner } from './jobs/runner';
 import { logger } from './log';
+import { dockerRecipe } from './provision/docker-recipe';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
@@ -23,6 +26,7 @@ export interface Services {
   remote: BoxRemote;
   statusPoller: StatusPoller;
   terminals: TerminalManager;
+  jobs: JobRunner;
   dashboardPublicKey: string;
 }
 
@@ -32,7 +36,7 @@ export interface Started {
   firstAdmin: { email: string; password: string; generated: boolean } | null;
 }
 
-export async function startServices(env: Env, options: { pollStatus?: boolean } = {}): Promise<Started> {
+export async function startServices(env: Env, options: { pollStatus?: boolean; runJobs?: boolean } = {}): Promise<Started> {
   mkdirSync(env.dataDir, { recursive: true, mode: 0o700 });
   const applied = await applyMigrations(env.databaseUrl);
   if (applied.length) logger.info({ applied }, 'database migrations applied');
@@ -58,9 +62,22 @@ export async function startServices(env: Env, options: { pollStatus?: boolean } 
   if (options.pollStatus !== false) statusPoller.start();
   const terminals = new TerminalManager({ db, remote, idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS, bufferBytes: env.TERMINAL_BUFFER_BYTES });
   terminals.start();
+  const jobs = new JobRunner({
+    db,
+    remote,
+    queue: new DbJobQueue(db, { runnerId: env.JOB_RUNNER_ID, leaseMs: env.JOB_LEASE_MS }),
+    recipes: [dockerRecipe],
+    concurrency: env.JOB_CONCURRENCY,
+    stepAttempts: env.JOB_STEP_ATTEMPTS,
+    retryDelayMs: 2_000,
+    heartbeatMs: Math.round(env.JOB_LEASE_MS / 3),
+    pollMs: 2_000,
+    commandTimeoutMs: env.SSH_COMMAND_TIMEOUT_MS,
+  });
+  if (options.runJobs !== false) await jobs.start();
 
   return {
-    services: { env, db, auth, secrets, pool, remote, statusPoller, terminals, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, statusPoller, terminals, jobs, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -68,6 +85,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean } 
 export async function stopServices(services: Services): Promise<void> {
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
+  // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.
+  await services.jobs.stop();
   await services.statusPoller.stop();
   await services.pool.stop();
   await services.db.$disconnect();

@@ -94,11 +94,16 @@ export class BoxRemote {
   }
 
   /** Runs a command on a box; a non-zero exit is a result, connection failures throw and update status. */
-  async exec(boxId: string, command: ShellCommand, options: { actor: Actor; purpose: string; timeoutMs?: number }): Promise<ExecResult> {
+  async exec(
+    boxId: string,
+    command: ShellCommand,
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<ExecResult> {
     const box = await this.loadBox(boxId);
     const audited = { actor: options.actor, action: `ssh.exec.${options.purpose}`, box: { id: box.id, name: box.name } };
     try {
-      const result = await this.deps.pool.exec(box.id, this.target(box), command, { timeoutMs: options.timeoutMs });
+      // The signal (a cancelled job) makes the pool kill the remote command, not just stop waiting for it.
+      const result = await this.deps.pool.exec(box.id, this.target(box), command, { timeoutMs: options.timeoutMs, signal: options.signal });
       await recordAudit(this.deps.db, {
         ...audited,
         detail: { command: command.text, exitCode: result.code, durationMs: Math.round(result.durationMs) },

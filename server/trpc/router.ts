@@ -1,6 +1,8 @@
 import { auditRouter } from './audit';
 import { boxesRouter } from './boxes';
 import { router } from './init';
+import { jobsRouter } from './jobs';
+import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
 import { systemRouter } from './system';
 import { terminalsRouter } from './terminals';
@@ -13,6 +15,8 @@ export const appRouter = router({
   settings: settingsRouter,
   system: systemRouter,
   terminals: terminalsRouter,
+  jobs: jobsRouter,
+  provision: provisionRouter,
 });
 
 export type AppRouter = typeof appRouter;

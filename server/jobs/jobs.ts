@@ -1,0 +1,153 @@
+import type { Db } from '../db/client';
+import { reachableBoxes, type SessionUser } from '../boxes/access';
+import { getBoxRow } from '../boxes/boxes';
+import { AppError, isAppError } from '../errors';
+import type { JobEvents, JobLogLine, StepStatus } from './journal';
+import type { LogLevel } from './recipe';
+
+/** Read side of jobs for the API: lists, details with steps, and the live log. Access follows the job's box. */
+
+export const jobStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof jobStatuses)[number];
+const finishedStatuses: readonly string[] = ['succeeded', 'failed', 'cancelled'] satisfies JobStatus[];
+
+type JobRow = NonNullable<Awaited<ReturnType<Db['job']['findUnique']>>>;
+type JobStepRow = NonNullable<Awaited<ReturnType<Db['jobStep']['findUnique']>>>;
+
+function toJobView(job: JobRow) {
+  return {
+    id: job.id,
+    kind: job.kind,
+    boxId: job.boxId,
+    boxName: job.boxName,
+    createdByEmail: job.createdByEmail,
+    params: JSON.parse(job.params) as unknown,
+    status: job.status as JobStatus,
+    error: job.error,
+    cancelRequested: job.cancelRequested,
+    attempts: job.attempts,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+}
+export type JobView = ReturnType<typeof toJobView>;
+
+function toStepView(step: JobStepRow) {
+  return {
+    index: step.index,
+    name: step.name,
+    status: step.status as StepStatus,
+    changed: step.changed,
+    attempts: step.attempts,
+    startedAt: step.startedAt,
+    finishedAt: step.finishedAt,
+    error: step.error,
+  };
+}
+
+/**
+ * The job if the user may see it: admins see every job (also of deleted boxes), developers the jobs of boxes they
+ * may reach. Unknown and forbidden look the same.
+ */
+export async function getJobRow(db: Db, user: SessionUser, id: string): Promise<JobRow> {
+  const job = await db.job.findUnique({ where: { id } });
+  const notFound = new AppError('NOT_FOUND', 'No such job, or you do not have access to it.');
+  if (!job) throw notFound;
+  if (user.role !== 'admin') {
+    await getBoxRow(db, user, job.boxId).catch((error: unknown) => Promise.reject(isAppError(error, 'NOT_FOUND') ? notFound : error));
+  }
+  return job;
+}
+
+export async function listJobs(db: Db, user: SessionUser, filter: { boxId?: string; limit: number }): Promise<JobView[]> {
+  const boxIds =
+    user.role === 'admin' ? undefined : (await db.box.findMany({ where: reachableBoxes(user), select: { id: true } })).map((box) => box.id);
+  const rows = await db.job.findMany({
+    where: { AND: [filter.boxId ? { boxId: filter.boxId } : {}, boxIds ? { boxId: { in: boxIds } } : {}] },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: filter.limit,
+  });
+  return rows.map(toJobView);
+}
+
+export async function getJob(db: Db, user: SessionUser, id: string) {
+  const job = await getJobRow(db, user, id);
+  const steps = await db.jobStep.findMany({ where: { jobId: id }, orderBy: { index: 'asc' } });
+  return { ...toJobView(job), steps: steps.map(toStepView) };
+}
+
+export type JobLogEvent =
+  | ({ type: 'line' } & Omit<JobLogLine, 'jobId'>)
+  /** Last event: the job finished and every line was sent. */
+  | { type: 'end'; status: JobStatus; error: string | null };
+
+/** Lines read per query while catching up. */
+const PAGE = 500;
+/** Catch-up polling for jobs whose runner is another process (its events do not reach this one). */
+const POLL_MS = 2_000;
+
+/**
+ * The job's log after line `afterSeq`, then live lines as they are written, then an `end` event once the job finished.
+ * The database is the source: in-process events only wake the reader early, so nothing is missed or repeated
+ * whichever runner writes the lines.
+ */
+export async function* followJobLog(
+  db: Db,
+  events: JobEvents,
+  jobId: string,
+  options: { afterSeq: number; signal?: AbortSignal; pollMs?: number },
+): AsyncGenerator<JobLogEvent> {
+  let woken = false;
+  let wakeUp: (() => void) | null = null;
+  const wake = () => {
+    woken = true;
+    wakeUp?.();
+  };
+  const onLog = (lines: JobLogLine[]) => {
+    if (lines[0]?.jobId === jobId) wake();
+  };
+  const onFinished = (id: string) => {
+    if (id === jobId) wake();
+  };
+  // Listen before the first read, so a line written meanwhile still wakes us.
+  events.on('log', onLog);
+  events.on('finished', onFinished);
+  options.signal?.addEventListener('abort', wake);
+  try {
+    let last = options.afterSeq;
+    while (!options.signal?.aborted) {
+      woken = false;
+      // Status before lines: the runner writes a job's last line before its final status, so once the status says
+      // finished, the read below sees every line.
+      const job = await db.job.findUnique({ where: { id: jobId }, select: { status: true, error: true } });
+      if (!job) return;
+      for (;;) {
+        const rows = await db.jobLog.findMany({ where: { jobId, seq: { gt: last } }, orderBy: { seq: 'asc' }, take: PAGE });
+        for (const row of rows) {
+          yield { type: 'line', seq: row.seq, at: row.at, level: row.level as LogLevel, stepIndex: row.stepIndex, text: row.text };
+          last = row.seq;
+        }
+        if (rows.length < PAGE) break;
+      }
+      if (finishedStatuses.includes(job.status)) {
+        yield { type: 'end', status: job.status as JobStatus, error: job.error };
+        return;
+      }
+      if (!woken) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.pollMs ?? POLL_MS);
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeUp = null;
+      }
+    }
+  } finally {
+    events.off('log', onLog);
+    events.off('finished', onFinished);
+    options.signal?.removeEventListener('abort', wake);
+  }
+}

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, type Db } from '../db/client';
+import { applyMigrations } from '../db/migrate';
+import { providers, testDatabases } from '../db/test-databases';
+import { DbJobQueue, type ClaimedJob } from './queue';
+
+const admin = { id: 'user-1', email: 'lead@example.com' };
+
+describe.each(providers)('DbJobQueue on %s', (provider) => {
+  const freshDatabase = testDatabases(provider, 'jobqueue');
+  let url: string;
+  const clients: Db[] = [];
+  /** A separate client (its own connections), as another dashboard process would have. */
+  const connect = () => {
+    const db = createDb(url);
+    clients.push(db);
+    return db;
+  };
+  let db: Db;
+
+  beforeAll(async () => {
+    url = await freshDatabase();
+    await applyMigrations(url);
+    db = connect();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.$disconnect()));
+  });
+
+  const enqueue = (queue: DbJobQueue, boxName = 'box-a') =>
+    queue.enqueue({ kind: 'test', box: { id: `id-${boxName}`, name: boxName }, createdBy: admin, params: { n: 1 }, stepNames: ['one', 'two'] });
+
+  /** Claims until the queue is empty, so every test starts with no runnable job left by another. */
+  const drain = async (queue: DbJobQueue) => {
+    for (let job = await queue.claim([]); job; job = await queue.claim([])) await queue.finish(job, { status: 'succeeded' });
+  };
+
+  it('records a queued job with its planned steps, and hands out the oldest first', async () => {
+    const queue = new DbJobQueue(db, { runnerId: 'runner-a', leaseMs: 60_000 });
+    await drain(queue);
+    const first = await enqueue(queue, 'first');
+    const second = await enqueue(queue, 'second');
+    const row = await db.job.findUniqueOrThrow({ where: { id: first }, include: { steps: { orderBy: { index: 'asc' } } } });
+    expect(row).toMatchObject({ status: 'queued', boxName: 'first', createdByEmail: admin.email, params: '{"n":1}', attempts: 0 });
+    expect(row.steps.map((step) => [step.name, step.status])).toEqual([['one', 'pending'], ['two', 'pending']]);
+
+    const claimed = await queue.claim([]);
+    expect(claimed).toMatchObject({ id: first, claim: 1, boxName: 'first', createdBy: admin });
+    const running = await db.job.findUniqueOrThrow({ where: { id: first } });
+    expect(running).toMatchObject({ status: 'running', leaseOwner: 'runner-a', attempts: 1 });
+    expect(running.startedAt).toBeInstanceOf(Date);
+    expect(running.leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect((await queue.claim([]))?.id).toBe(second);
+    expect(await queue.claim([])).toBeNull();
+  });
+
+  it('never hands one job to two runners, even when they claim at the same moment from separate connections', async () => {
+    const setup = new DbJobQueue(db, { runnerId: 'setup', leaseMs: 60_000 });
+    await drain(setup);
+    const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => enqueue(setup, `race-${i}`)));
+    const runners = await Promise.all(
+      ['runner-x', 'runner-y'].map(async (runnerId) => {
+        const client = connect();
+        // Connected before the race starts, so that neither runner has a head start.
+        await client.job.count();
+        return new DbJobQueue(client, { runnerId, leaseMs: 60_000 });
+      }),
+    );
+    const claimed: ClaimedJob[] = [];
+    // Four claim loops per runner, all racing for the same rows.
+    await Promise.all(
+      runners.flatMap((queue) =>
+        Array.from({ length: 4 }, async () => {
+          for (let job = await queue.claim([]); job; job = await queue.claim([])) claimed.push(job);
+        }),
+      ),
+    );
+    expect(claimed.map((job) => job.id).sort()).toEqual([...ids].sort());
+    const rows = await db.job.findMany({ where: { id: { in: ids } } });
+    expect(rows.every((row) => row.attempts === 1 && row.status === 'running')).toBe(true);
+    // Both runners got work: the race was real.
+    expect(new Set(rows.map((row) => row.leaseOwner))).toEqual(new Set(['runner-x', 'runner-y']));
+  });
+
+  it('lets another runner take over a job whose lease expired; the old holder can then neither renew nor finish it', async () => {
+    const crashed = new DbJobQueue(db, { runnerId: 'crashed', leaseMs: 300 });
+    const survivor = new DbJobQueue(connect(), { runnerId: 'survivor', leaseMs: 60_000 });
+    await drain(survivor);
+    const id = await enqueue(crashed);
+    const first = (await crashed.claim([]))!;
+    expect(first.id).toBe(id);
+    expect(await survivor.claim([])).toBeNull();
+
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Its holder does not claim it again while it still runs it.
+    expect(await crashed.claim([id])).toBeNull();
+    const taken = (await survivor.claim([]))!;
+    expect(taken).toMatchObject({ id, claim: 2 });
+    expect(await crashed.heartbeat(first)).toEqual({ held: false, cancelRequested: false });
+    expect(await crashed.finish(first, { status: 'failed', error: 'late' })).toBe(false);
+    expect(await survivor.heartbeat(taken)).toEqual({ held: true, cancelRequested: false });
+    expect(await survivor.finish(taken, { status: 'succeeded' })).toBe(true);
+    expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'succeeded', error: null, leaseOwner: null, attempts: 2 });
+  });
+
+  it('a restarted runner takes back at once the jobs its previous life held; a stopping one releases them to anyone', async () => {
+    const before = new DbJobQueue(db, { runnerId: 'dashboard-1', leaseMs: 60_000 });
+    await drain(before);
+    const id = await enqueue(before);
+    await before.claim([]);
+    const other = new DbJobQueue(connect(), { runnerId: 'dashboard-2', leaseMs: 60_000 });
+    expect(await other.claim([])).toBeNull();
+
+    const restarted = new DbJobQueue(connect(), { runnerId: 'dashboard-1', leaseMs: 60_000 });
+    await restarted.start();
+    const resumed = (await restarted.claim([]))!;
+    expect(resumed).toMatchObject({ id, claim: 2 });
+
+    await restarted.release(resumed);
+    expect(await other.claim([])).toMatchObject({ id, claim: 3 });
+  });
+
+  it('cancels a queued job at once and flags a running one for its runner', async () => {
+    const queue = new DbJobQueue(db, { runnerId: 'canceller', leaseMs: 60_000 });
+    await drain(queue);
+    const queued = await enqueue(queue, 'queued');
+    expect(await queue.cancel(queued)).toBe('cancelled');
+    expect(await db.job.findUniqueOrThrow({ where: { id: queued } })).toMatchObject({ status: 'cancelled', error: 'Cancelled before it started.' });
+    expect(await queue.claim([])).toBeNull();
+
+    await enqueue(queue, 'running');
+    const running = (await queue.claim([]))!;
+    expect(await queue.cancel(running.id)).toBe('requested');
+    expect(await queue.heartbeat(running)).toEqual({ held: true, cancelRequested: true });
+    await queue.finish(running, { status: 'cancelled', error: 'Cancelled while it was running.' });
+    expect(await queue.cancel(running.id)).toBe('already-finished');
+    expect(await queue.cancel('no-such-job')).toBe('not-found');
+  });
+});

@@ -1,0 +1,93 @@
+import type { z } from 'zod';
+import type { ExecResult } from '../ssh/pool';
+import type { ShellCommand } from '../ssh/quote';
+
+/**
+ * Recipes and steps: what a job does, independent of how jobs are queued and run (see runner.ts and queue.ts).
+ *
+ * A step is idempotent by construction: the runner calls `check` first and only runs `apply` (then `verify`) when the
+ * box is not already in the wanted state. That is what makes a job safe to resume after an interruption: the step that
+ * was interrupted runs again from its check, whatever apply had or had not done on the box.
+ */
+
+export const logLevels = ['info', 'step', 'command', 'stdout', 'stderr', 'warn', 'error'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface StepExecOptions {
+  /** Budget for the whole command; defaults to the runner's. */
+  timeoutMs?: number;
+}
+
+export interface StepContext<P, S> {
+  readonly jobId: string;
+  /** The box as it was when the job (re)started. */
+  readonly box: { readonly id: string; readonly name: string; readonly sshUser: string };
+  readonly params: P;
+  /**
+   * Facts a step leaves for later ones (e.g. the detected distribution). Saved when a step succeeds, so a resumed
+   * job has them even though the steps that found them are not run again.
+   */
+  readonly state: Partial<S>;
+  /** Aborted when the job is cancelled, the runner stops, or the runner lost the job's lease. */
+  readonly signal: AbortSignal;
+  /**
+   * Runs a command on the box as its SSH user (audited through BoxRemote). The job log gets the command, its output
+   * lines (capped) and exit code. A non-zero exit is a result; connection problems throw AppErrors, which the runner
+   * retries when they are transient.
+   */
+  exec(command: ShellCommand, options?: StepExecOptions): Promise<ExecResult>;
+  /** Adds a line to the job log. */
+  log(text: string, level?: LogLevel): Promise<void>;
+}
+
+export interface Step<P, S> {
+  /** Shown in the UI and the log, e.g. "Install Docker". */
+  readonly name: string;
+  /** True when the box is already in the wanted state. Must not change the box. */
+  check(ctx: StepContext<P, S>): Promise<boolean>;
+  /** Brings the box to the wanted state. May run again after an interruption (after a fresh check). */
+  apply(ctx: StepContext<P, S>): Promise<void>;
+  /** Confirms apply worked; throws StepFailed when it did not. */
+  verify(ctx: StepContext<P, S>): Promise<void>;
+}
+
+export interface Recipe<P, S> {
+  /** Stored as Job.kind; never rename one that may have jobs in a database. */
+  readonly kind: string;
+  /** What a job of this kind does, e.g. "Provision Docker". */
+  readonly title: string;
+  /** Validates params when the job is enqueued, and again when a runner loads it. */
+  readonly params: z.ZodType<P>;
+  readonly steps: readonly Step<P, S>[];
+}
+
+/** Any recipe, as the runner sees it: it never looks inside params or state, it only stores them as JSON. */
+export type AnyRecipe = Recipe<unknown, object>;
+
+/**
+ * A step's own failure: permanent (retrying would not help), with a message written for the admin, e.g. "the box user
+ * needs passwordless sudo (NOPASSWD) for provisioning". Connection problems are AppErrors instead (see runner.ts).
+ */
+export class StepFailed extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StepFailed';
+  }
+}
+
+/**
+ * A step that only looks (detects facts, checks a precondition): its check does the work and either returns true
+ * or throws StepFailed, so apply and verify are never reached.
+ */
+export function probeStep<P, S>(name: string, probe: (ctx: StepContext<P, S>) => Promise<void>): Step<P, S> {
+  const unreachable = () => Promise.reject(new Error(`"${name}" only probes: its check returns true or throws`));
+  return {
+    name,
+    async check(ctx) {
+      await probe(ctx);
+      return true;
+    },
+    apply: unreachable,
+    verify: unreachable,
+  };
+}

@@ -1,0 +1,400 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Actor } from '../audit/audit';
+import { recordAudit } from '../audit/audit';
+import type { Db } from '../db/client';
+import { isAppError } from '../errors';
+import { logger } from '../log';
+import type { ExecResult } from '../ssh/pool';
+import type { ShellCommand } from '../ssh/quote';
+import { capOutput, JobEvents, JobJournal } from './journal';
+import type { CancelOutcome, ClaimedJob, JobOutcome, JobQueue } from './queue';
+import { StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext } from './recipe';
+
+const log = logger.child({ module: 'jobs' });
+
+/** The part of BoxRemote the runner needs. `signal` interrupts the command (cancel, stop). */
+export interface JobRemote {
+  exec(
+    boxId: string,
+    command: ShellCommand,
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<ExecResult>;
+}
+
+export interface JobRunnerOptions {
+  db: Db;
+  remote: JobRemote;
+  queue: JobQueue;
+  recipes: readonly AnyRecipe[];
+  /** Jobs run at once by this runner. */
+  concurrency: number;
+  /** Runs of one step before a transient connection problem fails the job. */
+  stepAttempts: number;
+  /** Wait before the first retry of a step; doubles each time. */
+  retryDelayMs: number;
+  /** How often a running job's lease is renewed (and a cancel from another process noticed); a third of the lease. */
+  heartbeatMs: number;
+  /** How often the queue is polled for work from elsewhere (other processes, expired leases). */
+  pollMs: number;
+  /** A command's budget when its step gives none. */
+  commandTimeoutMs: number;
+}
+
+type InterruptReason = 'cancel' | 'stop' | 'lease-lost';
+
+/** Why a job's signal was aborted. */
+class JobInterrupted extends Error {
+  constructor(readonly reason: InterruptReason) {
+    super(`job interrupted: ${reason}`);
+    this.name = 'JobInterrupted';
+  }
+}
+
+/**
+ * Errors worth running the step again for: the box could not be reached, or the connection dropped (the command may
+ * or may not have finished: the retry starts with the step's check, so that is safe). A command that ran out of time
+ * is the step's own problem, not a connection problem.
+ */
+export function isTransient(error: unknown): boolean {
+  if (!isAppError(error)) return false;
+  switch (error.code) {
+    case 'SSH_UNREACHABLE':
+    case 'SSH_DISCONNECTED':
+      return true;
+    case 'SSH_TIMEOUT':
+      // SshPool words a timeout by phase; only "the command did not finish" happened after the command started.
+      return !error.message.includes('did not finish');
+    default:
+      return false;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/** Rejects with the signal's reason as soon as it aborts, without waiting for the promise (whose result is dropped). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+interface ActiveJob {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Runs queued jobs, a few at a time: claims them from the JobQueue, runs their recipe's steps (check, then apply and
+ * verify when needed), retries steps after transient connection problems with exponential backoff, and records
+ * everything in the job's steps and log. A job interrupted by a restart or a crash resumes at its first unfinished
+ * step, on whichever runner claims it next.
+ *
+ * Created once per process (services.ts), then start() and, on shutdown, stop(): running jobs are interrupted and
+ * handed back to the queue, so the next start (or another dashboard) resumes them.
+ */
+export class JobRunner {
+  readonly events = new JobEvents();
+  private readonly recipes: Map<string, AnyRecipe>;
+  private readonly active = new Map<string, ActiveJob>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeLoop: (() => void) | null = null;
+  /** A wake that came while the loop was busy claiming: it looks again before sleeping. */
+  private wakeRequested = false;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.recipes = new Map(options.recipes.map((recipe) => [recipe.kind, recipe]));
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.options.queue.start();
+    this.running = true;
+    this.loop = this.claimLoop();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    for (const job of this.active.values()) job.controller.abort(new JobInterrupted('stop'));
+    await Promise.all([...this.active.values()].map((job) => job.done));
+  }
+
+  /** Queues a job of a recipe this runner knows; params are validated (and defaulted) by the recipe. */
+  async enqueue<P, S>(recipe: Recipe<P, S>, request: { box: { id: string; name: string }; actor: Actor; params: unknown }): Promise<string> {
+    if (this.recipes.get(recipe.kind) !== (recipe as AnyRecipe)) throw new Error(`recipe "${recipe.kind}" is not registered with the job runner`);
+    const params = recipe.params.parse(request.params);
+    const jobId = await this.options.queue.enqueue({
+      kind: recipe.kind,
+      box: request.box,
+      createdBy: request.actor,
+      params,
+      stepNames: recipe.steps.map((step) => step.name),
+    });
+    await recordAudit(this.options.db, { actor: request.actor, action: 'job.enqueue', box: request.box, detail: { jobId, kind: recipe.kind, params }, result: 'ok' });
+    this.wake();
+    return jobId;
+  }
+
+  /** Cancels a queued job at once; a running one is interrupted mid-command (here, or by its own runner elsewhere). */
+  async cancel(jobId: string, actor: Actor): Promise<CancelOutcome> {
+    const { db, queue } = this.options;
+    const outcome = await queue.cancel(jobId);
+    if (outcome === 'cancelled') {
+      const journal = await JobJournal.open(db, this.events, jobId);
+      await journal.skipPending();
+      await journal.log([{ level: 'error', text: `Cancelled by ${actor.email ?? 'the dashboard'} before it started.` }]);
+      this.events.emit('finished', jobId);
+    }
+    if (outcome === 'requested') this.active.get(jobId)?.controller.abort(new JobInterrupted('cancel'));
+    if (outcome === 'cancelled' || outcome === 'requested') {
+      const job = await db.job.findUnique({ where: { id: jobId }, select: { boxId: true, boxName: true, kind: true } });
+      await recordAudit(db, {
+        actor,
+        action: 'job.cancel',
+        box: job ? { id: job.boxId, name: job.boxName } : null,
+        detail: { jobId, kind: job?.kind, outcome },
+        result: 'ok',
+      });
+    }
+    return outcome;
+  }
+
+  /** Claims while there are free slots and work, then sleeps until woken (enqueue, a job done, stop) or the poll interval. */
+  private async claimLoop(): Promise<void> {
+    while (this.running) {
+      while (this.running && this.active.size < this.options.concurrency) {
+        const job = await this.options.queue.claim([...this.active.keys()]).catch((error: unknown) => {
+          log.error({ err: error }, 'could not claim a job');
+          return null;
+        });
+        if (!job) break;
+        this.launch(job);
+      }
+      if (!this.running || this.wakeRequested) {
+        this.wakeRequested = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.pollMs);
+        this.wakeLoop = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeLoop = null;
+      this.wakeRequested = false;
+    }
+  }
+
+  /** Makes the claim loop look for work now (new job, free slot, stop) instead of at its next poll. */
+  private wake(): void {
+    this.wakeRequested = true;
+    this.wakeLoop?.();
+  }
+
+  private launch(job: ClaimedJob): void {
+    const controller = new AbortController();
+    const done = this.run(job, controller)
+      .catch((error: unknown) => log.error({ err: error, jobId: job.id }, 'job runner failed'))
+      .finally(() => {
+        this.active.delete(job.id);
+        this.wake();
+      });
+    this.active.set(job.id, { controller, done });
+  }
+
+  private async run(job: ClaimedJob, controller: AbortController): Promise<void> {
+    const { queue } = this.options;
+    const heartbeat = setInterval(() => {
+      queue.heartbeat(job).then(
+        (beat) => {
+          if (!beat.held) controller.abort(new JobInterrupted('lease-lost'));
+          else if (beat.cancelRequested) controller.abort(new JobInterrupted('cancel'));
+        },
+        (error: unknown) => log.warn({ err: error, jobId: job.id }, 'could not renew a job lease'),
+      );
+    }, this.options.heartbeatMs);
+    try {
+      if (job.cancelRequested) controller.abort(new JobInterrupted('cancel'));
+      await this.execute(job, controller.signal);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async execute(job: ClaimedJob, signal: AbortSignal): Promise<void> {
+    const journal = await JobJournal.open(this.options.db, this.events, job.id);
+    const started = Date.now();
+    let outcome: JobOutcome;
+    try {
+      await this.runSteps(job, journal, signal);
+      outcome = { status: 'succeeded' };
+      await journal.log([{ level: 'info', text: `Succeeded in ${seconds(Date.now() - started)}.` }]);
+    } catch (error) {
+      const interrupted = signal.aborted && signal.reason instanceof JobInterrupted ? signal.reason.reason : null;
+      if (interrupted === 'lease-lost') {
+        // Another runner took the job over (this one stalled past its lease): it owns the record now.
+        log.warn({ jobId: job.id }, 'lost the lease of a running job; leaving it to its new runner');
+        return;
+      }
+      if (interrupted === 'stop') {
+        await journal.log([{ level: 'warn', text: 'Interrupted: the dashboard is stopping. The job resumes at this step when a runner picks it up again.' }]);
+        await this.options.queue.release(job);
+        return;
+      }
+      await journal.skipPending();
+      if (interrupted === 'cancel') {
+        outcome = { status: 'cancelled', error: 'Cancelled while it was running.' };
+        await journal.log([{ level: 'error', text: 'Cancelled.' }]);
+      } else {
+        outcome = { status: 'failed', error: messageOf(error) };
+        if (!(error instanceof StepFailed) && !isAppError(error)) log.error({ err: error, jobId: job.id }, 'job failed unexpectedly');
+        await journal.log([{ level: 'error', text: `Failed: ${outcome.error}` }]);
+      }
+    }
+    if (!(await this.options.queue.finish(job, outcome))) {
+      log.warn({ jobId: job.id }, 'a job finished after its lease was lost; its outcome was not recorded');
+      return;
+    }
+    await recordAudit(this.options.db, {
+      actor: job.createdBy,
+      action: 'job.finish',
+      box: { id: job.boxId, name: job.boxName },
+      detail: { jobId: job.id, kind: job.kind, status: outcome.status },
+      result: outcome.status === 'succeeded' ? 'ok' : 'error',
+      error: outcome.status === 'succeeded' ? undefined : outcome.error,
+    });
+    this.events.emit('finished', job.id);
+  }
+
+  /** Runs the steps not yet succeeded, in order. Throws the error that ended the job (as a plain message). */
+  private async runSteps(job: ClaimedJob, journal: JobJournal, signal: AbortSignal): Promise<void> {
+    const { db } = this.options;
+    const recipe = this.recipes.get(job.kind);
+    if (!recipe) throw new StepFailed(`This dashboard cannot run jobs of kind "${job.kind}" (made by another version?).`);
+    const params = recipe.params.safeParse(JSON.parse(job.params));
+    if (!params.success) throw new StepFailed(`The job's parameters are not valid any more: ${params.error.message}`);
+    const box = await db.box.findUnique({ where: { id: job.boxId }, select: { id: true, name: true, sshUser: true } });
+    if (!box) throw new StepFailed(`The box ${job.boxName} was deleted.`);
+    const rows = await db.jobStep.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
+    if (rows.length !== recipe.steps.length || rows.some((row, i) => row.name !== recipe.steps[i]!.name)) {
+      throw new StepFailed(`The ${recipe.title} recipe changed since this job was queued (dashboard upgrade); run it again.`);
+    }
+
+    const total = rows.length;
+    const resumeAt = rows.findIndex((row) => row.status !== 'succeeded');
+    if (job.claim > 1 && resumeAt >= 0) {
+      await journal.log([{ level: 'info', text: `Resuming at step ${resumeAt + 1} of ${total} (${rows[resumeAt]!.name}); the steps before it are done and are not run again.` }]);
+    } else {
+      await journal.log([{ level: 'info', text: `${recipe.title} on ${box.name}, queued by ${job.createdBy.email ?? 'the dashboard'}.` }]);
+    }
+
+    const state = JSON.parse(job.state) as object;
+    for (const [index, row] of rows.entries()) {
+      if (row.status === 'succeeded') continue;
+      const step = recipe.steps[index]!;
+      const ctx = this.stepContext(job, box, params.data, state, journal, index, signal);
+      try {
+        await this.runStep(step, ctx, journal, index, total);
+      } catch (error) {
+        const interrupted = signal.aborted && signal.reason instanceof JobInterrupted;
+        if (interrupted && signal.reason.reason !== 'cancel') throw error;
+        const message = interrupted ? 'Cancelled.' : messageOf(error);
+        await journal.stepFailed(index, message);
+        if (interrupted) throw error;
+        throw new StepFailed(`Step ${index + 1} of ${total} (${step.name}) failed: ${message}`, { cause: error });
+      }
+    }
+  }
+
+  /** check, then apply + verify when needed; the whole step runs again after a transient connection problem. */
+  private async runStep(step: Step<unknown, object>, ctx: StepContext<unknown, object>, journal: JobJournal, index: number, total: number): Promise<void> {
+    const { stepAttempts, retryDelayMs } = this.options;
+    await journal.log([{ level: 'step', text: `Step ${index + 1} of ${total}: ${step.name}` }], index);
+    for (let attempt = 1; ; attempt++) {
+      await journal.stepAttempted(index);
+      try {
+        if (await step.check(ctx)) {
+          await journal.stepSucceeded(index, false, ctx.state);
+          await journal.log([{ level: 'step', text: 'Already done.' }], index);
+          return;
+        }
+        await step.apply(ctx);
+        await step.verify(ctx);
+        await journal.stepSucceeded(index, true, ctx.state);
+        await journal.log([{ level: 'step', text: 'Done.' }], index);
+        return;
+      } catch (error) {
+        if (ctx.signal.aborted) throw ctx.signal.reason as Error;
+        if (!isTransient(error)) throw error;
+        if (attempt >= stepAttempts) throw new StepFailed(`${messageOf(error)} (gave up after ${attempt} attempts)`, { cause: error });
+        const delay = retryDelayMs * 2 ** (attempt - 1);
+        await journal.log(
+          [{ level: 'warn', text: `Connection problem: ${messageOf(error)}. Running this step again, from its check, in ${seconds(delay)} (attempt ${attempt + 1} of ${stepAttempts}).` }],
+          index,
+        );
+        await abortable(sleep(delay), ctx.signal);
+      }
+    }
+  }
+
+  private stepContext(
+    job: ClaimedJob,
+    box: { id: string; name: string; sshUser: string },
+    params: unknown,
+    state: object,
+    journal: JobJournal,
+    stepIndex: number,
+    signal: AbortSignal,
+  ): StepContext<unknown, object> {
+    const { remote, commandTimeoutMs } = this.options;
+    return {
+      jobId: job.id,
+      box,
+      params,
+      state,
+      signal,
+      log: (text: string, level: LogLevel = 'info') => journal.log([{ level, text }], stepIndex),
+      exec: async (command, execOptions = {}) => {
+        signal.throwIfAborted();
+        await journal.log([{ level: 'command', text: `$ ${command.text}` }], stepIndex);
+        const result = await abortable(
+          remote.exec(box.id, command, { actor: job.createdBy, purpose: `job.${job.kind}`, timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs, signal }),
+          signal,
+        );
+        const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
+        await journal.log(
+          [
+            ...capOutput(result.stdout).map((text) => ({ level: 'stdout' as const, text })),
+            ...capOutput(result.stderr).map((text) => ({ level: 'stderr' as const, text })),
+            { level: 'info', text: `${status} after ${seconds(result.durationMs)}` },
+          ],
+          stepIndex,
+        );
+        return result;
+      },
+    };
+  }
+}
