@@ -1,10 +1,12 @@
 'use client';
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useDeferredValue, useState } from 'react';
+import { BatchProgress, type BatchEntry } from '../../components/jobs/batch-progress';
+import { ProvisionForm, type DockerProvisionSettings } from '../../components/jobs/provision-form';
 import { StatusBadge } from '../../components/status-badge';
 import { useTRPC } from '../../components/trpc';
-import { ErrorNote, Input, PageHeader, Select } from '../../components/ui';
+import { Card, ErrorNote, Input, PageHeader, Select } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { boxStatuses, type BoxStatus } from '../../lib/validation';
 
@@ -22,11 +24,36 @@ export default function FleetPage() {
     placeholderData: (previous) => previous,
   });
   const allTags = [...new Set((boxes.data ?? []).flatMap((b) => b.tags))].sort();
+  const isAdmin = me.data?.role === 'admin';
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [batch, setBatch] = useState<BatchEntry[] | null>(null);
+  const provision = useMutation(trpc.provision.docker.mutationOptions());
+  const toggle = (id: string) =>
+    setSelected((previous) => {
+      const next = new Set(previous);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
+
+  /** One job per selected box, queued together; the runner runs them in parallel up to its concurrency. */
+  async function provisionSelected(settings: DockerProvisionSettings) {
+    const chosen = (boxes.data ?? []).filter((b) => selected.has(b.id));
+    const entries = await Promise.all(
+      chosen.map((box) =>
+        provision.mutateAsync({ boxId: box.id, ...settings }).then(
+          ({ jobId }): BatchEntry => ({ boxName: box.name, jobId }),
+          (error: unknown): BatchEntry => ({ boxName: box.name, error: error instanceof Error ? error.message : String(error) }),
+        ),
+      ),
+    );
+    setBatch(entries);
+    setSelected(new Set());
+  }
 
   return (
     <>
       <PageHeader title="Fleet">
-        {me.data?.role === 'admin' && (
+        {isAdmin && (
           <Link href="/boxes/new" className="rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-indigo-500">
             Add box
           </Link>
@@ -51,11 +78,20 @@ export default function FleetPage() {
         </Select>
       </div>
 
+      {isAdmin && (selected.size > 0 || batch) && (
+        <div className="mb-4">
+          <Card title={selected.size > 0 ? `Provision Docker on ${selected.size} selected box${selected.size === 1 ? '' : 'es'}` : 'Provisioning'}>
+            {selected.size > 0 && <ProvisionForm submitLabel={`Provision ${selected.size}`} pending={provision.isPending} onSubmit={(s) => void provisionSelected(s)} />}
+            {batch && <BatchProgress entries={batch} />}
+          </Card>
+        </div>
+      )}
       <ErrorNote error={boxes.error} />
       <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
         <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Boxes">
           <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
             <tr>
+              {isAdmin && <th className="w-8 px-4 py-2.5"><span className="sr-only">Select</span></th>}
               <th className="px-4 py-2.5">Box</th>
               <th className="px-4 py-2.5">Status</th>
               <th className="px-4 py-2.5">OS</th>
@@ -68,6 +104,11 @@ export default function FleetPage() {
           <tbody className="divide-y divide-slate-100">
             {boxes.data?.map((box) => (
               <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
+                {isAdmin && (
+                  <td className="px-4 py-3">
+                    <input type="checkbox" aria-label={`Select ${box.name}`} checked={selected.has(box.id)} onChange={() => toggle(box.id)} />
+                  </td>
+                )}
                 <td className="px-4 py-3">
                   <Link href={`/boxes/${box.id}`} className="font-medium text-indigo-700 hover:underline">
                     {box.name}
@@ -110,7 +151,7 @@ export default function FleetPage() {
             ))}
             {boxes.data?.length === 0 && (
               <tr>
-                <td colSpan={7} className="px-4 py-10 text-center text-slate-500">
+                <td colSpan={isAdmin ? 8 : 7} className="px-4 py-10 text-center text-slate-500">
                   {search || status || tag ? 'No box matches these filters.' : me.data?.role === 'admin' ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.'}
                 </td>
               </tr>
