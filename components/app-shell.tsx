@@ -12,6 +12,7 @@ const links = [
   { href: '/users', label: 'Users', adminOnly: true },
   { href: '/audit', label: 'Audit log', adminOnly: true },
   { href: '/sessions', label: 'Sessions', adminOnly: true },
+  { href: '/profile', label: 'Profile', adminOnly: false },
 ];
 
 export function AppShell({ children }: { children: ReactNode }) {

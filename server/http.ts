@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { toNodeHandler } from 'better-auth/node';
+import { createCliApiHandler } from './connect/api';
 import type { Services } from './services';
 import { createContext } from './trpc/init';
 import { appRouter } from './trpc/router';
@@ -21,6 +22,7 @@ export function createApiHandler(services: Services): (req: IncomingMessage, res
   const routes: [string, Handler][] = [
     ['/api/trpc/', trpc],
     ['/api/auth/', auth],
+    ['/api/cli/', createCliApiHandler(services.db)],
     ['/api/health', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')],
   ];
   return (req, res) => {

@@ -97,13 +97,17 @@ export class BoxRemote {
   async exec(
     boxId: string,
     command: ShellCommand,
-    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal },
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
   ): Promise<ExecResult> {
     const box = await this.loadBox(boxId);
     const audited = { actor: options.actor, action: `ssh.exec.${options.purpose}`, box: { id: box.id, name: box.name } };
     try {
       // The signal (a cancelled job) makes the pool kill the remote command, not just stop waiting for it.
-      const result = await this.deps.pool.exec(box.id, this.target(box), command, { timeoutMs: options.timeoutMs, signal: options.signal });
+      const result = await this.deps.pool.exec(box.id, this.target(box), command, {
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        stdin: options.stdin,
+      });
       await recordAudit(this.deps.db, {
         ...audited,
         detail: { command: command.text, exitCode: result.code, durationMs: Math.round(result.durationMs) },

@@ -1,3 +1,4 @@
+import type { Db } from '../db/client';
 import type { z } from 'zod';
 import type { ExecResult } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
@@ -16,10 +17,14 @@ export type LogLevel = (typeof logLevels)[number];
 export interface StepExecOptions {
   /** Budget for the whole command; defaults to the runner's. */
   timeoutMs?: number;
+  /** Data for the command's stdin (a file's new content), kept out of the command line and the audit log. */
+  stdin?: string;
 }
 
 export interface StepContext<P, S> {
   readonly jobId: string;
+  /** For steps whose wanted state lives in the dashboard (e.g. the developers' keys of a box). */
+  readonly db: Db;
   /** The box as it was when the job (re)started. */
   readonly box: { readonly id: string; readonly name: string; readonly sshUser: string };
   readonly params: P;

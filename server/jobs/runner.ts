@@ -17,7 +17,7 @@ export interface JobRemote {
   exec(
     boxId: string,
     command: ShellCommand,
-    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal },
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
   ): Promise<ExecResult>;
 }
 
@@ -369,9 +369,10 @@ export class JobRunner {
     stepIndex: number,
     signal: AbortSignal,
   ): StepContext<unknown, object> {
-    const { remote, commandTimeoutMs } = this.options;
+    const { remote, commandTimeoutMs, db } = this.options;
     return {
       jobId: job.id,
+      db,
       box,
       params,
       state,
@@ -381,7 +382,13 @@ export class JobRunner {
         signal.throwIfAborted();
         await journal.log([{ level: 'command', text: `$ ${command.text}` }], stepIndex);
         const result = await abortable(
-          remote.exec(box.id, command, { actor: job.createdBy, purpose: `job.${job.kind}`, timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs, signal }),
+          remote.exec(box.id, command, {
+            actor: job.createdBy,
+            purpose: `job.${job.kind}`,
+            timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs,
+            signal,
+            stdin: execOptions.stdin,
+          }),
           signal,
         );
         const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;

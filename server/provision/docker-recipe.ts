@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { ExecResult } from '../ssh/pool';
 import { sh } from '../ssh/quote';
+import { installDeveloperKeys } from './authorized-keys';
 import { daemonJsonSettings, defaultDaemonJson, mergeDaemonJson, parseDaemonJson, renderDaemonJson, sameJson, type JsonObject } from './daemon-json';
 import {
   addToDockerGroupCommand,
@@ -231,5 +232,5 @@ export const dockerRecipe: Recipe<DockerParams, DockerState> = {
   kind: 'docker',
   title: 'Docker provisioning',
   params: dockerParams,
-  steps: [detect, sudo, install, start, daemonJson, group, userAccess],
+  steps: [detect, sudo, install, start, daemonJson, group, userAccess, installDeveloperKeys],
 };

@@ -1,7 +1,9 @@
 import { auditRouter } from './audit';
 import { boxesRouter } from './boxes';
+import { connectRouter } from './connect';
 import { router } from './init';
 import { jobsRouter } from './jobs';
+import { profileRouter } from './profile';
 import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
 import { systemRouter } from './system';
@@ -17,6 +19,8 @@ export const appRouter = router({
   terminals: terminalsRouter,
   jobs: jobsRouter,
   provision: provisionRouter,
+  profile: profileRouter,
+  connect: connectRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import type { ReactNode } from 'react';
+import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
@@ -176,6 +177,7 @@ export default function BoxPage() {
 
         <TerminalsCard boxId={id} online={b.status === 'online'} />
         <BoxJobsCard boxId={id} isAdmin={isAdmin} />
+        <ConnectPanel boxId={id} />
       </div>
     </>
   );

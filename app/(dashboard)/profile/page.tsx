@@ -1,0 +1,192 @@
+'use client';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { useTRPC } from '../../../components/trpc';
+import { Button, Card, CopyText, ErrorNote, Field, Input, PageHeader, Textarea } from '../../../components/ui';
+import { formatWhen } from '../../../lib/format';
+
+function SshKeys() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const keys = useQuery(trpc.profile.keys.list.queryOptions());
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.keys.list.queryKey() });
+  const add = useMutation(trpc.profile.keys.add.mutationOptions({ onSuccess: invalidate }));
+  const remove = useMutation(trpc.profile.keys.remove.mutationOptions({ onSettled: invalidate }));
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const data = new FormData(form);
+    add.mutate({ name: String(data.get('name')), publicKey: String(data.get('publicKey')) }, { onSuccess: () => form.reset() });
+  }
+
+  return (
+    <Card title="Your SSH keys">
+      <p className="mb-4 text-sm text-slate-600">
+        Provisioning installs these keys for the SSH user of every box you own or share, so you can log in with{' '}
+        <code className="rounded bg-slate-100 px-1">ssh</code>, docker contexts and your editor. Changes reach a box the next time an admin provisions it.
+      </p>
+      <ErrorNote error={keys.error ?? remove.error} />
+      {keys.data?.length ? (
+        <ul className="mb-4 divide-y divide-slate-100 text-sm" aria-label="Your SSH keys">
+          {keys.data.map((key) => (
+            <li key={key.id} className="flex items-start justify-between gap-3 py-2" data-key={key.name}>
+              <div className="min-w-0">
+                <div className="font-medium">{key.name}</div>
+                <div className="break-all font-mono text-xs text-slate-500">
+                  {key.publicKey.split(' ')[0]} {key.fingerprint}
+                </div>
+                <div className="text-xs text-slate-500">added {formatWhen(key.createdAt)}</div>
+              </div>
+              <Button
+                variant="ghost"
+                disabled={remove.isPending}
+                onClick={() => window.confirm(`Remove the key "${key.name}"? Boxes keep it until they are provisioned again.`) && remove.mutate({ id: key.id })}
+              >
+                Remove
+              </Button>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        keys.data && <p className="mb-4 text-sm text-slate-500">No keys yet.</p>
+      )}
+      <form onSubmit={submit} className="space-y-3" aria-label="Add an SSH key">
+        <Field label="Name" hint='Where the key lives, e.g. "laptop".'>
+          {(id, d) => <Input id={id} name="name" required maxLength={100} aria-describedby={d} />}
+        </Field>
+        <Field
+          label="Public key"
+          hint={
+            <>
+              The content of your <code>.pub</code> file, e.g. <code>cat ~/.ssh/id_ed25519.pub</code>. Never the private key. No key yet?{' '}
+              <code>ssh-keygen -t ed25519</code>
+            </>
+          }
+        >
+          {(id, d) => <Textarea id={id} name="publicKey" rows={3} required placeholder="ssh-ed25519 AAAA… you@laptop" aria-describedby={d} spellCheck={false} />}
+        </Field>
+        <ErrorNote error={add.error} />
+        <Button type="submit" disabled={add.isPending}>
+          Add key
+        </Button>
+      </form>
+    </Card>
+  );
+}
+
+function ApiTokens() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const tokens = useQuery(trpc.profile.tokens.list.queryOptions());
+  const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.tokens.list.queryKey() });
+  const create = useMutation(trpc.profile.tokens.create.mutationOptions({ onSuccess: invalidate }));
+  const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSettled: invalidate }));
+  // The new token lives only in this component's state: it is shown once and gone on reload.
+  const [created, setCreated] = useState<{ token: string; cliCommand: string; name: string } | null>(null);
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const name = String(new FormData(form).get('name'));
+    create.mutate(
+      { name },
+      {
+        onSuccess: (result) => {
+          setCreated({ token: result.token, cliCommand: result.cliCommand, name: result.apiToken.name });
+          form.reset();
+        },
+      },
+    );
+  }
+
+  return (
+    <Card title="API tokens">
+      <p className="mb-4 text-sm text-slate-600">
+        For the <code className="rounded bg-slate-100 px-1">boxyard</code> CLI on your laptop: it writes an ssh config entry and a docker context for
+        every box you can reach. A token acts as you; revoke it when a laptop is gone.
+      </p>
+      {created && (
+        <div role="status" className="mb-4 space-y-2 rounded-md bg-emerald-50 p-3 ring-1 ring-emerald-200">
+          <p className="text-sm font-medium text-emerald-900">
+            Token &quot;{created.name}&quot; made. Copy it now: it is not shown again.
+          </p>
+          <CopyText text={created.token} label="New API token" />
+          <p className="text-sm text-emerald-900">Then, from a checkout of the Boxyard repository on your laptop (npm ci once):</p>
+          <CopyText text={created.cliCommand} label="CLI command with the new token" />
+          <Button variant="secondary" onClick={() => setCreated(null)}>
+            Done
+          </Button>
+        </div>
+      )}
+      <ErrorNote error={tokens.error ?? revoke.error} />
+      {tokens.data?.length ? (
+        <table className="mb-4 min-w-full divide-y divide-slate-200 text-sm" aria-label="API tokens">
+          <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
+            <tr>
+              <th className="py-2">Name</th>
+              <th className="py-2">Token</th>
+              <th className="py-2">Created</th>
+              <th className="py-2">Last used</th>
+              <th className="py-2" />
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {tokens.data.map((token) => (
+              <tr key={token.id} data-token={token.name}>
+                <td className="py-2 font-medium">{token.name}</td>
+                <td className="py-2 font-mono text-xs">{token.prefix}…</td>
+                <td className="py-2 text-slate-600">{formatWhen(token.createdAt)}</td>
+                <td className="py-2 text-slate-600">{formatWhen(token.lastUsedAt)}</td>
+                <td className="py-2 text-right">
+                  {token.revokedAt ? (
+                    <span className="text-xs text-slate-500">revoked {formatWhen(token.revokedAt)}</span>
+                  ) : (
+                    <Button
+                      variant="ghost"
+                      disabled={revoke.isPending}
+                      onClick={() => window.confirm(`Revoke the token "${token.name}"? The CLI using it stops working.`) && revoke.mutate({ id: token.id })}
+                    >
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        tokens.data && <p className="mb-4 text-sm text-slate-500">No tokens yet.</p>
+      )}
+      <form onSubmit={submit} className="flex items-end gap-2" aria-label="Make an API token">
+        <div className="flex-1">
+          <Field label="Token name">{(id) => <Input id={id} name="name" required maxLength={100} placeholder="work laptop" />}</Field>
+        </div>
+        <Button type="submit" disabled={create.isPending}>
+          Make token
+        </Button>
+      </form>
+      <ErrorNote error={create.error} />
+    </Card>
+  );
+}
+
+export default function ProfilePage() {
+  const trpc = useTRPC();
+  const me = useQuery(trpc.users.me.queryOptions());
+  return (
+    <>
+      <PageHeader title="Profile">
+        {me.data && (
+          <span className="text-sm text-slate-600">
+            {me.data.name} · {me.data.email}
+          </span>
+        )}
+      </PageHeader>
+      <div className="grid gap-6 lg:grid-cols-2">
+        <SshKeys />
+        <ApiTokens />
+      </div>
+    </>
+  );
+}

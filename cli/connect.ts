@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { boxName, hostAddress, sshPort, sshUser } from '../lib/validation';
+import { ManagedBlockError } from '../server/connect/managed-block';
+import { DEFAULT_IDENTITY_FILE, type ConnectBox } from '../server/connect/snippets';
+import { renderSshConfig } from './ssh-config';
+
+/** `boxyard connect`: the developer's boxes from the dashboard into ~/.ssh/config and docker contexts. */
+
+export interface ConnectOptions {
+  /** The dashboard, e.g. https://boxyard.example.com */
+  url: string;
+  token: string;
+  sshConfigPath: string;
+  /** IdentityFile of every entry; the default placeholder when absent. */
+  identityFile?: string;
+  dockerContexts: boolean;
+  /** Prints what would change, changes nothing. */
+  dryRun: boolean;
+  print: (line: string) => void;
+}
+
+/** A failure the user can act on: printed as is, without a stack. */
+export class CliError extends Error {}
+
+// The answer is checked with the dashboard's own input rules before anything reaches the ssh config: a value with a
+// space or a newline could add options (a ProxyCommand runs anything) to the developer's ssh.
+const boxesResponse = z.object({
+  user: z.object({ email: z.string() }),
+  boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser })),
+});
+
+export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
+  let endpoint: URL;
+  try {
+    endpoint = new URL('api/cli/boxes', url.endsWith('/') ? url : `${url}/`);
+  } catch {
+    throw new CliError(`--url ${url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
+  }
+  let response: Response;
+  try {
+    response = await fetch(endpoint, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  } catch (error) {
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate problem) is its cause.
+    const { cause, message } = error as Error;
+    throw new CliError(`could not reach the dashboard at ${endpoint.origin}: ${cause instanceof Error ? cause.message : message}`);
+  }
+  const body: unknown = await response.json().catch(() => null);
+  const message = (body as { error?: unknown } | null)?.error;
+  if (response.status === 401) throw new CliError(`the dashboard refused the token: ${typeof message === 'string' ? message : 'unauthorized'}`);
+  if (!response.ok) {
+    throw new CliError(`the dashboard answered HTTP ${response.status}${typeof message === 'string' ? `: ${message}` : ''} (is ${url} a Boxyard dashboard?)`);
+  }
+  const parsed = boxesResponse.safeParse(body);
+  if (!parsed.success) throw new CliError(`unexpected answer from ${endpoint.href} (is ${url} a Boxyard dashboard of the same version?)`);
+  return parsed.data;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The file's text, '' when it does not exist; refuses bytes that are not UTF-8, which a rewrite could not keep as they are. */
+async function readText(file: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new CliError(`${file} is not UTF-8 text; left as it is`);
+  }
+}
+
+/**
+ * Writes `content` to `file` atomically (a temporary file beside it, then rename), keeping the file's mode, or 600
+ * for a new one, and creating its folder with 700 if missing. A symlinked config (dotfiles) is written through the
+ * link, so the link stays.
+ */
+async function replaceFile(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const target = await realpath(file).catch(() => file);
+  const mode = await stat(target).then((stats) => stats.mode & 0o777, () => 0o600);
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.boxyard-${process.pid}`);
+  try {
+    await writeFile(temporary, content, { flag: 'wx', mode: 0o600 });
+    await chmod(temporary, mode); // exactly the old mode, whatever the umask
+    await rename(temporary, target);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+export async function updateSshConfig(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+  const file = options.sshConfigPath;
+  const existing = await readText(file);
+  let updated: string;
+  try {
+    updated = renderSshConfig(existing, boxes, options.identityFile);
+  } catch (error) {
+    if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
+    throw error;
+  }
+  if (updated === existing) return options.print(`${file}: already up to date.`);
+  if (options.dryRun) {
+    options.print(`${file}: would be rewritten to:`);
+    return options.print(updated);
+  }
+  await replaceFile(file, updated);
+  options.print(`${file}: wrote ${boxes.length} box(es) between the "# BEGIN boxyard" and "# END boxyard" lines.`);
+}
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the docker CLI; null when it is not installed. */
+function docker(args: string[]): Promise<Ran | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolve(null) : reject(error)));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** One docker context per box, named like it and going through its ssh config entry (so it shares the control master). */
+export async function updateDockerContexts(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+  for (const box of boxes) {
+    const host = `ssh://${box.name}`;
+    const inspected = await docker(['context', 'inspect', box.name, '--format', '{{.Endpoints.docker.Host}}']);
+    if (inspected === null) {
+      return options.print('docker is not installed (or not on PATH): skipped the docker contexts. Install the docker CLI and run this again.');
+    }
+    const exists = inspected.code === 0;
+    if (exists && inspected.stdout.trim() === host) {
+      options.print(`docker context ${box.name}: already up to date.`);
+      continue;
+    }
+    const args = exists ? ['context', 'update', box.name, '--docker', `host=${host}`] : ['context', 'create', box.name, '--docker', `host=${host}`];
+    if (options.dryRun) {
+      options.print(`would run: docker ${args.join(' ')}`);
+      continue;
+    }
+    const ran = (await docker(args))!;
+    if (ran.code !== 0) throw new CliError(`docker ${args.slice(0, 2).join(' ')} ${box.name} failed: ${ran.stderr.trim()}`);
+    options.print(`docker context ${box.name}: ${exists ? 'updated' : 'created'} (docker --context ${box.name} ps).`);
+  }
+}
+
+export async function connect(options: ConnectOptions): Promise<void> {
+  const { user, boxes } = await fetchBoxes(options.url, options.token);
+  options.print(`${user.email} may reach ${boxes.length} box(es)${boxes.length ? `: ${boxes.map((box) => box.name).join(', ')}` : ''}.`);
+  if (!options.identityFile && !existsSync(path.join(os.homedir(), '.ssh', 'id_ed25519'))) {
+    options.print(`Note: the entries use ${DEFAULT_IDENTITY_FILE}, which does not exist here; pass --identity-file with the private key whose public half is on your profile.`);
+  }
+  await updateSshConfig(options, boxes);
+  if (options.dockerContexts) await updateDockerContexts(options, boxes);
+}
