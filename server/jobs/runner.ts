@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { untilAborted } from '../abort';
 import type { Actor } from '../audit/audit';
 import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
@@ -75,26 +76,6 @@ function messageOf(error: unknown): string {
 
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
-}
-
-/** Rejects with the signal's reason as soon as it aborts, without waiting for the promise (whose result is dropped). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  promise.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }
 
 interface ActiveJob {
@@ -355,7 +336,7 @@ export class JobRunner {
           [{ level: 'warn', text: `Connection problem: ${messageOf(error)}. Running this step again, from its check, in ${seconds(delay)} (attempt ${attempt + 1} of ${stepAttempts}).` }],
           index,
         );
-        await abortable(sleep(delay), ctx.signal);
+        await untilAborted(sleep(delay), ctx.signal);
       }
     }
   }
@@ -381,7 +362,7 @@ export class JobRunner {
       exec: async (command, execOptions = {}) => {
         signal.throwIfAborted();
         await journal.log([{ level: 'command', text: `$ ${command.text}` }], stepIndex);
-        const result = await abortable(
+        const result = await untilAborted(
           remote.exec(box.id, command, {
             actor: job.createdBy,
             purpose: `job.${job.kind}`,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import { untilAborted } from '../abort';
 import { AppError } from '../errors';
 import { logger } from '../log';
 import { HostKeyVerifier, hostKeyAlgorithmsFor, type HostKeyInfo } from './hostkey';
@@ -158,27 +159,7 @@ class Deadline {
 }
 
 function pause(ms: number, deadline: Deadline): Promise<void> {
-  return untilAborted(new Promise<void>((resolve) => setTimeout(resolve, ms)), deadline);
-}
-
-/** Waits for a shared promise without cancelling it when this caller gives up. */
-function untilAborted<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
-  const { signal } = deadline;
-  if (signal.aborted) return Promise.reject(deadline.error());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(deadline.error());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+  return untilAborted(new Promise<void>((resolve) => setTimeout(resolve, ms)), deadline.signal, () => deadline.error());
 }
 
 interface Waiter {
@@ -397,7 +378,7 @@ export class SshPool {
     const where = hostPort(target);
     const deadline = new Deadline(options.timeoutMs, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
     try {
-      await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline);
+      await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline.signal, () => deadline.error());
     } finally {
       deadline.dispose();
     }
@@ -461,7 +442,7 @@ export class SshPool {
     for (let round = 1; ; round++) {
       this.assertRunning();
       deadline.phase = 'connecting';
-      const connection = await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline);
+      const connection = await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline.signal, () => deadline.error());
       this.assertRunning();
       deadline.phase = 'queued';
       try {
