@@ -6,9 +6,23 @@ import { BatchProgress, type BatchEntry } from '../../components/jobs/batch-prog
 import { ProvisionForm, type DockerProvisionSettings } from '../../components/jobs/provision-form';
 import { StatusBadge } from '../../components/status-badge';
 import { useTRPC } from '../../components/trpc';
+import { DataTable, type Column } from '../../components/data-table';
 import { Card, ErrorNote, Input, PageHeader, Select } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { boxStatuses, type BoxStatus } from '../../lib/validation';
+
+function fleetColumns(selectable: boolean): Column[] {
+  return [
+    ...(selectable ? [{ label: 'Select', srOnly: true, className: 'w-8' }] : []),
+    { label: 'Box' },
+    { label: 'Status' },
+    { label: 'OS' },
+    { label: 'CPU / memory / disk free' },
+    { label: 'Docker' },
+    { label: 'Owner' },
+    { label: 'Tags' },
+  ];
+}
 
 export default function FleetPage() {
   const trpc = useTRPC();
@@ -25,6 +39,7 @@ export default function FleetPage() {
   });
   const allTags = [...new Set((boxes.data ?? []).flatMap((b) => b.tags))].sort();
   const isAdmin = me.data?.role === 'admin';
+  const columns = fleetColumns(isAdmin);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [batch, setBatch] = useState<BatchEntry[] | null>(null);
   const provision = useMutation(trpc.provision.docker.mutationOptions());
@@ -87,78 +102,62 @@ export default function FleetPage() {
         </div>
       )}
       <ErrorNote error={boxes.error} />
-      <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
-        <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Boxes">
-          <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
-            <tr>
-              {isAdmin && <th className="w-8 px-4 py-2.5"><span className="sr-only">Select</span></th>}
-              <th className="px-4 py-2.5">Box</th>
-              <th className="px-4 py-2.5">Status</th>
-              <th className="px-4 py-2.5">OS</th>
-              <th className="px-4 py-2.5">CPU / memory / disk free</th>
-              <th className="px-4 py-2.5">Docker</th>
-              <th className="px-4 py-2.5">Owner</th>
-              <th className="px-4 py-2.5">Tags</th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {boxes.data?.map((box) => (
-              <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
-                {isAdmin && (
-                  <td className="px-4 py-3">
-                    <input type="checkbox" aria-label={`Select ${box.name}`} checked={selected.has(box.id)} onChange={() => toggle(box.id)} />
-                  </td>
-                )}
-                <td className="px-4 py-3">
-                  <Link href={`/boxes/${box.id}`} className="font-medium text-indigo-700 hover:underline">
-                    {box.name}
-                  </Link>
-                  <div className="font-mono text-xs text-slate-500">
-                    {box.sshUser}@{box.host}:{box.port}
-                  </div>
-                </td>
-                <td className="px-4 py-3">
-                  <StatusBadge status={box.status} />
-                  {box.statusMessage && <div className="mt-1 max-w-xs text-xs text-slate-600" data-testid="status-message">{box.statusMessage}</div>}
-                </td>
-                <td className="px-4 py-3">
-                  {box.facts ? (
-                    <>
-                      <div>{box.facts.os.name || box.facts.os.id}</div>
-                      <div className="text-xs text-slate-500">
-                        {box.facts.kernel} · {box.facts.arch}
-                      </div>
-                    </>
-                  ) : (
-                    <span className="text-slate-400">—</span>
-                  )}
-                </td>
-                <td className="px-4 py-3 text-slate-700">
-                  {box.facts ? `${box.facts.cpus ?? '?'} CPU · ${formatBytes(box.facts.memoryTotalBytes)} · ${formatBytes(box.facts.diskFreeBytes)}` : '—'}
-                </td>
-                <td className="px-4 py-3">{box.facts?.docker.server ?? box.facts?.docker.client ?? <span className="text-slate-400">none</span>}</td>
-                <td className="px-4 py-3 text-slate-700">{box.owner.email}</td>
-                <td className="px-4 py-3">
-                  <div className="flex flex-wrap gap-1">
-                    {box.tags.map((t) => (
-                      <button key={t} type="button" onClick={() => setTag(t)} className="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 hover:bg-slate-200">
-                        {t}
-                      </button>
-                    ))}
-                  </div>
-                </td>
-              </tr>
-            ))}
-            {boxes.data?.length === 0 && (
-              <tr>
-                <td colSpan={isAdmin ? 8 : 7} className="px-4 py-10 text-center text-slate-500">
-                  {search || status || tag ? 'No box matches these filters.' : me.data?.role === 'admin' ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.'}
-                </td>
-              </tr>
+      <DataTable label="Boxes" columns={columns}>
+        {boxes.data?.map((box) => (
+          <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
+            {isAdmin && (
+              <td className="px-4 py-3">
+                <input type="checkbox" aria-label={`Select ${box.name}`} checked={selected.has(box.id)} onChange={() => toggle(box.id)} />
+              </td>
             )}
-          </tbody>
-        </table>
-      </div>
+            <td className="px-4 py-3">
+              <Link href={`/boxes/${box.id}`} className="font-medium text-indigo-700 hover:underline">
+                {box.name}
+              </Link>
+              <div className="font-mono text-xs text-slate-500">
+                {box.sshUser}@{box.host}:{box.port}
+              </div>
+            </td>
+            <td className="px-4 py-3">
+              <StatusBadge status={box.status} />
+              {box.statusMessage && <div className="mt-1 max-w-xs text-xs text-slate-600" data-testid="status-message">{box.statusMessage}</div>}
+            </td>
+            <td className="px-4 py-3">
+              {box.facts ? (
+                <>
+                  <div>{box.facts.os.name || box.facts.os.id}</div>
+                  <div className="text-xs text-slate-500">
+                    {box.facts.kernel} · {box.facts.arch}
+                  </div>
+                </>
+              ) : (
+                <span className="text-slate-400">—</span>
+              )}
+            </td>
+            <td className="px-4 py-3 text-slate-700">
+              {box.facts ? `${box.facts.cpus ?? '?'} CPU · ${formatBytes(box.facts.memoryTotalBytes)} · ${formatBytes(box.facts.diskFreeBytes)}` : '—'}
+            </td>
+            <td className="px-4 py-3">{box.facts?.docker.server ?? box.facts?.docker.client ?? <span className="text-slate-400">none</span>}</td>
+            <td className="px-4 py-3 text-slate-700">{box.owner.email}</td>
+            <td className="px-4 py-3">
+              <div className="flex flex-wrap gap-1">
+                {box.tags.map((t) => (
+                  <button key={t} type="button" onClick={() => setTag(t)} className="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 hover:bg-slate-200">
+                    {t}
+                  </button>
+                ))}
+              </div>
+            </td>
+          </tr>
+        ))}
+        {boxes.data?.length === 0 && (
+          <tr>
+            <td colSpan={columns.length} className="px-4 py-10 text-center text-slate-500">
+              {search || status || tag ? 'No box matches these filters.' : isAdmin ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.'}
+            </td>
+          </tr>
+        )}
+      </DataTable>
     </>
   );
 }

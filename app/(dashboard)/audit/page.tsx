@@ -2,6 +2,7 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useTRPC } from '../../../components/trpc';
+import { DataTable } from '../../../components/data-table';
 import { Button, ErrorNote, Input, PageHeader } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
 
@@ -19,37 +20,23 @@ export default function AuditPage() {
         <Input aria-label="Filter by action prefix" placeholder="Action, e.g. ssh.exec or box." value={action} onChange={(e) => setAction(e.target.value)} className="w-64" />
       </PageHeader>
       <ErrorNote error={events.error} />
-      <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
-        <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Audit events">
-          <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
-            <tr>
-              <th className="px-4 py-2.5">When</th>
-              <th className="px-4 py-2.5">Who</th>
-              <th className="px-4 py-2.5">Action</th>
-              <th className="px-4 py-2.5">Box</th>
-              <th className="px-4 py-2.5">Result</th>
-              <th className="px-4 py-2.5">Details</th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100 align-top">
-            {rows.map((e) => (
-              <tr key={e.id} data-action={e.action}>
-                <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatWhen(e.at)}</td>
-                <td className="px-4 py-2">{e.actorEmail ?? <span className="text-slate-500">dashboard</span>}</td>
-                <td className="px-4 py-2 font-mono text-xs">{e.action}</td>
-                <td className="px-4 py-2">{e.boxName ?? '—'}</td>
-                <td className="px-4 py-2">
-                  <span className={e.result === 'ok' ? 'text-emerald-700' : 'text-red-700'}>{e.result}</span>
-                  {e.error && <div className="max-w-xs text-xs text-slate-600">{e.error}</div>}
-                </td>
-                <td className="px-4 py-2">
-                  <pre className="max-w-md overflow-x-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-600">{JSON.stringify(e.detail)}</pre>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable label="Audit events" columns={[{ label: 'When' }, { label: 'Who' }, { label: 'Action' }, { label: 'Box' }, { label: 'Result' }, { label: 'Details' }]} bodyClassName="align-top">
+        {rows.map((e) => (
+          <tr key={e.id} data-action={e.action}>
+            <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatWhen(e.at)}</td>
+            <td className="px-4 py-2">{e.actorEmail ?? <span className="text-slate-500">dashboard</span>}</td>
+            <td className="px-4 py-2 font-mono text-xs">{e.action}</td>
+            <td className="px-4 py-2">{e.boxName ?? '—'}</td>
+            <td className="px-4 py-2">
+              <span className={e.result === 'ok' ? 'text-emerald-700' : 'text-red-700'}>{e.result}</span>
+              {e.error && <div className="max-w-xs text-xs text-slate-600">{e.error}</div>}
+            </td>
+            <td className="px-4 py-2">
+              <pre className="max-w-md overflow-x-auto whitespace-pre-wrap break-all font-mono text-xs text-slate-600">{JSON.stringify(e.detail)}</pre>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       {events.hasNextPage && (
         <div className="mt-4 text-center">
           <Button variant="secondary" onClick={() => void events.fetchNextPage()} disabled={events.isFetchingNextPage}>

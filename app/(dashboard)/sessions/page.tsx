@@ -2,6 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useTRPC } from '../../../components/trpc';
+import { DataTable } from '../../../components/data-table';
 import { Button, ErrorNote, PageHeader } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
 
@@ -20,56 +21,39 @@ export default function SessionsPage() {
       <PageHeader title="Terminal sessions" />
       <div className="space-y-4">
         <ErrorNote error={sessions.error ?? close.error} />
-        <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
-          <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Terminal sessions">
-            <thead className="bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2.5">User</th>
-                <th className="px-4 py-2.5">Box</th>
-                <th className="px-4 py-2.5">Container</th>
-                <th className="px-4 py-2.5">State</th>
-                <th className="px-4 py-2.5">Since</th>
-                <th className="px-4 py-2.5">Attached</th>
-                <th className="px-4 py-2.5">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {rows.map((s) => (
-                <tr key={s.id} data-session={s.id}>
-                  <td className="px-4 py-2">{s.user.email}</td>
-                  <td className="px-4 py-2">
-                    <Link href={`/boxes/${encodeURIComponent(s.box.id)}`} className="text-indigo-700 hover:underline">
-                      {s.box.name}
-                    </Link>
-                  </td>
-                  <td className="px-4 py-2 font-mono text-xs">{s.container ?? '—'}</td>
-                  <td className="px-4 py-2">{s.state}</td>
-                  <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatWhen(s.since)}</td>
-                  <td className="px-4 py-2">{s.attached ? 'yes' : 'no'}</td>
-                  <td className="px-4 py-2 text-right">
-                    <Button
-                      variant="danger"
-                      aria-label={`Close the session of ${s.user.email} on ${s.box.name}`}
-                      disabled={close.isPending && close.variables?.id === s.id}
-                      onClick={() => close.mutate({ id: s.id })}
-                    >
-                      Close
-                    </Button>
-                  </td>
-                </tr>
-              ))}
-              {sessions.data && rows.length === 0 && (
-                <tr>
-                  <td colSpan={7} className="px-4 py-6 text-center text-slate-500">
-                    No open sessions.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Terminal sessions" columns={[{ label: 'User' }, { label: 'Box' }, { label: 'Container' }, { label: 'State' }, { label: 'Since' }, { label: 'Attached' }, { label: 'Actions', srOnly: true }]}>
+          {rows.map((s) => (
+            <tr key={s.id} data-session={s.id}>
+              <td className="px-4 py-2">{s.user.email}</td>
+              <td className="px-4 py-2">
+                <Link href={`/boxes/${encodeURIComponent(s.box.id)}`} className="text-indigo-700 hover:underline">
+                  {s.box.name}
+                </Link>
+              </td>
+              <td className="px-4 py-2 font-mono text-xs">{s.container ?? '—'}</td>
+              <td className="px-4 py-2">{s.state}</td>
+              <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatWhen(s.since)}</td>
+              <td className="px-4 py-2">{s.attached ? 'yes' : 'no'}</td>
+              <td className="px-4 py-2 text-right">
+                <Button
+                  variant="danger"
+                  aria-label={`Close the session of ${s.user.email} on ${s.box.name}`}
+                  disabled={close.isPending && close.variables?.id === s.id}
+                  onClick={() => close.mutate({ id: s.id })}
+                >
+                  Close
+                </Button>
+              </td>
+            </tr>
+          ))}
+          {sessions.data && rows.length === 0 && (
+            <tr>
+              <td colSpan={7} className="px-4 py-6 text-center text-slate-500">
+                No open sessions.
+              </td>
+            </tr>
+          )}
+        </DataTable>
       </div>
     </>
   );
