@@ -7,7 +7,8 @@ set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # apparmor: dockerd needs apparmor_parser on kernels with AppArmor enabled (docker.io only recommends it).
-PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql)
+# libvirt-clients: virsh, for the libvirt driver tests against libvirt's built-in test:///default driver.
+PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql libvirt-clients)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,123 @@
+import type { ExecResult } from '../ssh/pool';
+import type { ShellCommand } from '../ssh/quote';
+
+/**
+ * The driver layer for hypervisor hosts: one interface over Parallels Desktop (prlctl), UTM (utmctl), libvirt
+ * (virsh) and plain SSH boxes. Drivers only build commands and read their output; they run everything through a
+ * HostExec, which is the SSH pool in production and a scripted executor in unit tests.
+ */
+
+export const hypervisorKinds = ['libvirt', 'parallels', 'utm', 'ssh'] as const;
+export type HypervisorKind = (typeof hypervisorKinds)[number];
+
+/**
+ * One state model for every hypervisor. Each driver maps its own words onto it and keeps them in rawState.
+ * `suspended` = state saved (to disk) and the VM no longer runs; `paused` = frozen but still holding its memory.
+ * `starting`/`stopping` cover every transition (resuming, suspending, shutting down...).
+ */
+export const vmStates = ['running', 'stopped', 'suspended', 'paused', 'starting', 'stopping', 'unknown'] as const;
+export type VmState = (typeof vmStates)[number];
+
+export interface VmInfo {
+  /** The hypervisor's own identifier (a UUID for all three); operations address VMs by it. */
+  id: string;
+  name: string;
+  state: VmState;
+  /** The hypervisor's word for the state, e.g. "shut off" or "started". */
+  rawState: string;
+  cpus?: number;
+  memoryMiB?: number;
+  /** undefined: this listing does not report addresses (ask guestIp); null: the VM has none right now. */
+  ip?: string | null;
+  isTemplate?: boolean;
+}
+
+/** What an operation needs to know about a VM: the id to address it, the name to talk about it. */
+export type VmRef = Pick<VmInfo, 'id' | 'name'>;
+
+export interface HostExecOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  stdin?: string;
+}
+
+/** Runs one command on the host; a non-zero exit is a result, connection problems throw (as SshPool.exec does). */
+export type HostExec = (command: ShellCommand, options?: HostExecOptions) => Promise<ExecResult>;
+
+export interface StopOptions {
+  /** How long the guest gets to shut down after the polite request before the VM is powered off. */
+  timeoutMs: number;
+}
+
+export interface StopResult {
+  /** graceful: the guest shut down by itself in time; forced: it was powered off after the timeout. */
+  outcome: 'graceful' | 'forced';
+}
+
+export interface ResourceChange {
+  cpus?: number;
+  memoryMiB?: number;
+}
+
+export interface SharedFolder {
+  /** The name the guest sees (the mount tag for libvirt). */
+  name: string;
+  /** Absolute path on the hypervisor host. */
+  hostPath: string;
+  readOnly: boolean;
+}
+
+export interface HypervisorDriver {
+  readonly kind: HypervisorKind;
+  /** The management tool's own version line. */
+  version(): Promise<string>;
+  listVms(): Promise<VmInfo[]>;
+  start(vm: VmRef): Promise<void>;
+  /** Asks the guest to shut down, waits up to timeoutMs, then powers the VM off; says which happened. */
+  stop(vm: VmRef, options: StopOptions): Promise<StopResult>;
+  /** Saves the VM's state so it stops using CPU and memory; resume brings it back. */
+  suspend(vm: VmRef): Promise<void>;
+  /** Freezes the VM in memory; resume unfreezes it. */
+  pause(vm: VmRef): Promise<void>;
+  /** Brings back a suspended or paused VM. */
+  resume(vm: VmRef): Promise<void>;
+  restart(vm: VmRef): Promise<void>;
+  /** Makes a new VM from a template (or any VM) and returns it as the hypervisor lists it. */
+  clone(template: VmRef, newName: string): Promise<VmInfo>;
+  /** Only on a stopped VM. */
+  setResources(vm: VmRef, change: ResourceChange): Promise<void>;
+  addSharedFolder(vm: VmRef, folder: SharedFolder): Promise<void>;
+  removeSharedFolder(vm: VmRef, name: string): Promise<void>;
+  /** The guest's reachable address (IPv4 before IPv6, never link-local); null when it has none or is not running. */
+  guestIp(vm: VmRef): Promise<string | null>;
+  /**
+   * Cumulative host-side CPU time of the VM, in seconds, for telling idle VMs apart; null when the VM does not
+   * run or the host offers no way to measure it (see each driver).
+   */
+  hostCpuSeconds(vm: VmRef): Promise<number | null>;
+}
+
+/** Power control of the host itself; only the plain SSH driver offers it (the caller confirms first). */
+export interface HostPowerControl {
+  rebootHost(): Promise<void>;
+  powerOffHost(): Promise<void>;
+}
+
+/** Time as drivers see it, so the stop-then-force path can be tested without waiting. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export interface DriverOptions {
+  /** The host's name as the user knows it; every message names it. */
+  hostName?: string;
+  clock?: Clock;
+  /** How often stop() looks at the VM while the guest shuts down. */
+  stopPollIntervalMs?: number;
+}

@@ -1,0 +1,349 @@
+import { AppError } from '../errors';
+import type { ExecResult } from '../ssh/pool';
+import { sh, type ShellCommand } from '../ssh/quote';
+import {
+  CLONE_TIMEOUT_MS,
+  driverContext,
+  ensureNameFree,
+  findCloned,
+  guardTransition,
+  pickGuestAddress,
+  runChecked,
+  stopThenForce,
+  ToolLocator,
+  validateResources,
+  validateSharedFolder,
+  type DriverContext,
+  type GuardedAction,
+} from './common';
+import type {
+  DriverOptions,
+  HostExec,
+  HypervisorDriver,
+  ResourceChange,
+  SharedFolder,
+  StopOptions,
+  StopResult,
+  VmInfo,
+  VmRef,
+  VmState,
+} from './driver';
+
+/**
+ * libvirt through `virsh` (and `virt-clone` for clones). Domains are addressed by UUID. Every virsh runs with
+ * LC_ALL=C because virsh translates its state words ("shut off", "in shutdown"...) into the host's language.
+ */
+
+export interface LibvirtDriverOptions extends DriverOptions {
+  /**
+   * libvirt connection URI, e.g. qemu:///system. Without it virsh uses its default, which for a non-root SSH
+   * user is that user's own qemu:///session, not the system's VMs.
+   */
+  connectUri?: string;
+}
+
+/**
+ * virsh's state words (virshDomainState in libvirt's tools/virsh-domain-monitor.c): no state, running, idle,
+ * paused, in shutdown, shut off, crashed, pmsuspended. "idle" is a running domain blocked on I/O; a shut-off
+ * domain with a managed save image is suspended (it resumes where it was on the next start); pmsuspended is a
+ * guest that suspended itself (ACPI S3); a crashed domain must be destroyed before anything else.
+ */
+export function mapLibvirtState(raw: string, managedSave = false): VmState {
+  switch (raw) {
+    case 'running':
+    case 'idle':
+      return 'running';
+    case 'paused':
+      return 'paused';
+    case 'in shutdown':
+      return 'stopping';
+    case 'shut off':
+      return managedSave ? 'suspended' : 'stopped';
+    case 'pmsuspended':
+      return 'suspended';
+    default:
+      return 'unknown';
+  }
+}
+
+/**
+ * `virsh dominfo`'s "Key:   value" lines. Several domains' outputs follow each other; each starts with "Id:"
+ * (virsh -q drops the blank line between them, so that line is what separates them).
+ */
+function parseKeyValueBlocks(text: string): Map<string, string>[] {
+  const blocks: Map<string, string>[] = [];
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim();
+    if (key === 'Id' || blocks.length === 0) blocks.push(new Map());
+    blocks[blocks.length - 1].set(key, line.slice(colon + 1).trim());
+  }
+  return blocks.filter((fields) => fields.has('UUID'));
+}
+
+function kibToMiB(value: string | undefined): number | undefined {
+  const match = /^(\d+) KiB$/.exec(value ?? '');
+  return match ? Math.round(Number(match[1]) / 1024) : undefined;
+}
+
+/** One or more `virsh dominfo` outputs. rawState reads like `virsh domstate --reason` for a saved domain. */
+export function parseDominfo(text: string): VmInfo[] {
+  return parseKeyValueBlocks(text).map((fields) => {
+    const state = fields.get('State') ?? '';
+    const managedSave = fields.get('Managed save') === 'yes';
+    const info: VmInfo = {
+      id: fields.get('UUID') ?? '',
+      name: fields.get('Name') ?? '',
+      state: mapLibvirtState(state, managedSave),
+      rawState: managedSave && state === 'shut off' ? 'shut off (saved)' : state,
+    };
+    const cpus = Number(fields.get('CPU(s)'));
+    if (Number.isInteger(cpus) && cpus > 0) info.cpus = cpus;
+    const memoryMiB = kibToMiB(fields.get('Max memory'));
+    if (memoryMiB !== undefined) info.memoryMiB = memoryMiB;
+    return info;
+  });
+}
+
+/**
+ * `virsh domifaddr` table rows: " vnet0  52:54:00:..  ipv4  192.168.122.3/24"; further addresses of the same
+ * interface repeat "-" in the first two columns. The address is the last column.
+ */
+export function parseDomifaddr(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((columns) => columns.length >= 4 && /^ipv[46]$/.test(columns[columns.length - 2]))
+    .map((columns) => columns[columns.length - 1]);
+}
+
+/** cpu.time (nanoseconds of host CPU used by the domain) from `virsh domstats --cpu-total`, in seconds. */
+export function parseDomstatsCpuSeconds(text: string): number | null {
+  const match = /^\s*cpu\.time=(\d+)\s*$/m.exec(text);
+  return match ? Number(match[1]) / 1e9 : null;
+}
+
+function xmlEscape(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+}
+
+function xmlUnescape(value: string): string {
+  return value
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&apos;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, '&');
+}
+
+/**
+ * A virtiofs share. The guest mounts it by its tag: `mount -t virtiofs <name> /mnt/...`. virtiofs needs the
+ * domain to have shared memory backing (<memoryBacking><source type='memfd'/><access mode='shared'/>); without it
+ * the domain refuses to start, which libvirt then reports.
+ */
+export function sharedFolderXml(folder: SharedFolder): string {
+  return [
+    "<filesystem type='mount' accessmode='passthrough'>",
+    "  <driver type='virtiofs'/>",
+    `  <source dir='${xmlEscape(folder.hostPath)}'/>`,
+    `  <target dir='${xmlEscape(folder.name)}'/>`,
+    ...(folder.readOnly ? ['  <readonly/>'] : []),
+    '</filesystem>',
+    '',
+  ].join('\n');
+}
+
+/** The <filesystem> element of a domain's XML whose target (the guest's tag) is `name`, verbatim. */
+export function findFilesystemXml(domainXml: string, name: string): string | null {
+  for (const match of domainXml.matchAll(/<filesystem\b[\s\S]*?<\/filesystem>/g)) {
+    const target = /<target\s+dir=(['"])(.*?)\1/.exec(match[0]);
+    if (target && xmlUnescape(target[2]) === name) return match[0];
+  }
+  return null;
+}
+
+function domainGone(vm: VmRef, ctx: DriverContext) {
+  return (result: ExecResult): AppError | undefined =>
+    /failed to get domain|Domain not found/i.test(result.stderr)
+      ? new AppError('NOT_FOUND', `${vm.name} is not a VM on ${ctx.where} (any more).`)
+      : undefined;
+}
+
+export class LibvirtDriver implements HypervisorDriver {
+  readonly kind = 'libvirt' as const;
+  private readonly ctx: DriverContext;
+  private readonly virshTool: ToolLocator;
+  private readonly virtCloneTool: ToolLocator;
+  private readonly virsh: ShellCommand;
+  private readonly connectUri?: string;
+
+  constructor(exec: HostExec, options: LibvirtDriverOptions = {}) {
+    this.ctx = driverContext(exec, options);
+    this.virshTool = new ToolLocator(this.ctx, 'virsh', 'install libvirt-clients');
+    this.virtCloneTool = new ToolLocator(this.ctx, 'virt-clone', 'install virtinst');
+    this.connectUri = options.connectUri;
+    this.virsh = options.connectUri === undefined ? sh.raw('LC_ALL=C virsh') : sh`LC_ALL=C virsh -c ${options.connectUri}`;
+  }
+
+  private async run(args: ShellCommand, what: string, vm?: VmRef): Promise<string> {
+    await this.virshTool.path();
+    const classify = vm ? domainGone(vm, this.ctx) : undefined;
+    return (await runChecked(this.ctx, sh`${this.virsh} ${args}`, what, { classify })).stdout;
+  }
+
+  async version(): Promise<string> {
+    return `libvirt ${(await this.run(sh`--version`, 'virsh --version')).trim()}`;
+  }
+
+  /**
+   * One round trip: dominfo of every domain (names, states, CPUs, memory, managed save) in one script. No
+   * unquoted word splitting, which zsh (a possible login shell) does not do; a failing virsh fails the script.
+   */
+  async listVms(): Promise<VmInfo[]> {
+    await this.virshTool.path();
+    const script = sh`uuids=$(${this.virsh} list --all --uuid) || exit; printf '%s\\n' "$uuids" | while read -r u; do [ -z "$u" ] || ${this.virsh} dominfo --domain "$u" || exit; done`;
+    return parseDominfo((await runChecked(this.ctx, script, 'Listing the VMs')).stdout);
+  }
+
+  private async info(vm: VmRef): Promise<VmInfo> {
+    const [info] = parseDominfo(await this.run(sh`dominfo --domain ${vm.id}`, `Reading the state of ${vm.name}`, vm));
+    if (!info) throw new AppError('REMOTE_COMMAND_FAILED', `virsh dominfo printed nothing readable for ${vm.name}.`);
+    return info;
+  }
+
+  private async guarded(action: GuardedAction, vm: VmRef): Promise<VmInfo> {
+    const info = await this.info(vm);
+    guardTransition(action, vm, info.state);
+    return info;
+  }
+
+  /** Also restores a domain that was suspended with managedsave. */
+  async start(vm: VmRef): Promise<void> {
+    await this.guarded('start', vm);
+    await this.run(sh`start --domain ${vm.id}`, `Starting ${vm.name}`, vm);
+  }
+
+  async stop(vm: VmRef, options: StopOptions): Promise<StopResult> {
+    await this.guarded('stop', vm);
+    return stopThenForce(
+      this.ctx,
+      {
+        // shutdown only sends the request (ACPI or guest agent) and returns at once; destroy pulls the plug.
+        requestShutdown: async () => {
+          await this.run(sh`shutdown --domain ${vm.id}`, `Shutting down ${vm.name}`, vm);
+        },
+        readState: async () => (await this.info(vm)).state,
+        forceOff: async () => {
+          await this.run(sh`destroy --domain ${vm.id}`, `Powering off ${vm.name}`, vm);
+        },
+      },
+      options.timeoutMs,
+    );
+  }
+
+  /** managedsave writes the memory to disk and stops the domain; the next start restores it. */
+  async suspend(vm: VmRef): Promise<void> {
+    await this.guarded('suspend', vm);
+    await this.run(sh`managedsave --domain ${vm.id}`, `Suspending ${vm.name}`, vm);
+  }
+
+  /** virsh calls pausing "suspend". */
+  async pause(vm: VmRef): Promise<void> {
+    await this.guarded('pause', vm);
+    await this.run(sh`suspend --domain ${vm.id}`, `Pausing ${vm.name}`, vm);
+  }
+
+  async resume(vm: VmRef): Promise<void> {
+    const info = await this.guarded('resume', vm);
+    if (info.rawState === 'pmsuspended') {
+      await this.run(sh`dompmwakeup --domain ${vm.id}`, `Waking up ${vm.name}`, vm);
+    } else if (info.state === 'suspended') {
+      await this.run(sh`start --domain ${vm.id}`, `Restoring ${vm.name}`, vm);
+    } else {
+      await this.run(sh`resume --domain ${vm.id}`, `Resuming ${vm.name}`, vm);
+    }
+  }
+
+  async restart(vm: VmRef): Promise<void> {
+    await this.guarded('restart', vm);
+    await this.run(sh`reboot --domain ${vm.id}`, `Restarting ${vm.name}`, vm);
+  }
+
+  /** virt-clone copies the disks (--auto-clone names them after the clone) and needs the original shut off or paused. */
+  async clone(template: VmRef, newName: string): Promise<VmInfo> {
+    ensureNameFree(await this.listVms(), newName, this.ctx);
+    await this.virtCloneTool.path();
+    const connect = this.connectUri === undefined ? sh.raw('') : sh` --connect ${this.connectUri}`;
+    // --original takes the domain's name, not its UUID.
+    await runChecked(
+      this.ctx,
+      sh`virt-clone${connect} --original ${template.name} --name ${newName} --auto-clone`,
+      `Cloning ${template.name}`,
+      { timeoutMs: CLONE_TIMEOUT_MS },
+    );
+    return findCloned(await this.listVms(), newName, this.ctx);
+  }
+
+  /**
+   * Changes the persistent config (--config). The maximum goes first: lowering it also lowers the current value,
+   * and raising the current value needs the maximum raised already.
+   */
+  async setResources(vm: VmRef, change: ResourceChange): Promise<void> {
+    validateResources(change);
+    await this.guarded('reconfigure', vm);
+    const what = `Changing the CPUs or memory of ${vm.name}`;
+    if (change.cpus !== undefined) {
+      await this.run(sh`setvcpus --domain ${vm.id} --count ${change.cpus} --config --maximum`, what, vm);
+      await this.run(sh`setvcpus --domain ${vm.id} --count ${change.cpus} --config`, what, vm);
+    }
+    if (change.memoryMiB !== undefined) {
+      const kib = change.memoryMiB * 1024;
+      await this.run(sh`setmaxmem --domain ${vm.id} --size ${kib} --config`, what, vm);
+      await this.run(sh`setmem --domain ${vm.id} --size ${kib} --config`, what, vm);
+    }
+  }
+
+  /** Added to the persistent config: the guest sees it after its next start. */
+  async addSharedFolder(vm: VmRef, folder: SharedFolder): Promise<void> {
+    validateSharedFolder(folder);
+    await this.deviceFromStdin(sh`attach-device --domain ${vm.id}`, sharedFolderXml(folder), `Sharing ${folder.hostPath} with ${vm.name}`, vm);
+  }
+
+  /** detach-device wants the device's XML, so the share is looked up in the domain's persistent XML first. */
+  async removeSharedFolder(vm: VmRef, name: string): Promise<void> {
+    const domainXml = await this.run(sh`dumpxml --domain ${vm.id} --inactive`, `Reading the configuration of ${vm.name}`, vm);
+    const device = findFilesystemXml(domainXml, name);
+    if (!device) throw new AppError('NOT_FOUND', `${vm.name} has no shared folder named ${name}.`);
+    await this.deviceFromStdin(sh`detach-device --domain ${vm.id}`, `${device}\n`, `Removing the shared folder ${name} from ${vm.name}`, vm);
+  }
+
+  /**
+   * Device XML travels on stdin, which virsh reads by opening /dev/stdin. Linux refuses to open that path (ENXIO)
+   * when stdin is a socket rather than a pipe: Debian's sshd passes a pipe, but Node's spawn passes a socket and
+   * other SSH servers may too, so `cat |` makes it a pipe everywhere.
+   */
+  private async deviceFromStdin(verb: ShellCommand, xml: string, what: string, vm: VmRef): Promise<void> {
+    await this.virshTool.path();
+    await runChecked(this.ctx, sh`cat | ${this.virsh} ${verb} --file /dev/stdin --config`, what, { stdin: xml, classify: domainGone(vm, this.ctx) });
+  }
+
+  /**
+   * Asks libvirt's DHCP leases first, then the host's ARP table (bridged guests), then the guest agent.
+   * A source that fails (no agent installed...) just yields nothing.
+   */
+  async guestIp(vm: VmRef): Promise<string | null> {
+    if ((await this.info(vm)).state !== 'running') return null;
+    for (const source of ['lease', 'arp', 'agent']) {
+      const result = await this.ctx.exec(sh`${this.virsh} domifaddr --domain ${vm.id} --source ${source}`);
+      const address = result.code === 0 ? pickGuestAddress(parseDomifaddr(result.stdout)) : null;
+      if (address) return address;
+    }
+    return null;
+  }
+
+  /** cpu.time from domstats is the host CPU time of the domain's QEMU process; a shut-off domain has none. */
+  async hostCpuSeconds(vm: VmRef): Promise<number | null> {
+    return parseDomstatsCpuSeconds(await this.run(sh`domstats --cpu-total -- ${vm.id}`, `Reading the CPU time of ${vm.name}`, vm));
+  }
+}
