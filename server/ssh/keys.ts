@@ -23,12 +23,22 @@ export interface ImportedKey {
   comment: string;
 }
 
-/** A fresh ed25519 key pair for the dashboard to log into boxes with. */
+/**
+ * A fresh ed25519 key pair for the dashboard to log into boxes with. ssh2 drops a leading zero byte of the public
+ * key (mscdex/ssh2#1513): about 1 pair in 256 cannot be parsed back and would never log in anywhere. Such a pair is
+ * thrown away and another made; the pair is made once per dashboard, so the check costs nothing that matters.
+ */
 export function generateDashboardKeyPair(comment = 'boxyard'): DashboardKeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  const publicKey = pair.public.trim();
-  const blob = Buffer.from(publicKey.split(' ')[1], 'base64');
-  return { privateKey: pair.private, publicKey, fingerprint: sshFingerprint(blob) };
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const publicKey = pair.public.trim();
+    const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
+    const parsed = utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && !Array.isArray(parsed) && parsed.getPublicSSH().equals(blob)) {
+      return { privateKey: pair.private, publicKey, fingerprint: sshFingerprint(blob) };
+    }
+  }
+  throw new AppError('INTERNAL', 'Could not make a usable SSH key pair for the dashboard.');
 }
 
 /**
