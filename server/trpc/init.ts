@@ -40,6 +40,9 @@ function readableZodMessage(error: ZodError): string {
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // Live job logs: apt can be silent for minutes, and proxies drop idle streams. Pings keep the stream open; a
+  // client that hears nothing for 30 s reconnects and resumes from the last line it saw (tracked ids).
+  sse: { ping: { enabled: true, intervalMs: 10_000 }, client: { reconnectAfterInactivityMs: 30_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     const appCode = cause instanceof AppError ? cause.code : null;
