@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import { useEffect, type ReactNode } from 'react';
 import { authClient } from './auth-client';
+import { OriginWarning } from './origin-warning';
 import { useTRPC } from './trpc';
 
 const links = [
@@ -71,7 +72,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           </div>
         </nav>
       </header>
+      <OriginWarning />
       <main className="mx-auto max-w-7xl px-4 py-6">{me.data ? children : <p className="text-sm text-slate-500">Loading…</p>}</main>
     </div>
   );
 }
+

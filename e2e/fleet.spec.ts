@@ -126,3 +126,9 @@ test('a changed host key is refused until an admin re-pins it', async ({ adminPa
   const audit = await adminApi.audit.list.query({ limit: 50, action: 'box.hostkey.repin' });
   expect(audit.items.some((e) => e.boxId === box.id)).toBe(true);
 });
+
+test('a dashboard opened at another origin than BOXYARD_URL says where it works', async ({ page, baseURL }) => {
+  const elsewhere = baseURL!.replace('127.0.0.1', 'localhost');
+  await page.goto(`${elsewhere}/login`);
+  await expect(page.getByRole('alert').filter({ hasText: 'configured for' })).toContainText(`configured for ${baseURL} (BOXYARD_URL) but was opened at ${elsewhere}`);
+});

@@ -2,6 +2,7 @@
 import { useRouter, useSearchParams } from 'next/navigation';
 import { Suspense, useState, type FormEvent } from 'react';
 import { authClient } from '../../components/auth-client';
+import { OriginWarning } from '../../components/origin-warning';
 import { Button, ErrorNote, Field, Input } from '../../components/ui';
 
 function LoginForm() {
@@ -40,7 +41,8 @@ function LoginForm() {
 
 export default function LoginPage() {
   return (
-    <main className="flex min-h-screen items-center justify-center px-4">
+    <main className="flex min-h-screen flex-col items-center justify-center gap-4 px-4">
+      <OriginWarning />
       <div className="w-full max-w-sm rounded-xl bg-white p-8 shadow-sm ring-1 ring-slate-200">
         <div className="mb-6 flex items-center gap-2">
           <img src="/icon.svg" alt="" className="size-8" />
