@@ -43,9 +43,10 @@ export async function runTinyContainer(box: LabBox, name: string): Promise<void>
   if ((await box.root('docker image inspect tiny >/dev/null 2>&1')).code !== 0) {
     await rootOk(
       box,
-      'rm -rf /tmp/tiny && mkdir -p /tmp/tiny/bin && cp /bin/busybox /tmp/tiny/bin/ && ' +
-        'for applet in sh ls cat echo sleep stty; do ln -s busybox /tmp/tiny/bin/$applet; done && ' +
-        'tar -C /tmp/tiny -c . | docker import - tiny >/dev/null',
+      // A directory of its own: two callers building at once must not share (and rm -rf) one rootfs.
+      'd=$(mktemp -d) && mkdir -p "$d/bin" && cp /bin/busybox "$d/bin/" && ' +
+        'for applet in sh ls cat echo sleep stty; do ln -s busybox "$d/bin/$applet"; done && ' +
+        'tar -C "$d" -c . | docker import - tiny >/dev/null && rm -rf "$d"',
     );
   }
   // The name comes from test code, but quote it anyway: it lands in a root shell.

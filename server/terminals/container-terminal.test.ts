@@ -29,7 +29,8 @@ describe('container terminals on a lab box with Docker', () => {
   beforeAll(async () => {
     box = await startLabBox({ dockerCapable: true, namePrefix: 'terminals-docker' });
     await installDockerInBox(box);
-    await Promise.all([runTinyContainer(box, 'web'), runTinyContainer(box, 'stopped')]);
+    await runTinyContainer(box, 'web');
+    await runTinyContainer(box, 'stopped');
     await box.root('docker kill stopped');
     backend = await startBackend();
     await box.authorize(backend.services.dashboardPublicKey);
