@@ -10,6 +10,7 @@ import { useTRPC } from './trpc';
 
 const links = [
   { href: '/', label: 'Fleet', adminOnly: false },
+  { href: '/hosts', label: 'Hosts', adminOnly: true },
   { href: '/users', label: 'Users', adminOnly: true },
   { href: '/audit', label: 'Audit log', adminOnly: true },
   { href: '/sessions', label: 'Sessions', adminOnly: true },

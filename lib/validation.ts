@@ -74,3 +74,18 @@ export const displayName = z.string().trim().min(1, 'Name is required.').max(100
 
 export const boxStatuses = ['unknown', 'online', 'unreachable', 'auth-failed', 'host-key-mismatch'] as const;
 export type BoxStatus = (typeof boxStatuses)[number];
+
+/** Hypervisors Boxyard drives on a host (server/hypervisors has one driver per kind). */
+export const hypervisorKinds = ['libvirt', 'parallels', 'utm', 'ssh'] as const;
+export type HypervisorKind = (typeof hypervisorKinds)[number];
+
+/** A hypervisor host: the same SSH address and credential rules as a box. */
+export const createHostInput = z.object({
+  name: boxName,
+  kind: z.enum(hypervisorKinds, 'Choose libvirt, parallels, utm or ssh.'),
+  host: hostAddress,
+  port: sshPort.default(22),
+  sshUser,
+  auth: boxAuth,
+});
+export type CreateHostInput = z.input<typeof createHostInput>;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { BoxRemote } from './boxes/remote';
+import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
 import { SecretBox, loadSecretKey } from './crypto/secret-box';
 import { createDb, dbProvider, type Db } from './db/client';
@@ -24,6 +25,8 @@ export interface Services {
   secrets: SecretBox;
   pool: SshPool;
   remote: BoxRemote;
+  /** Remote actions on hypervisor hosts, like `remote` for boxes. */
+  hostRemote: HostRemote;
   statusPoller: StatusPoller;
   terminals: TerminalManager;
   jobs: JobRunner;
@@ -58,6 +61,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   });
   pool.start();
   const remote = new BoxRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
+  const hostRemote = new HostRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
   if (options.pollStatus !== false) statusPoller.start();
   const terminals = new TerminalManager({ db, remote, idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS, bufferBytes: env.TERMINAL_BUFFER_BYTES });
@@ -77,7 +81,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   if (options.runJobs !== false) await jobs.start();
 
   return {
-    services: { env, db, auth, secrets, pool, remote, statusPoller, terminals, jobs, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }

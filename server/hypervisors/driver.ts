@@ -7,8 +7,9 @@ import type { ShellCommand } from '../ssh/quote';
  * HostExec, which is the SSH pool in production and a scripted executor in unit tests.
  */
 
-export const hypervisorKinds = ['libvirt', 'parallels', 'utm', 'ssh'] as const;
-export type HypervisorKind = (typeof hypervisorKinds)[number];
+import type { HypervisorKind } from '../../lib/validation';
+
+export { hypervisorKinds, type HypervisorKind } from '../../lib/validation';
 
 /**
  * One state model for every hypervisor. Each driver maps its own words onto it and keeps them in rawState.

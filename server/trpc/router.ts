@@ -1,6 +1,7 @@
 import { auditRouter } from './audit';
 import { boxesRouter } from './boxes';
 import { connectRouter } from './connect';
+import { hostsRouter } from './hosts';
 import { router } from './init';
 import { jobsRouter } from './jobs';
 import { profileRouter } from './profile';
@@ -21,6 +22,7 @@ export const appRouter = router({
   provision: provisionRouter,
   profile: profileRouter,
   connect: connectRouter,
+  hosts: hostsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,0 +1,135 @@
+'use client';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useParams, useRouter } from 'next/navigation';
+import type { ReactNode } from 'react';
+import { DataTable, type Column } from '../../../../components/data-table';
+import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
+import { useTRPC } from '../../../../components/trpc';
+import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
+import { formatBytes, formatWhen } from '../../../../lib/format';
+
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div>
+      <dt className="text-xs uppercase tracking-wide text-slate-500">{label}</dt>
+      <dd className="mt-0.5 text-sm" data-fact={label}>
+        {children}
+      </dd>
+    </div>
+  );
+}
+
+const vmColumns: Column[] = [{ label: 'VM' }, { label: 'State' }, { label: 'CPUs' }, { label: 'Memory' }, { label: 'IP' }];
+
+export default function HostPage() {
+  const { id } = useParams<{ id: string }>();
+  const trpc = useTRPC();
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const host = useQuery(trpc.hosts.get.queryOptions({ id }));
+  // The driver's error is already a plain sentence (e.g. the tool is missing): show it as is, without retrying.
+  const vms = useQuery({ ...trpc.hosts.vms.queryOptions({ id }), retry: false });
+  const remove = useMutation(
+    trpc.hosts.delete.mutationOptions({
+      onSuccess: async () => {
+        await queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+        router.push('/hosts');
+      },
+    }),
+  );
+
+  if (host.error) return <ErrorNote error={host.error} />;
+  if (!host.data) return <p className="text-sm text-slate-500">Loading…</p>;
+  const h = host.data;
+
+  return (
+    <>
+      <PageHeader
+        title={
+          <span className="flex items-center gap-3">
+            <Link href="/hosts" className="text-slate-400 hover:text-slate-600">
+              Hosts /
+            </Link>
+            {h.name}
+          </span>
+        }
+      >
+        <Button
+          variant="secondary"
+          onClick={async () => {
+            await vms.refetch();
+            await queryClient.invalidateQueries({ queryKey: trpc.hosts.get.queryKey({ id }) });
+          }}
+          disabled={vms.isFetching}
+        >
+          {vms.isFetching ? 'Refreshing…' : 'Refresh'}
+        </Button>
+        <Button
+          variant="danger"
+          onClick={() => {
+            if (window.confirm(`Delete the host ${h.name}? Its VMs are not touched.`)) remove.mutate({ id });
+          }}
+          disabled={remove.isPending}
+        >
+          Delete host
+        </Button>
+      </PageHeader>
+      <ErrorNote error={remove.error} />
+
+      <div className="space-y-6">
+        <Card title="Host">
+          <dl className="grid gap-4 sm:grid-cols-3">
+            <Fact label="Hypervisor">{h.kind}</Fact>
+            <Fact label="Address">
+              <span className="font-mono text-xs">
+                {h.sshUser}@{h.host}:{h.port}
+              </span>
+            </Fact>
+            <Fact label="Version">{h.hypervisorVersion ?? '—'}</Fact>
+            <Fact label="Sign-in">{h.authMethod}</Fact>
+            <Fact label="Host key">
+              <span className="font-mono text-xs break-all">{h.hostKey ? `${h.hostKey.fingerprint} (${h.hostKey.algorithm ?? '?'})` : 'not pinned yet'}</span>
+            </Fact>
+            <Fact label="Last checked">{h.lastCheckedAt ? formatWhen(h.lastCheckedAt) : '—'}</Fact>
+          </dl>
+        </Card>
+
+        <section aria-labelledby="vms-heading" className="space-y-3">
+          <h2 id="vms-heading" className="text-base font-semibold">
+            Virtual machines
+          </h2>
+          {vms.error ? (
+            <ErrorNote error={vms.error} />
+          ) : vms.isPending ? (
+            <p className="text-sm text-slate-500">Asking the host…</p>
+          ) : (
+            <DataTable label="Virtual machines" columns={vmColumns}>
+              {vms.data?.map((vm) => (
+                <tr key={vm.id} data-vm={vm.name} className="hover:bg-slate-50">
+                  <td className="px-4 py-3">
+                    <div className="font-medium">{vm.name}</div>
+                    <div className="font-mono text-xs text-slate-500">{vm.id}</div>
+                  </td>
+                  <td className="px-4 py-3">
+                    <VmStateBadge state={vm.state} rawState={vm.rawState} />
+                  </td>
+                  <td className="px-4 py-3 text-slate-700">{vm.cpus ?? '—'}</td>
+                  <td className="px-4 py-3 text-slate-700">{vm.memoryMiB !== undefined ? formatBytes(vm.memoryMiB * 1024 * 1024) : '—'}</td>
+                  <td className="px-4 py-3 font-mono text-xs text-slate-700">{vm.ip ?? '—'}</td>
+                </tr>
+              ))}
+              {vms.data?.length === 0 && (
+                <tr>
+                  <td colSpan={vmColumns.length} className="px-4 py-10 text-center text-slate-500">
+                    This host has no VMs.
+                  </td>
+                </tr>
+              )}
+            </DataTable>
+          )}
+        </section>
+      </div>
+    </>
+  );
+}

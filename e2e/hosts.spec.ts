@@ -1,0 +1,47 @@
+import { errorCodeOf, signedInApi } from './support/api';
+import { expect, test, uniqueName } from './support/fixtures';
+
+test('an admin adds a lab box as a Parallels host and sees the plain "prlctl not found" message', async ({ adminPage: page, adminApi, labBox }, testInfo) => {
+  const name = uniqueName('mac');
+  const message = `prlctl not found on host ${name}: is Parallels Desktop installed?`;
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' }).click();
+  await expect(page.getByRole('heading', { name: 'Hosts' })).toBeVisible();
+  await page.getByRole('link', { name: 'Add host' }).click();
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Hypervisor', { exact: true }).selectOption('parallels');
+  await page.getByLabel('Host', { exact: true }).fill(labBox.host);
+  await page.getByLabel('SSH port', { exact: true }).fill(String(labBox.port));
+  await page.getByLabel('SSH user', { exact: true }).fill(labBox.user);
+  await page.getByRole('button', { name: 'Add host' }).click();
+
+  // Saved even though the tool is missing; the VMs section says why in one plain sentence.
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  await expect(page.getByRole('alert').filter({ hasText: message })).toBeVisible();
+  await expect(page.getByRole('alert').filter({ hasText: message })).toHaveText(message);
+  await expect(page.locator('[data-fact="Host key"]')).toContainText(await labBox.hostKeyFingerprint('ed25519'));
+  await testInfo.attach('host-page', { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
+
+  await page.getByRole('link', { name: 'Hosts /' }).click();
+  const row = page.locator(`tr[data-host="${name}"]`);
+  await expect(row).toContainText('parallels');
+  await expect(row).toContainText(message);
+
+  const [saved] = (await adminApi.hosts.list.query()).filter((h) => h.name === name);
+  expect(saved).toMatchObject({ kind: 'parallels', lastError: message });
+  await adminApi.hosts.delete.mutate({ id: saved!.id });
+});
+
+test('developers do not see hosts: FORBIDDEN from the API and no Hosts link', async ({ page, makeDeveloper, baseURL }) => {
+  const dev = await makeDeveloper('dev-hosts');
+  const { client } = await signedInApi(baseURL!, dev);
+  expect(await errorCodeOf(client.hosts.list.query())).toBe('FORBIDDEN');
+  expect(await errorCodeOf(client.hosts.vms.query({ id: 'anything' }))).toBe('FORBIDDEN');
+
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(dev.email);
+  await page.getByLabel('Password').fill(dev.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('signed-in-as')).toContainText(dev.email);
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' })).toHaveCount(0);
+});

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { recordAudit } from '../audit/audit';
+import { createHost, deleteHost, getHost, listHosts } from '../hosts/hosts';
+import { createHostInput } from '../../lib/validation';
+import { hostPoolKey } from '../hosts/remote';
+import { adminProcedure, router } from './init';
+
+const byId = z.object({ id: z.string().min(1).max(64) });
+
+/** Hypervisor hosts: admins only (developers do not see hosts at all). */
+export const hostsRouter = router({
+  list: adminProcedure.query(({ ctx }) => listHosts(ctx.services.db)),
+
+  get: adminProcedure.input(byId).query(({ ctx, input }) => getHost(ctx.services.db, input.id)),
+
+  /** Saves the host first (nothing is lost if it cannot be reached or lacks the tool), then detects the version. */
+  create: adminProcedure.input(createHostInput).mutation(async ({ ctx, input }) => {
+    const { db, secrets } = ctx.services;
+    const host = await createHost(db, secrets, input);
+    await recordAudit(db, {
+      actor: ctx.user,
+      action: 'host.create',
+      detail: { hostId: host.id, hostName: host.name, kind: host.kind, host: host.host, port: host.port, sshUser: host.sshUser, authMethod: host.authMethod },
+      result: 'ok',
+    });
+    await ctx.services.hostRemote.detectVersion(host.id, ctx.user).catch(() => undefined); // lastError records why
+    return getHost(db, host.id);
+  }),
+
+  delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
+    const { db, pool } = ctx.services;
+    const host = await deleteHost(db, input.id);
+    await pool.evict(hostPoolKey(host.id));
+    await recordAudit(db, { actor: ctx.user, action: 'host.delete', detail: { hostId: host.id, hostName: host.name }, result: 'ok' });
+    return { id: host.id };
+  }),
+
+  /** The host's VMs and their state, or the driver's plain error (e.g. the tool is not installed). */
+  vms: adminProcedure.input(byId).query(({ ctx, input }) => ctx.services.hostRemote.listVms(input.id, ctx.user)),
+});
