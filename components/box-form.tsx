@@ -4,10 +4,9 @@ import { TRPCClientError } from '@trpc/client';
 import { useRouter } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import { createBoxInput } from '../lib/validation';
+import { CredentialsCard, readCredentials, type AuthMethod } from './credentials-card';
 import { useTRPC } from './trpc';
-import { Button, Card, CopyText, ErrorNote, Field, Input, Select, Textarea } from './ui';
-
-type AuthMethod = 'dashboard-key' | 'private-key' | 'password';
+import { Button, Card, ErrorNote, Field, Input, Select, Textarea } from './ui';
 
 function readForm(form: HTMLFormElement, method: AuthMethod) {
   const data = new FormData(form);
@@ -21,12 +20,7 @@ function readForm(form: HTMLFormElement, method: AuthMethod) {
     memberIds: data.getAll('memberIds').map(String),
     tags: text('tags').split(/[\s,]+/).filter(Boolean),
     notes: text('notes'),
-    auth:
-      method === 'password'
-        ? { method, password: text('password') }
-        : method === 'private-key'
-          ? { method, privateKey: text('privateKey'), passphrase: text('passphrase') || undefined }
-          : { method },
+    auth: readCredentials(data, method),
   };
 }
 
@@ -39,7 +33,6 @@ export function AddBoxForm() {
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const users = useQuery(trpc.users.list.queryOptions());
   const me = useQuery(trpc.users.me.queryOptions());
-  const publicKey = useQuery(trpc.settings.dashboardPublicKey.queryOptions());
   const create = useMutation(
     trpc.boxes.create.mutationOptions({
       onSuccess: async (box) => {
@@ -87,44 +80,7 @@ export function AddBoxForm() {
           </div>
         </Card>
 
-        <Card title="Credentials">
-          <fieldset className="space-y-3">
-            <legend className="sr-only">How the dashboard signs in</legend>
-            {(
-              [
-                ['dashboard-key', "The dashboard's key (recommended)"],
-                ['private-key', 'An imported private key'],
-                ['password', 'A password'],
-              ] as const
-            ).map(([value, label]) => (
-              <label key={value} className="flex items-center gap-2 text-sm">
-                <input type="radio" name="authMethod" value={value} checked={method === value} onChange={() => setMethod(value)} />
-                {label}
-              </label>
-            ))}
-          </fieldset>
-          <div className="mt-4 space-y-4">
-            {method === 'dashboard-key' && publicKey.data && (
-              <div className="space-y-2 text-sm text-slate-600">
-                <p>Add this line to the box user&apos;s ~/.ssh/authorized_keys:</p>
-                <CopyText text={publicKey.data.publicKey} label="dashboard public key" />
-              </div>
-            )}
-            {method === 'private-key' && (
-              <>
-                <Field label="Private key" hint="OpenSSH or PEM format. Stored encrypted; never shown again." error={err('auth.privateKey')}>
-                  {(id, d) => <Textarea id={id} name="privateKey" rows={6} aria-invalid={invalid('auth.privateKey')} aria-describedby={d} placeholder="-----BEGIN OPENSSH PRIVATE KEY-----" />}
-                </Field>
-                <Field label="Passphrase (if the key has one)">{(id) => <Input id={id} name="passphrase" type="password" autoComplete="off" />}</Field>
-              </>
-            )}
-            {method === 'password' && (
-              <Field label="Password" hint="Stored encrypted; never shown again." error={err('auth.password')}>
-                {(id, d) => <Input id={id} name="password" type="password" autoComplete="off" aria-invalid={invalid('auth.password')} aria-describedby={d} />}
-              </Field>
-            )}
-          </div>
-        </Card>
+        <CredentialsCard method={method} onMethodChange={setMethod} fieldErrors={fieldErrors} machine="box" />
       </div>
 
       <div className="space-y-6">

@@ -3,6 +3,7 @@ import type { createBoxInput, updateBoxInput, BoxStatus } from '../../lib/valida
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
+import { credentialSecret, decryptCredentials } from '../ssh/credentials';
 import { reachableBoxes, type SessionUser } from './access';
 import type { BoxFacts } from './facts';
 
@@ -85,13 +86,6 @@ export async function getBox(db: Db, user: SessionUser, id: string): Promise<Box
 
 type CreateBox = z.output<typeof createBoxInput>;
 type UpdateBox = z.output<typeof updateBoxInput>;
-type BoxAuth = CreateBox['auth'];
-
-function secretOf(auth: BoxAuth): string | null {
-  if (auth.method === 'private-key') return JSON.stringify({ privateKey: auth.privateKey, passphrase: auth.passphrase });
-  if (auth.method === 'password') return auth.password;
-  return null;
-}
 
 async function ensureNameFree(db: Db, name: string, exceptId?: string) {
   const clash = await db.box.findUnique({ where: { name }, select: { id: true } });
@@ -108,7 +102,7 @@ export async function createBox(db: Db, secrets: SecretBox, actor: SessionUser, 
   await ensureNameFree(db, input.name);
   const ownerId = input.ownerId ?? actor.id;
   await ensureUsersExist(db, [ownerId, ...input.memberIds]);
-  const secret = secretOf(input.auth);
+  const secret = credentialSecret(input.auth);
   const created = await db.$transaction(async (tx) => {
     const box = await tx.box.create({
       data: {
@@ -153,7 +147,7 @@ export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, 
         ...(input.auth
           ? {
               authMethod: input.auth.method,
-              secretCipher: secretOf(input.auth) === null ? null : secrets.encrypt(secretOf(input.auth)!, `box:${current.id}`),
+              secretCipher: credentialSecret(input.auth) === null ? null : secrets.encrypt(credentialSecret(input.auth)!, `box:${current.id}`),
             }
           : {}),
         // A new address is a new machine as far as trust goes: its key is pinned afresh on first contact.
@@ -179,11 +173,7 @@ export async function deleteBox(db: Db, actor: SessionUser, id: string): Promise
 
 /** Stored credentials of a box, decrypted for the SSH layer only. */
 export function boxCredentials(box: BoxRow, secrets: SecretBox) {
-  if (box.authMethod === 'dashboard-key' || !box.secretCipher) return { method: 'dashboard-key' as const };
-  const secret = secrets.decrypt(box.secretCipher, `box:${box.id}`);
-  if (box.authMethod === 'password') return { method: 'password' as const, password: secret };
-  const { privateKey, passphrase } = JSON.parse(secret) as { privateKey: string; passphrase?: string };
-  return { method: 'private-key' as const, privateKey, passphrase };
+  return decryptCredentials(box, secrets, `box:${box.id}`);
 }
 
 export async function recordStatus(

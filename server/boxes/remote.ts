@@ -5,6 +5,7 @@ import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError, isAppError } from '../errors';
 import { logger } from '../log';
+import { sshAuthFor } from '../ssh/credentials';
 import { HostKeyMismatchError } from '../ssh/hostkey';
 import type { ExecResult, SshPool, SshTarget } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
@@ -62,12 +63,7 @@ export class BoxRemote {
       host: box.host,
       port: box.port,
       username: box.sshUser,
-      auth:
-        credentials.method === 'password'
-          ? { kind: 'password', password: credentials.password }
-          : credentials.method === 'private-key'
-            ? { kind: 'key', privateKey: credentials.privateKey, passphrase: credentials.passphrase }
-            : { kind: 'key', privateKey: this.deps.dashboardPrivateKey },
+      auth: sshAuthFor(credentials, this.deps.dashboardPrivateKey),
       pinnedHostKey: box.hostKeyFingerprint,
       pinnedHostKeyType: box.hostKeyAlgorithm,
       // Trust on first use: pin only if nothing was pinned meanwhile (another connection may have raced us).
