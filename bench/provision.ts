@@ -20,9 +20,10 @@ const NAME = 'provision';
 const PARALLEL = Number(process.argv[2] ?? 8);
 const run = promisify(execFile);
 
-/** What a person would type: the same packages, the group, the daemon.json, a check. */
+/** What a person would type: the same packages as the job installs, the daemon.json, the group, a check. */
 const BY_HAND =
-  "sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null && " +
+  "sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq && " +
+  "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io apparmor ca-certificates >/dev/null && " +
   "(sudo dockerd >/tmp/dockerd.log 2>&1 &) && " +
   'echo \'{"log-driver":"json-file","log-opts":{"max-size":"10m","max-file":"3"}}\' | sudo tee /etc/docker/daemon.json >/dev/null && ' +
   'sudo usermod -aG docker dev && for i in $(seq 60); do sudo docker info >/dev/null 2>&1 && break; sleep 0.5; done && sudo docker info >/dev/null';
