@@ -1,11 +1,11 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { TRPCClientError } from '@trpc/client';
 import { useRouter } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import { createBoxInput } from '../lib/validation';
 import { CredentialsCard, readCredentials, type AuthMethod } from './credentials-card';
 import { useTRPC } from './trpc';
+import { useFieldErrors } from './use-field-errors';
 import { Button, Card, ErrorNote, Field, Input, Select, Textarea } from './ui';
 
 function readForm(form: HTMLFormElement, method: AuthMethod) {
@@ -30,7 +30,7 @@ export function AddBoxForm() {
   const router = useRouter();
   const queryClient = useQueryClient();
   const [method, setMethod] = useState<AuthMethod>('dashboard-key');
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const { fieldErrors, err, invalid, check, fromServer } = useFieldErrors();
   const users = useQuery(trpc.users.list.queryOptions());
   const me = useQuery(trpc.users.me.queryOptions());
   const create = useMutation(
@@ -39,26 +39,15 @@ export function AddBoxForm() {
         await queryClient.invalidateQueries({ queryKey: trpc.boxes.list.queryKey() });
         router.push(`/boxes/${box.id}`);
       },
-      onError: (error) => {
-        if (error instanceof TRPCClientError && error.data?.fieldErrors) setFieldErrors(error.data.fieldErrors as Record<string, string>);
-      },
+      onError: fromServer,
     }),
   );
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const input = readForm(event.currentTarget, method);
-    const checked = createBoxInput.safeParse(input);
-    if (!checked.success) {
-      setFieldErrors(Object.fromEntries(checked.error.issues.map((i) => [i.path.join('.'), i.message])));
-      return;
-    }
-    setFieldErrors({});
-    create.mutate(checked.data);
+    const input = check(createBoxInput, readForm(event.currentTarget, method));
+    if (input) create.mutate(input);
   }
-
-  const err = (key: string) => fieldErrors[key];
-  const invalid = (key: string) => (fieldErrors[key] ? true : undefined);
 
   return (
     <form onSubmit={submit} noValidate className="grid gap-6 lg:grid-cols-3" aria-label="Add box">

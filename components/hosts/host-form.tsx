@@ -1,11 +1,11 @@
 'use client';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { TRPCClientError } from '@trpc/client';
 import { useRouter } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import { createHostInput } from '../../lib/validation';
 import { CredentialsCard, readCredentials, type AuthMethod } from '../credentials-card';
 import { useTRPC } from '../trpc';
+import { useFieldErrors } from '../use-field-errors';
 import { Button, Card, ErrorNote, Field, Input, Select } from '../ui';
 
 const kindLabels = [
@@ -34,32 +34,22 @@ export function AddHostForm() {
   const router = useRouter();
   const queryClient = useQueryClient();
   const [method, setMethod] = useState<AuthMethod>('dashboard-key');
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const { fieldErrors, err, invalid, check, fromServer } = useFieldErrors();
   const create = useMutation(
     trpc.hosts.create.mutationOptions({
       onSuccess: async (host) => {
         await queryClient.invalidateQueries({ queryKey: trpc.hosts.list.queryKey() });
         router.push(`/hosts/${host.id}`);
       },
-      onError: (error) => {
-        if (error instanceof TRPCClientError && error.data?.fieldErrors) setFieldErrors(error.data.fieldErrors as Record<string, string>);
-      },
+      onError: fromServer,
     }),
   );
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const checked = createHostInput.safeParse(readForm(event.currentTarget, method));
-    if (!checked.success) {
-      setFieldErrors(Object.fromEntries(checked.error.issues.map((i) => [i.path.join('.'), i.message])));
-      return;
-    }
-    setFieldErrors({});
-    create.mutate(checked.data);
+    const input = check(createHostInput, readForm(event.currentTarget, method));
+    if (input) create.mutate(input);
   }
-
-  const err = (key: string) => fieldErrors[key];
-  const invalid = (key: string) => (fieldErrors[key] ? true : undefined);
 
   return (
     <form onSubmit={submit} noValidate className="grid gap-6 lg:grid-cols-3" aria-label="Add host">
