@@ -8,4 +8,5 @@ echo "==> next build"
 NEXT_TELEMETRY_DISABLED=1 npx next build
 echo "==> starting Boxyard"
 export NODE_ENV=production NEXT_TELEMETRY_DISABLED=1
-exec npx tsx server/main.ts
+# node itself rather than npx and tsx's launcher: two fewer resident processes (~130 MB).
+exec node --import tsx server/main.ts
