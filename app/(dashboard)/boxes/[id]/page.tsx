@@ -2,25 +2,14 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import type { ReactNode } from 'react';
 import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
+import { Fact } from '../../../../components/fact';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <dt className="text-xs uppercase tracking-wide text-slate-500">{label}</dt>
-      <dd className="mt-0.5 text-sm" data-fact={label}>
-        {children}
-      </dd>
-    </div>
-  );
-}
 
 function UsageBar({ label, used, total }: { label: string; used: number | null; total: number | null }) {
   if (used === null || !total) return null;

@@ -2,23 +2,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import type { ReactNode } from 'react';
 import { DataTable, type Column } from '../../../../components/data-table';
 import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
+import { Fact } from '../../../../components/fact';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatWhen } from '../../../../lib/format';
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <dt className="text-xs uppercase tracking-wide text-slate-500">{label}</dt>
-      <dd className="mt-0.5 text-sm" data-fact={label}>
-        {children}
-      </dd>
-    </div>
-  );
-}
 
 const vmColumns: Column[] = [{ label: 'VM' }, { label: 'State' }, { label: 'CPUs' }, { label: 'Memory' }, { label: 'IP' }];
 
