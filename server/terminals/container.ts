@@ -20,10 +20,12 @@ function shellMarker(sessionId: string): string {
  * The outer sh is not replaced by the shell: it keeps the marker as its $0, visible to `docker top`, and as the
  * session leader of the container-side terminal its death hangs up the shell (containerShellCleanupCommand). Hence no
  * `exec`, and the trailing `exit`: busybox sh and dash exec the last command of `-c` by themselves.
+ * The docker CLI sizes the container's terminal only after the exec has started, so a shell (or a command typed at
+ * once) could see 0x0; `stty` sets the size first, where the image has stty.
  */
-export function containerShellCommand(name: string, sessionId: string): ShellCommand {
-  const shell = 'if command -v bash >/dev/null 2>&1; then bash; else sh; fi; exit $?';
-  return sh`docker exec -it -e TERM=xterm-256color -e LANG=C.UTF-8 ${name} sh -c ${shell} ${shellMarker(sessionId)}`;
+export function containerShellCommand(name: string, sessionId: string, size: { cols: number; rows: number }): ShellCommand {
+  const shell = 'stty rows "$1" cols "$2" 2>/dev/null; if command -v bash >/dev/null 2>&1; then bash; else sh; fi; exit $?';
+  return sh`docker exec -it -e TERM=xterm-256color -e LANG=C.UTF-8 ${name} sh -c ${shell} ${shellMarker(sessionId)} ${size.rows} ${size.cols}`;
 }
 
 /**

@@ -168,7 +168,7 @@ export class TerminalManager {
       pty: { cols: size.cols, rows: size.rows, term: TERM },
       // sshd applies LANG where AcceptEnv allows it (Debian's default does); elsewhere the box's default stays.
       env: { LANG: 'C.UTF-8' },
-      command: container ? containerShellCommand(container, request.sessionId) : undefined,
+      command: container ? containerShellCommand(container, request.sessionId, size) : undefined,
       timeoutMs: this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
       signal,
     });
