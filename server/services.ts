@@ -69,6 +69,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const jobs = new JobRunner({
     db,
     remote,
+    hostRemote,
     queue: new DbJobQueue(db, { runnerId: env.JOB_RUNNER_ID, leaseMs: env.JOB_LEASE_MS }),
     recipes: [dockerRecipe],
     concurrency: env.JOB_CONCURRENCY,

@@ -60,7 +60,7 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
       <Card
         title={
           <span className="flex items-center gap-3">
-            {j.kind} on {j.boxName} <JobStatusBadge status={j.status} />
+            {j.kind} on {[j.boxName, j.hostName && `host ${j.hostName}`].filter(Boolean).join(' on ')} <JobStatusBadge status={j.status} />
           </span>
         }
         actions={

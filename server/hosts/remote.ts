@@ -7,7 +7,8 @@ import type { HostExec, HypervisorDriver, VmInfo } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import { sshAuthFor } from '../ssh/credentials';
 import { HostKeyMismatchError } from '../ssh/hostkey';
-import type { SshPool, SshTarget } from '../ssh/pool';
+import type { ExecResult, SshPool, SshTarget } from '../ssh/pool';
+import type { ShellCommand } from '../ssh/quote';
 import { getHostRow, hostCredentials, recordHostCheck, type HostRow } from './hosts';
 
 /** The pool's id for a host's connection; prefixed so it never collides with a box id. */
@@ -70,6 +71,17 @@ export class HostRemote {
         throw error;
       }
     };
+  }
+
+  /** One command on the host, audited like the driver's; for the JobRunner's host steps. */
+  async exec(
+    hostId: string,
+    command: ShellCommand,
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
+  ): Promise<ExecResult> {
+    const host = await getHostRow(this.deps.db, hostId);
+    const exec = await this.executor(host, options.actor, options.purpose);
+    return exec(command, { timeoutMs: options.timeoutMs, signal: options.signal, stdin: options.stdin });
   }
 
   private async driver(hostId: string, actor: Actor, purpose: string): Promise<{ host: HostRow; driver: HypervisorDriver }> {

@@ -20,6 +20,8 @@ function toJobView(job: JobRow) {
     kind: job.kind,
     boxId: job.boxId,
     boxName: job.boxName,
+    hostId: job.hostId,
+    hostName: job.hostName,
     createdByEmail: job.createdByEmail,
     params: JSON.parse(job.params) as unknown,
     status: job.status as JobStatus,
@@ -55,6 +57,8 @@ export async function getJobRow(db: Db, user: SessionUser, id: string): Promise<
   const notFound = new AppError('NOT_FOUND', 'No such job, or you do not have access to it.');
   if (!job) throw notFound;
   if (user.role !== 'admin') {
+    // Jobs on a hypervisor host alone (a VM that is not a box) are the admins' business.
+    if (!job.boxId) throw notFound;
     await getBoxRow(db, user, job.boxId).catch((error: unknown) => Promise.reject(isAppError(error, 'NOT_FOUND') ? notFound : error));
   }
   return job;

@@ -77,7 +77,7 @@ describe('jobs.logs: the live job log over SSE, resumable by event id', () => {
 
   /** A running job with `lines` log lines, written as the runner writes them. */
   async function runningJob(box: { id: string; name: string }, lines: number, events = backend.services.jobs.events) {
-    const id = await queue.enqueue({ kind: 'docker', box, createdBy: backend.admin.user, params: {}, stepNames: ['one'] });
+    const id = await queue.enqueue({ kind: 'docker', box, host: null, createdBy: backend.admin.user, params: {}, stepNames: ['one'] });
     const claimed = (await queue.claim([]))!;
     expect(claimed.id).toBe(id);
     const journal = await JobJournal.open(backend.services.db, events, id);

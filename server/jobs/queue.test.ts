@@ -28,7 +28,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
   });
 
   const enqueue = (queue: DbJobQueue, boxName = 'box-a') =>
-    queue.enqueue({ kind: 'test', box: { id: `id-${boxName}`, name: boxName }, createdBy: admin, params: { n: 1 }, stepNames: ['one', 'two'] });
+    queue.enqueue({ kind: 'test', box: { id: `id-${boxName}`, name: boxName }, host: null, createdBy: admin, params: { n: 1 }, stepNames: ['one', 'two'] });
 
   /** Claims until the queue is empty, so every test starts with no runnable job left by another. */
   const drain = async (queue: DbJobQueue) => {
@@ -45,7 +45,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
     expect(row.steps.map((step) => [step.name, step.status])).toEqual([['one', 'pending'], ['two', 'pending']]);
 
     const claimed = await queue.claim([]);
-    expect(claimed).toMatchObject({ id: first, claim: 1, boxName: 'first', createdBy: admin });
+    expect(claimed).toMatchObject({ id: first, claim: 1, box: { id: 'id-first', name: 'first' }, host: null, createdBy: admin });
     const running = await db.job.findUniqueOrThrow({ where: { id: first } });
     expect(running).toMatchObject({ status: 'running', leaseOwner: 'runner-a', attempts: 1 });
     expect(running.startedAt).toBeInstanceOf(Date);

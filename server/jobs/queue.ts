@@ -14,9 +14,17 @@ import type { Db } from '../db/client';
  * while queued and sets the row's flag while running.
  */
 
+/** What a job runs on; the name is kept so the job's record reads well after the box or host is gone. */
+export interface JobTargetRef {
+  id: string;
+  name: string;
+}
+
+/** A job runs on a box, on a hypervisor host, or on both (a VM that is also a box); at least one is set. */
 export interface NewJob {
   kind: string;
-  box: { id: string; name: string };
+  box: JobTargetRef | null;
+  host: JobTargetRef | null;
   createdBy: Actor;
   /** Already validated by the recipe's schema. */
   params: unknown;
@@ -27,8 +35,8 @@ export interface NewJob {
 export interface ClaimedJob {
   id: string;
   kind: string;
-  boxId: string;
-  boxName: string;
+  box: JobTargetRef | null;
+  host: JobTargetRef | null;
   createdBy: Actor;
   /** JSON */
   params: string;
@@ -104,8 +112,10 @@ export class DbJobQueue implements JobQueue {
     const created = await this.db.job.create({
       data: {
         kind: job.kind,
-        boxId: job.box.id,
-        boxName: job.box.name,
+        boxId: job.box?.id ?? null,
+        boxName: job.box?.name ?? null,
+        hostId: job.host?.id ?? null,
+        hostName: job.host?.name ?? null,
         createdById: job.createdBy.id,
         createdByEmail: job.createdBy.email,
         params: JSON.stringify(job.params),
@@ -144,8 +154,8 @@ export class DbJobQueue implements JobQueue {
       return {
         id: row.id,
         kind: row.kind,
-        boxId: row.boxId,
-        boxName: row.boxName,
+        box: row.boxId ? { id: row.boxId, name: row.boxName ?? row.boxId } : null,
+        host: row.hostId ? { id: row.hostId, name: row.hostName ?? row.hostId } : null,
         createdBy: { id: row.createdById, email: row.createdByEmail },
         params: row.params,
         state: row.state,

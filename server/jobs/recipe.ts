@@ -25,8 +25,10 @@ export interface StepContext<P, S> {
   readonly jobId: string;
   /** For steps whose wanted state lives in the dashboard (e.g. the developers' keys of a box). */
   readonly db: Db;
-  /** The box as it was when the job (re)started. */
-  readonly box: { readonly id: string; readonly name: string; readonly sshUser: string };
+  /** The job's box as it was when the job (re)started; null for a job on a host only (a VM that is not a box). */
+  readonly box: { readonly id: string; readonly name: string; readonly sshUser: string } | null;
+  /** The job's hypervisor host; null for a job on a box only. */
+  readonly host: { readonly id: string; readonly name: string; readonly kind: string } | null;
   readonly params: P;
   /**
    * Facts a step leaves for later ones (e.g. the detected distribution). Saved when a step succeeds, so a resumed
@@ -41,6 +43,8 @@ export interface StepContext<P, S> {
    * retries when they are transient.
    */
   exec(command: ShellCommand, options?: StepExecOptions): Promise<ExecResult>;
+  /** The same on the job's hypervisor host (audited through HostRemote); throws StepFailed when the job has none. */
+  hostExec(command: ShellCommand, options?: StepExecOptions): Promise<ExecResult>;
   /** Adds a line to the job log. */
   log(text: string, level?: LogLevel): Promise<void>;
 }
@@ -59,6 +63,8 @@ export interface Step<P, S> {
 export interface Recipe<P, S> {
   /** Stored as Job.kind; never rename one that may have jobs in a database. */
   readonly kind: string;
+  /** What a job of this recipe needs; enqueue refuses a job without it, so its steps may rely on ctx.box / ctx.host. */
+  readonly needs: { readonly box: boolean; readonly host: boolean };
   /** What a job of this kind does, e.g. "Provision Docker". */
   readonly title: string;
   /** Validates params when the job is enqueued, and again when a runner loads it. */
@@ -95,4 +101,16 @@ export function probeStep<P, S>(name: string, probe: (ctx: StepContext<P, S>) =>
     apply: unreachable,
     verify: unreachable,
   };
+}
+
+/** The job's box, for steps of recipes that need one (the runner guarantees it; see Recipe.needs). */
+export function boxOf<P, S>(ctx: StepContext<P, S>): NonNullable<StepContext<P, S>['box']> {
+  if (!ctx.box) throw new StepFailed('this job has no box');
+  return ctx.box;
+}
+
+/** The job's hypervisor host, for steps of recipes that need one. */
+export function hostOf<P, S>(ctx: StepContext<P, S>): NonNullable<StepContext<P, S>['host']> {
+  if (!ctx.host) throw new StepFailed('this job has no hypervisor host');
+  return ctx.host;
 }

@@ -44,6 +44,7 @@ function touchStep(name: string): Step<FileParams, object> {
 
 const filesRecipe: Recipe<FileParams, object> = {
   kind: 'files',
+  needs: { box: true, host: false },
   title: 'File test',
   params: fileParams,
   steps: [touchStep('a'), touchStep('b'), touchStep('c')],
@@ -84,6 +85,7 @@ describe('JobRunner on a lab box', () => {
     const runner = new JobRunner({
       db: services.db,
       remote: services.remote,
+      hostRemote: services.hostRemote,
       queue: new DbJobQueue(services.db, { runnerId, leaseMs }),
       recipes: [filesRecipe],
       concurrency: 2,

@@ -8,15 +8,18 @@ import { logger } from '../log';
 import type { ExecResult } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 import { capOutput, JobEvents, JobJournal } from './journal';
-import type { CancelOutcome, ClaimedJob, JobOutcome, JobQueue } from './queue';
-import { StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext } from './recipe';
+import type { CancelOutcome, ClaimedJob, JobOutcome, JobQueue, JobTargetRef } from './queue';
+import { StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
 
 const log = logger.child({ module: 'jobs' });
 
-/** The part of BoxRemote the runner needs. `signal` interrupts the command (cancel, stop). */
+/**
+ * The part of BoxRemote (for boxes) and HostRemote (for hypervisor hosts) the runner needs. `signal` interrupts the
+ * command (cancel, stop).
+ */
 export interface JobRemote {
   exec(
-    boxId: string,
+    targetId: string,
     command: ShellCommand,
     options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
   ): Promise<ExecResult>;
@@ -25,6 +28,7 @@ export interface JobRemote {
 export interface JobRunnerOptions {
   db: Db;
   remote: JobRemote;
+  hostRemote: JobRemote;
   queue: JobQueue;
   recipes: readonly AnyRecipe[];
   /** Jobs run at once by this runner. */
@@ -72,6 +76,11 @@ export function isTransient(error: unknown): boolean {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Host jobs name their host in the audit detail (audit rows have a box column only). */
+function hostDetail(host: JobTargetRef | null): Record<string, string> {
+  return host ? { hostId: host.id, hostName: host.name } : {};
 }
 
 function seconds(ms: number): string {
@@ -123,17 +132,31 @@ export class JobRunner {
   }
 
   /** Queues a job of a recipe this runner knows; params are validated (and defaulted) by the recipe. */
-  async enqueue<P, S>(recipe: Recipe<P, S>, request: { box: { id: string; name: string }; actor: Actor; params: unknown }): Promise<string> {
+  async enqueue<P, S>(
+    recipe: Recipe<P, S>,
+    request: { box?: JobTargetRef | null; host?: JobTargetRef | null; actor: Actor; params: unknown },
+  ): Promise<string> {
     if (this.recipes.get(recipe.kind) !== (recipe as AnyRecipe)) throw new Error(`recipe "${recipe.kind}" is not registered with the job runner`);
+    const box = request.box ?? null;
+    const host = request.host ?? null;
+    if (recipe.needs.box && !box) throw new Error(`a ${recipe.kind} job runs on a box`);
+    if (recipe.needs.host && !host) throw new Error(`a ${recipe.kind} job runs on a hypervisor host`);
     const params = recipe.params.parse(request.params);
     const jobId = await this.options.queue.enqueue({
       kind: recipe.kind,
-      box: request.box,
+      box,
+      host,
       createdBy: request.actor,
       params,
       stepNames: recipe.steps.map((step) => step.name),
     });
-    await recordAudit(this.options.db, { actor: request.actor, action: 'job.enqueue', box: request.box, detail: { jobId, kind: recipe.kind, params }, result: 'ok' });
+    await recordAudit(this.options.db, {
+      actor: request.actor,
+      action: 'job.enqueue',
+      box,
+      detail: { jobId, kind: recipe.kind, params, ...hostDetail(host) },
+      result: 'ok',
+    });
     this.wake();
     return jobId;
   }
@@ -150,12 +173,12 @@ export class JobRunner {
     }
     if (outcome === 'requested') this.active.get(jobId)?.controller.abort(new JobInterrupted('cancel'));
     if (outcome === 'cancelled' || outcome === 'requested') {
-      const job = await db.job.findUnique({ where: { id: jobId }, select: { boxId: true, boxName: true, kind: true } });
+      const job = await db.job.findUnique({ where: { id: jobId }, select: { boxId: true, boxName: true, hostId: true, hostName: true, kind: true } });
       await recordAudit(db, {
         actor,
         action: 'job.cancel',
-        box: job ? { id: job.boxId, name: job.boxName } : null,
-        detail: { jobId, kind: job?.kind, outcome },
+        box: job?.boxId ? { id: job.boxId, name: job.boxName ?? job.boxId } : null,
+        detail: { jobId, kind: job?.kind, outcome, ...(job?.hostId ? hostDetail({ id: job.hostId, name: job.hostName ?? job.hostId }) : {}) },
         result: 'ok',
       });
     }
@@ -262,8 +285,8 @@ export class JobRunner {
     await recordAudit(this.options.db, {
       actor: job.createdBy,
       action: 'job.finish',
-      box: { id: job.boxId, name: job.boxName },
-      detail: { jobId: job.id, kind: job.kind, status: outcome.status },
+      box: job.box,
+      detail: { jobId: job.id, kind: job.kind, status: outcome.status, ...hostDetail(job.host) },
       result: outcome.status === 'succeeded' ? 'ok' : 'error',
       error: outcome.status === 'succeeded' ? undefined : outcome.error,
     });
@@ -277,8 +300,10 @@ export class JobRunner {
     if (!recipe) throw new StepFailed(`This dashboard cannot run jobs of kind "${job.kind}" (made by another version?).`);
     const params = recipe.params.safeParse(JSON.parse(job.params));
     if (!params.success) throw new StepFailed(`The job's parameters are not valid any more: ${params.error.message}`);
-    const box = await db.box.findUnique({ where: { id: job.boxId }, select: { id: true, name: true, sshUser: true } });
-    if (!box) throw new StepFailed(`The box ${job.boxName} was deleted.`);
+    const box = job.box ? await db.box.findUnique({ where: { id: job.box.id }, select: { id: true, name: true, sshUser: true } }) : null;
+    if (job.box && !box) throw new StepFailed(`The box ${job.box.name} was deleted.`);
+    const host = job.host ? await db.host.findUnique({ where: { id: job.host.id }, select: { id: true, name: true, kind: true } }) : null;
+    if (job.host && !host) throw new StepFailed(`The host ${job.host.name} was deleted.`);
     const rows = await db.jobStep.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
     if (rows.length !== recipe.steps.length || rows.some((row, i) => row.name !== recipe.steps[i]!.name)) {
       throw new StepFailed(`The ${recipe.title} recipe changed since this job was queued (dashboard upgrade); run it again.`);
@@ -289,14 +314,15 @@ export class JobRunner {
     if (job.claim > 1 && resumeAt >= 0) {
       await journal.log([{ level: 'info', text: `Resuming at step ${resumeAt + 1} of ${total} (${rows[resumeAt]!.name}); the steps before it are done and are not run again.` }]);
     } else {
-      await journal.log([{ level: 'info', text: `${recipe.title} on ${box.name}, queued by ${job.createdBy.email ?? 'the dashboard'}.` }]);
+      const on = [box?.name, host && `host ${host.name}`].filter(Boolean).join(' on ');
+      await journal.log([{ level: 'info', text: `${recipe.title} on ${on}, queued by ${job.createdBy.email ?? 'the dashboard'}.` }]);
     }
 
     const state = JSON.parse(job.state) as object;
     for (const [index, row] of rows.entries()) {
       if (row.status === 'succeeded') continue;
       const step = recipe.steps[index]!;
-      const ctx = this.stepContext(job, box, params.data, state, journal, index, signal);
+      const ctx = this.stepContext(job, { box, host }, params.data, state, journal, index, signal);
       try {
         await this.runStep(step, ctx, journal, index, total);
       } catch (error) {
@@ -343,46 +369,69 @@ export class JobRunner {
 
   private stepContext(
     job: ClaimedJob,
-    box: { id: string; name: string; sshUser: string },
+    targets: Pick<StepContext<unknown, object>, 'box' | 'host'>,
     params: unknown,
     state: object,
     journal: JobJournal,
     stepIndex: number,
     signal: AbortSignal,
   ): StepContext<unknown, object> {
-    const { remote, commandTimeoutMs, db } = this.options;
+    const { remote, hostRemote, db } = this.options;
+    const { box, host } = targets;
     return {
       jobId: job.id,
       db,
       box,
+      host,
       params,
       state,
       signal,
       log: (text: string, level: LogLevel = 'info') => journal.log([{ level, text }], stepIndex),
-      exec: async (command, execOptions = {}) => {
-        signal.throwIfAborted();
-        await journal.log([{ level: 'command', text: `$ ${command.text}` }], stepIndex);
-        const result = await untilAborted(
-          remote.exec(box.id, command, {
-            actor: job.createdBy,
-            purpose: `job.${job.kind}`,
-            timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs,
-            signal,
-            stdin: execOptions.stdin,
-          }),
-          signal,
-        );
-        const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
-        await journal.log(
-          [
-            ...capOutput(result.stdout).map((text) => ({ level: 'stdout' as const, text })),
-            ...capOutput(result.stderr).map((text) => ({ level: 'stderr' as const, text })),
-            { level: 'info', text: `${status} after ${seconds(result.durationMs)}` },
-          ],
-          stepIndex,
-        );
-        return result;
+      exec: (command, execOptions) => {
+        if (!box) throw new StepFailed('this job has no box to run commands on');
+        return this.execLogged(remote, box.id, '', job, journal, stepIndex, signal, command, execOptions);
+      },
+      hostExec: (command, execOptions) => {
+        if (!host) throw new StepFailed('this job has no hypervisor host to run commands on');
+        return this.execLogged(hostRemote, host.id, `${host.name}$ `, job, journal, stepIndex, signal, command, execOptions);
       },
     };
+  }
+
+  /** Runs one command of a step on a box or host, with the command, its output (capped) and its status in the log. */
+  private async execLogged(
+    remote: JobRemote,
+    targetId: string,
+    prompt: string,
+    job: ClaimedJob,
+    journal: JobJournal,
+    stepIndex: number,
+    signal: AbortSignal,
+    command: ShellCommand,
+    execOptions: StepExecOptions = {},
+  ): Promise<ExecResult> {
+    const { commandTimeoutMs } = this.options;
+    signal.throwIfAborted();
+    await journal.log([{ level: 'command', text: `${prompt || '$ '}${command.text}` }], stepIndex);
+    const result = await untilAborted(
+      remote.exec(targetId, command, {
+        actor: job.createdBy,
+        purpose: `job.${job.kind}`,
+        timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs,
+        signal,
+        stdin: execOptions.stdin,
+      }),
+      signal,
+    );
+    const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
+    await journal.log(
+      [
+        ...capOutput(result.stdout).map((text) => ({ level: 'stdout' as const, text })),
+        ...capOutput(result.stderr).map((text) => ({ level: 'stderr' as const, text })),
+        { level: 'info', text: `${status} after ${seconds(result.durationMs)}` },
+      ],
+      stepIndex,
+    );
+    return result;
   }
 }

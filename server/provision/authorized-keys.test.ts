@@ -118,6 +118,8 @@ describe('Install developer keys on a lab box', () => {
     return {
       jobId: 'test',
       box: { id: box.id, name: box.name, sshUser: 'dev' },
+      host: null,
+      hostExec: () => Promise.reject(new Error('no host in this test')),
       params: {},
       state: {},
       signal: new AbortController().signal,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { boxDeveloperKeys, type BoxDeveloperKey } from '../access-keys/ssh-keys';
 import { ManagedBlockError, replaceManagedBlock } from '../connect/managed-block';
-import { StepFailed, type Step, type StepContext } from '../jobs/recipe';
+import { boxOf, StepFailed, type Step, type StepContext } from '../jobs/recipe';
 import { sh, type ShellCommand } from '../ssh/quote';
 
 /**
@@ -74,7 +74,7 @@ async function plan(ctx: StepContext<unknown, object>): Promise<Plan> {
   const current = read.code === NO_FILE ? null : read.stdout;
   // Output is decoded as UTF-8: bytes that are not would be rewritten as U+FFFD, so such a file is left alone.
   if (current?.includes('\uFFFD')) throw new StepFailed('~/.ssh/authorized_keys holds bytes that are not UTF-8 text; fix it by hand, Boxyard leaves it alone');
-  const keys = await boxDeveloperKeys(ctx.db, ctx.box.id);
+  const keys = await boxDeveloperKeys(ctx.db, boxOf(ctx).id);
   return { current, wanted: renderAuthorizedKeys(current ?? '', keys.map(authorizedKeyLine)), keys };
 }
 
@@ -97,8 +97,8 @@ export const installDeveloperKeys: Step<unknown, object> = {
     const owners = [...new Set(planned.keys.map((key) => key.email))];
     await ctx.log(
       planned.keys.length
-        ? `Installed ${planned.keys.length} key(s) of ${owners.join(', ')} for ${ctx.box.sshUser}.`
-        : `No developer keys for this box: removed the managed block from ${ctx.box.sshUser}'s authorized_keys.`,
+        ? `Installed ${planned.keys.length} key(s) of ${owners.join(', ')} for ${boxOf(ctx).sshUser}.`
+        : `No developer keys for this box: removed the managed block from ${boxOf(ctx).sshUser}'s authorized_keys.`,
     );
   },
   async verify(ctx) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
+import { boxOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { ExecResult } from '../ssh/pool';
 import { sh } from '../ssh/quote';
 import { installDeveloperKeys } from './authorized-keys';
@@ -89,9 +89,9 @@ const sudo: DockerStep = probeStep('Check passwordless sudo', async (ctx) => {
   const result = await ctx.exec(sh`sudo -n true`, { timeoutMs: QUICK_MS });
   if (result.code === 0) return;
   if (result.code === 127) {
-    throw new StepFailed(`sudo is not installed on the box; install it and give the box user ${ctx.box.sshUser} passwordless sudo (NOPASSWD) for provisioning`);
+    throw new StepFailed(`sudo is not installed on the box; install it and give the box user ${boxOf(ctx).sshUser} passwordless sudo (NOPASSWD) for provisioning`);
   }
-  throw new StepFailed(`the box user ${ctx.box.sshUser} needs passwordless sudo (NOPASSWD) for provisioning`);
+  throw new StepFailed(`the box user ${boxOf(ctx).sshUser} needs passwordless sudo (NOPASSWD) for provisioning`);
 });
 
 async function installedEngines(ctx: Ctx): Promise<string[]> {
@@ -199,8 +199,8 @@ const daemonJson: DockerStep = {
 };
 
 async function inDockerGroup(ctx: Ctx): Promise<boolean> {
-  const result = await ctx.exec(userGroupsCommand(ctx.box.sshUser), { timeoutMs: QUICK_MS });
-  if (result.code !== 0) throw new StepFailed(`could not read the groups of ${ctx.box.sshUser}: ${lastLines(result.stderr, 2)}`);
+  const result = await ctx.exec(userGroupsCommand(boxOf(ctx).sshUser), { timeoutMs: QUICK_MS });
+  if (result.code !== 0) throw new StepFailed(`could not read the groups of ${boxOf(ctx).sshUser}: ${lastLines(result.stderr, 2)}`);
   return result.stdout.trim().split(/\s+/).includes('docker');
 }
 
@@ -211,11 +211,11 @@ const group: DockerStep = {
     return platformOf(ctx).root || (await inDockerGroup(ctx));
   },
   async apply(ctx) {
-    const result = await ctx.exec(addToDockerGroupCommand(platformOf(ctx), ctx.box.sshUser), { timeoutMs: QUICK_MS });
-    if (result.code !== 0) throw new StepFailed(`could not add ${ctx.box.sshUser} to the docker group: ${lastLines(result.stderr, 3)}`);
+    const result = await ctx.exec(addToDockerGroupCommand(platformOf(ctx), boxOf(ctx).sshUser), { timeoutMs: QUICK_MS });
+    if (result.code !== 0) throw new StepFailed(`could not add ${boxOf(ctx).sshUser} to the docker group: ${lastLines(result.stderr, 3)}`);
   },
   async verify(ctx) {
-    if (!(await inDockerGroup(ctx))) throw new StepFailed(`${ctx.box.sshUser} is still not in the docker group`);
+    if (!(await inDockerGroup(ctx))) throw new StepFailed(`${boxOf(ctx).sshUser} is still not in the docker group`);
   },
 };
 
@@ -223,13 +223,14 @@ const userAccess: DockerStep = probeStep('Check the SSH user can use Docker', as
   const platform = platformOf(ctx);
   const result = platform.root
     ? await ctx.exec(daemonAnswersCommand(platform), { timeoutMs: QUICK_MS })
-    : await ctx.exec(dockerInfoAsUserCommand(platform, ctx.box.sshUser), { timeoutMs: QUICK_MS });
-  if (result.code !== 0) throw new StepFailed(`${ctx.box.sshUser} cannot use Docker in a new login: ${lastLines(outputOf(result), 3)}`);
-  await ctx.log(`${ctx.box.sshUser} can use Docker ${result.stdout.trim()} from its next login on.`);
+    : await ctx.exec(dockerInfoAsUserCommand(platform, boxOf(ctx).sshUser), { timeoutMs: QUICK_MS });
+  if (result.code !== 0) throw new StepFailed(`${boxOf(ctx).sshUser} cannot use Docker in a new login: ${lastLines(outputOf(result), 3)}`);
+  await ctx.log(`${boxOf(ctx).sshUser} can use Docker ${result.stdout.trim()} from its next login on.`);
 });
 
 export const dockerRecipe: Recipe<DockerParams, DockerState> = {
   kind: 'docker',
+  needs: { box: true, host: false },
   title: 'Docker provisioning',
   params: dockerParams,
   steps: [detect, sudo, install, start, daemonJson, group, userAccess, installDeveloperKeys],

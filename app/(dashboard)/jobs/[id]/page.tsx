@@ -17,8 +17,11 @@ export default function JobPage() {
         title={
           <span className="flex items-center gap-2">
             {job.data && (
-              <Link href={`/boxes/${job.data.boxId}`} className="text-slate-400 hover:text-slate-600">
-                {job.data.boxName} /
+              <Link
+                href={job.data.boxId ? `/boxes/${job.data.boxId}` : `/hosts/${job.data.hostId}`}
+                className="text-slate-400 hover:text-slate-600"
+              >
+                {job.data.boxName ?? job.data.hostName} /
               </Link>
             )}
             Job
