@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Prepares this machine for the test suite: Debian packages, a running dockerd, a running PostgreSQL with the
-# `boxyard` role, and the lab's box image. Idempotent: on a ready machine it only checks, in about a second.
+# `boxyard` role, a running libvirtd (QEMU, for the lab's VMs), and the lab's box image. Idempotent: on a ready machine it only checks, in about a second.
 # Written for Debian 12 without systemd (the usual sandbox); uses systemctl where systemd runs.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # apparmor: dockerd needs apparmor_parser on kernels with AppArmor enabled (docker.io only recommends it).
-# libvirt-clients: virsh, for the libvirt driver tests against libvirt's built-in test:///default driver.
-PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql libvirt-clients)
+# libvirt-*, qemu-*, virtinst (virt-clone): the lab's hypervisor host, real QEMU VMs under TCG (see notes in
+# e2e/lab); virsh also runs the driver tests against libvirt's built-in test:///default driver.
+PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql
+  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -89,8 +91,37 @@ create_boxyard_role() {
     || die "role boxyard cannot log in over TCP with its password; check pg_hba.conf"
 }
 
+# libvirtd without systemd: Debian's libvirt-daemon-system would create the user, group and folders; the bare
+# daemon package does not. qemu:///system then runs QEMU as libvirt-qemu.
+start_libvirtd() {
+  if virsh -c qemu:///system version >/dev/null 2>&1; then
+    say "libvirtd running"
+    return
+  fi
+  require_root "starting libvirtd"
+  getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+  id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+  mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/lib/libvirt/images /run/libvirt "$LOG_DIR"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl start virtlogd libvirtd
+  else
+    pgrep -x virtlogd >/dev/null || setsid nohup virtlogd >>"$LOG_DIR/virtlogd.log" 2>&1 </dev/null &
+    pgrep -x libvirtd >/dev/null || setsid nohup libvirtd >>"$LOG_DIR/libvirtd.log" 2>&1 </dev/null &
+  fi
+  local deadline=$((SECONDS + 30))
+  until virsh -c qemu:///system version >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then
+      tail -n 30 "$LOG_DIR/libvirtd.log" >&2 2>/dev/null || true
+      die "libvirtd did not answer within 30 s (see $LOG_DIR/libvirtd.log)"
+    fi
+    sleep 0.5
+  done
+  say "libvirtd started"
+}
+
 install_missing_packages
 start_dockerd
+start_libvirtd
 start_postgres
 create_boxyard_role
 "$REPO_DIR/e2e/lab/build-image.sh"
