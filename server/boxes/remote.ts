@@ -89,6 +89,11 @@ export class BoxRemote {
     return box;
   }
 
+  /** Later commands on the box run in a new login (open terminals keep theirs); see SshPool.refresh. */
+  refreshSession(boxId: string): void {
+    this.deps.pool.refresh(boxId);
+  }
+
   /** Runs a command on a box; a non-zero exit is a result, connection failures throw and update status. */
   async exec(
     boxId: string,

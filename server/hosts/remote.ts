@@ -73,6 +73,11 @@ export class HostRemote {
     };
   }
 
+  /** Later commands on the host run in a new login; see SshPool.refresh. */
+  refreshSession(hostId: string): void {
+    this.deps.pool.refresh(hostPoolKey(hostId));
+  }
+
   /** One command on the host, audited like the driver's; for the JobRunner's host steps. */
   async exec(
     hostId: string,
@@ -108,6 +113,11 @@ export class HostRemote {
   /** Detects the management tool's version and stores it; errors are stored as the host's last error and thrown. */
   detectVersion(hostId: string, actor: Actor): Promise<string> {
     return this.checked(hostId, actor, 'version', (driver) => driver.version(), (v) => v);
+  }
+
+  /** Any driver operation on the host (audited as ssh.exec.host.<purpose>), e.g. the guest's IP for an import. */
+  withDriver<T>(hostId: string, actor: Actor, purpose: string, work: (driver: HypervisorDriver) => Promise<T>): Promise<T> {
+    return this.checked(hostId, actor, purpose, work);
   }
 
   /** The host's VMs with their state, as its hypervisor lists them. */

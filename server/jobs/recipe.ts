@@ -43,6 +43,11 @@ export interface StepContext<P, S> {
    * retries when they are transient.
    */
   exec(command: ShellCommand, options?: StepExecOptions): Promise<ExecResult>;
+  /**
+   * The box's later commands (this job's and everyone's) run in a new SSH login, for changes a login only picks up
+   * when it starts, such as the user's groups. Open terminals keep their own.
+   */
+  refreshSession(): void;
   /** The same on the job's hypervisor host (audited through HostRemote); throws StepFailed when the job has none. */
   hostExec(command: ShellCommand, options?: StepExecOptions): Promise<ExecResult>;
   /** Adds a line to the job log. */

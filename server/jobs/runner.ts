@@ -23,6 +23,8 @@ export interface JobRemote {
     command: ShellCommand,
     options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
   ): Promise<ExecResult>;
+  /** Later commands run in a new login (e.g. after the user's groups changed); running ones are left alone. */
+  refreshSession(targetId: string): void;
 }
 
 export interface JobRunnerOptions {
@@ -387,6 +389,9 @@ export class JobRunner {
       state,
       signal,
       log: (text: string, level: LogLevel = 'info') => journal.log([{ level, text }], stepIndex),
+      refreshSession: () => {
+        if (box) remote.refreshSession(box.id);
+      },
       exec: (command, execOptions) => {
         if (!box) throw new StepFailed('this job has no box to run commands on');
         return this.execLogged(remote, box.id, '', job, journal, stepIndex, signal, command, execOptions);

@@ -119,6 +119,7 @@ describe('Install developer keys on a lab box', () => {
       jobId: 'test',
       box: { id: box.id, name: box.name, sshUser: 'dev' },
       host: null,
+      refreshSession: () => {},
       hostExec: () => Promise.reject(new Error('no host in this test')),
       params: {},
       state: {},

@@ -178,6 +178,11 @@ const daemonJson: DockerStep = {
       const written = await ctx.exec(writeDaemonJsonCommand(platform, renderDaemonJson(merged)), { timeoutMs: QUICK_MS });
       if (written.code !== 0) throw new StepFailed(`could not write /etc/docker/daemon.json: ${lastLines(written.stderr, 3)}`);
     }
+    // On a fresh box this step runs before the install: the daemon's first start reads the file, no restart owed.
+    if (!(await daemonAnswers(ctx))) {
+      await ctx.log('Docker is not running yet: it reads the new daemon.json when it starts.');
+      return;
+    }
     await ctx.exec(restartDaemonCommand(platform), { timeoutMs: 120_000 });
     try {
       await awaitDaemon(ctx, 'after restarting it with the new daemon.json');
@@ -194,7 +199,6 @@ const daemonJson: DockerStep = {
     if (!sameJson(mergeDaemonJson(current.config, ctx.params.daemonJson), current.config)) {
       throw new StepFailed('/etc/docker/daemon.json does not hold the settings just written (changed by something else meanwhile?)');
     }
-    if (!(await daemonAnswers(ctx))) throw new StepFailed('the Docker daemon stopped answering after the restart');
   },
 };
 
@@ -213,6 +217,8 @@ const group: DockerStep = {
   async apply(ctx) {
     const result = await ctx.exec(addToDockerGroupCommand(platformOf(ctx), boxOf(ctx).sshUser), { timeoutMs: QUICK_MS });
     if (result.code !== 0) throw new StepFailed(`could not add ${boxOf(ctx).sshUser} to the docker group: ${lastLines(result.stderr, 3)}`);
+    // The dashboard's own pooled login (container lists, container terminals) only gets the group in a new login.
+    ctx.refreshSession();
   },
   async verify(ctx) {
     if (!(await inDockerGroup(ctx))) throw new StepFailed(`${boxOf(ctx).sshUser} is still not in the docker group`);
@@ -233,5 +239,6 @@ export const dockerRecipe: Recipe<DockerParams, DockerState> = {
   needs: { box: true, host: false },
   title: 'Docker provisioning',
   params: dockerParams,
-  steps: [detect, sudo, install, start, daemonJson, group, userAccess, installDeveloperKeys],
+  // daemon.json before the install: dockerd then starts once, with it, instead of starting and restarting.
+  steps: [detect, sudo, daemonJson, install, start, group, userAccess, installDeveloperKeys],
 };

@@ -213,6 +213,20 @@ describe('connection reuse and channel cap', () => {
     expect(pool.stats().connections).toBe(1);
   });
 
+  it('refresh() gives later commands a new login while running ones finish on the old connection', async () => {
+    const pool = newPool();
+    const sessionOf = async () => (await run(pool, labTarget(box), sh`ps -o ppid= -p $$`)).stdout.trim();
+    const before = await sessionOf();
+    const running = run(pool, labTarget(box), sh`sleep 1; echo finished`);
+    await eventually(() => pool.stats().openChannels === 1);
+    pool.refresh('box');
+    const after = await sessionOf();
+    expect(after).not.toBe(before);
+    expect((await running).stdout).toBe('finished\n');
+    await eventually(async () => (await sshConnections(box)) === 1);
+    expect(await sessionOf()).toBe(after);
+  });
+
   it('closes idle connections', async () => {
     const pool = newPool({ idleTimeoutMs: 300 });
     await run(pool, labTarget(box), sh`true`);

@@ -408,6 +408,17 @@ export class SshPool {
     }
   }
 
+  /**
+   * Later calls for the target get a new connection, while the current one finishes what runs on it (an open terminal
+   * keeps working): for changes a login only picks up when it starts, such as the user's groups.
+   */
+  refresh(targetId: string): void {
+    const entry = this.entries.get(targetId);
+    if (!entry) return;
+    this.retireConnection(entry.connection);
+    entry.connection = null;
+  }
+
   /** Forgets a target (box deleted, credentials changed): closes its connection and its failure memory. */
   async evict(targetId: string): Promise<void> {
     const entry = this.entries.get(targetId);
