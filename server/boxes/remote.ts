@@ -7,7 +7,7 @@ import { AppError, isAppError } from '../errors';
 import { logger } from '../log';
 import { sshAuthFor } from '../ssh/credentials';
 import { HostKeyMismatchError } from '../ssh/hostkey';
-import type { ExecResult, SshPool, SshTarget } from '../ssh/pool';
+import type { ExecResult, OutputListener, SshPool, SshTarget } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 import type { BoxStatus } from '../../lib/validation';
 import { boxCredentials, recordStatus } from './boxes';
@@ -98,7 +98,7 @@ export class BoxRemote {
   async exec(
     boxId: string,
     command: ShellCommand,
-    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string; onOutput?: OutputListener },
   ): Promise<ExecResult> {
     const box = await this.loadBox(boxId);
     const audited = { actor: options.actor, action: `ssh.exec.${options.purpose}`, box: { id: box.id, name: box.name } };
@@ -108,6 +108,7 @@ export class BoxRemote {
         timeoutMs: options.timeoutMs,
         signal: options.signal,
         stdin: options.stdin,
+        onOutput: options.onOutput,
       });
       await recordAudit(this.deps.db, {
         ...audited,

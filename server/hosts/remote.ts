@@ -7,7 +7,7 @@ import type { HostExec, HypervisorDriver, VmInfo } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import { sshAuthFor } from '../ssh/credentials';
 import { HostKeyMismatchError } from '../ssh/hostkey';
-import type { ExecResult, SshPool, SshTarget } from '../ssh/pool';
+import type { ExecResult, OutputListener, SshPool, SshTarget } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 import { getHostRow, hostCredentials, recordHostCheck, type HostRow } from './hosts';
 
@@ -82,11 +82,11 @@ export class HostRemote {
   async exec(
     hostId: string,
     command: ShellCommand,
-    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string; onOutput?: OutputListener },
   ): Promise<ExecResult> {
     const host = await getHostRow(this.deps.db, hostId);
     const exec = await this.executor(host, options.actor, options.purpose);
-    return exec(command, { timeoutMs: options.timeoutMs, signal: options.signal, stdin: options.stdin });
+    return exec(command, { timeoutMs: options.timeoutMs, signal: options.signal, stdin: options.stdin, onOutput: options.onOutput });
   }
 
   private async driver(hostId: string, actor: Actor, purpose: string): Promise<{ host: HostRow; driver: HypervisorDriver }> {

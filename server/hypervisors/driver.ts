@@ -1,4 +1,4 @@
-import type { ExecResult } from '../ssh/pool';
+import type { ExecResult, OutputListener } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 
 /**
@@ -40,6 +40,7 @@ export interface HostExecOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   stdin?: string;
+  onOutput?: OutputListener;
 }
 
 /** Runs one command on the host; a non-zero exit is a result, connection problems throw (as SshPool.exec does). */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import { isUniqueViolation, type Db } from '../db/client';
 import type { LogLevel } from './recipe';
 
@@ -28,21 +29,74 @@ export class JobEvents extends EventEmitter<{ log: [lines: JobLogLine[]]; finish
 }
 
 /** Lines kept from each stream (stdout, stderr) of one command: its start and, mostly, its end, where errors are. */
-const HEAD_LINES = 20;
-const TAIL_LINES = 80;
+const HEAD_LINES = 200;
+const TAIL_LINES = 100;
 const MAX_LINE_CHARS = 2_000;
 
-/** The lines of a command's output worth logging: at most HEAD_LINES + TAIL_LINES, each cut to MAX_LINE_CHARS. */
+/**
+ * One output stream of a running command as log lines: the first HEAD_LINES are handed on as they arrive (the live
+ * log), later ones only as the last TAIL_LINES, after a count of those left out, when the command ends. Each line is
+ * cut to MAX_LINE_CHARS; blank lines at the very end are dropped.
+ */
+export class OutputLines {
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+  private kept = 0;
+  private omitted = 0;
+  private blanks = 0;
+  private readonly tail: string[] = [];
+
+  constructor(private readonly emit: (lines: string[]) => void) {}
+
+  push(chunk: Buffer | string): void {
+    const parts = (this.partial + (typeof chunk === 'string' ? chunk : this.decoder.write(chunk))).split('\n');
+    this.partial = parts.pop()!;
+    this.emitLines(parts);
+  }
+
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    this.partial = '';
+    if (rest) this.emitLines([rest]);
+    const last = [...(this.omitted > 0 ? [`[${this.omitted} lines not logged]`] : []), ...this.tail.splice(0)];
+    if (last.length > 0) this.emit(last);
+  }
+
+  private emitLines(raw: string[]): void {
+    const now: string[] = [];
+    for (const text of raw) {
+      // Progress output redraws one line with carriage returns; keep what it finally showed.
+      const shown = text.split('\r').filter(Boolean).at(-1) ?? '';
+      if (!shown) {
+        this.blanks++;
+        continue;
+      }
+      const lines = [...Array<string>(this.blanks).fill(''), shown.length > MAX_LINE_CHARS ? `${shown.slice(0, MAX_LINE_CHARS)} [cut]` : shown];
+      this.blanks = 0;
+      for (const line of lines) {
+        if (this.kept < HEAD_LINES) {
+          this.kept++;
+          now.push(line);
+        } else {
+          this.tail.push(line);
+          if (this.tail.length > TAIL_LINES) {
+            this.tail.shift();
+            this.omitted++;
+          }
+        }
+      }
+    }
+    if (now.length > 0) this.emit(now);
+  }
+}
+
+/** The log lines of a whole output at once (see OutputLines). */
 export function capOutput(output: string): string[] {
-  // Progress output redraws one line with carriage returns; keep what it finally showed.
-  const lines = output
-    .split('\n')
-    .map((line) => line.split('\r').filter(Boolean).at(-1) ?? '')
-    .map((line) => (line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)} [cut]` : line));
-  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
-  if (lines.length <= HEAD_LINES + TAIL_LINES) return lines;
-  const omitted = lines.length - HEAD_LINES - TAIL_LINES;
-  return [...lines.slice(0, HEAD_LINES), `[${omitted} lines not logged]`, ...lines.slice(-TAIL_LINES)];
+  const lines: string[] = [];
+  const splitter = new OutputLines((more) => lines.push(...more));
+  splitter.push(output);
+  splitter.end();
+  return lines;
 }
 
 /**

@@ -33,7 +33,7 @@ function touchStep(name: string): Step<FileParams, object> {
     async apply(ctx) {
       if (ctx.params.failAt === name) throw new StepFailed('the file system said no');
       const pause = ctx.params.slow === name ? ctx.params.seconds : 0;
-      const result = await ctx.exec(sh`mkdir -p ${markerDir(ctx)} && sleep ${pause} && touch ${marker(ctx, name)}`);
+      const result = await ctx.exec(sh`mkdir -p ${markerDir(ctx)} && echo ${`touching ${name}`} && sleep ${pause} && touch ${marker(ctx, name)}`);
       if (result.code !== 0) throw new StepFailed(`touch failed: ${result.stderr}`);
     },
     async verify(ctx) {
@@ -212,8 +212,12 @@ describe('JobRunner on a lab box', () => {
     await runner.start();
     let id: string | undefined;
     const sleeping = lineOf(runner, () => id, (line) => line.level === 'command' && line.text.includes("sleep '30'"));
+    const announced = lineOf(runner, () => id, (line) => line.level === 'stdout' && line.text === 'touching b');
     id = await enqueue(runner, { slow: 'b', seconds: 30 });
     await sleeping;
+    // Output reaches the live log while its command still runs.
+    await announced;
+    expect((await job(id)).status).toBe('running');
     const asked = Date.now();
     expect(await runner.cancel(id, admin)).toBe('requested');
     const cancelled = await finished(id, 10_000);

@@ -5,9 +5,9 @@ import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
 import { isAppError } from '../errors';
 import { logger } from '../log';
-import type { ExecResult } from '../ssh/pool';
+import type { ExecResult, OutputListener } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
-import { capOutput, JobEvents, JobJournal } from './journal';
+import { JobEvents, JobJournal, OutputLines } from './journal';
 import type { CancelOutcome, ClaimedJob, JobOutcome, JobQueue, JobTargetRef } from './queue';
 import { StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
 
@@ -21,7 +21,7 @@ export interface JobRemote {
   exec(
     targetId: string,
     command: ShellCommand,
-    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string },
+    options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string; onOutput?: OutputListener },
   ): Promise<ExecResult>;
   /** Later commands run in a new login (e.g. after the user's groups changed); running ones are left alone. */
   refreshSession(targetId: string): void;
@@ -418,25 +418,31 @@ export class JobRunner {
     const { commandTimeoutMs } = this.options;
     signal.throwIfAborted();
     await journal.log([{ level: 'command', text: `${prompt || '$ '}${command.text}` }], stepIndex);
-    const result = await untilAborted(
-      remote.exec(targetId, command, {
-        actor: job.createdBy,
-        purpose: `job.${job.kind}`,
-        timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs,
+    // Output goes to the log line by line while the command runs (the journal keeps writes in order).
+    const written: Promise<void>[] = [];
+    const splitters = {
+      stdout: new OutputLines((lines) => written.push(journal.log(lines.map((text) => ({ level: 'stdout', text })), stepIndex))),
+      stderr: new OutputLines((lines) => written.push(journal.log(lines.map((text) => ({ level: 'stderr', text })), stepIndex))),
+    };
+    try {
+      const result = await untilAborted(
+        remote.exec(targetId, command, {
+          actor: job.createdBy,
+          purpose: `job.${job.kind}`,
+          timeoutMs: execOptions.timeoutMs ?? commandTimeoutMs,
+          signal,
+          stdin: execOptions.stdin,
+          onOutput: (stream, chunk) => splitters[stream].push(chunk),
+        }),
         signal,
-        stdin: execOptions.stdin,
-      }),
-      signal,
-    );
-    const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
-    await journal.log(
-      [
-        ...capOutput(result.stdout).map((text) => ({ level: 'stdout' as const, text })),
-        ...capOutput(result.stderr).map((text) => ({ level: 'stderr' as const, text })),
-        { level: 'info', text: `${status} after ${seconds(result.durationMs)}` },
-      ],
-      stepIndex,
-    );
-    return result;
+      );
+      const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
+      splitters.stdout.end();
+      splitters.stderr.end();
+      written.push(journal.log([{ level: 'info', text: `${status} after ${seconds(result.durationMs)}` }], stepIndex));
+      return result;
+    } finally {
+      await Promise.all(written);
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors';
-import { capOutput } from './journal';
+import { capOutput, OutputLines } from './journal';
 import { StepFailed } from './recipe';
 import { isTransient } from './runner';
 
@@ -11,12 +11,27 @@ describe('capOutput', () => {
     expect(capOutput('Progress 10%\rProgress 50%\rProgress 100%\r\ndone\n')).toEqual(['Progress 100%', 'done']);
   });
 
-  it('keeps the first 20 and the last 80 lines of a long output, and cuts very long lines', () => {
-    const lines = capOutput(Array.from({ length: 250 }, (_, i) => `line ${i + 1}`).join('\n'));
-    expect(lines).toHaveLength(101);
-    expect(lines.slice(19, 22)).toEqual(['line 20', '[150 lines not logged]', 'line 171']);
-    expect(lines.at(-1)).toBe('line 250');
+  it('keeps the first 200 and the last 100 lines of a long output, and cuts very long lines', () => {
+    const lines = capOutput(Array.from({ length: 450 }, (_, i) => `line ${i + 1}`).join('\n'));
+    expect(lines).toHaveLength(301);
+    expect(lines.slice(199, 202)).toEqual(['line 200', '[150 lines not logged]', 'line 351']);
+    expect(lines.at(-1)).toBe('line 450');
     expect(capOutput('x'.repeat(5000))).toEqual([`${'x'.repeat(2000)} [cut]`]);
+  });
+});
+
+describe('OutputLines', () => {
+  it('hands on whole lines as they arrive, joins lines and UTF-8 characters split across chunks, keeps inner blank lines', () => {
+    const batches: string[][] = [];
+    const splitter = new OutputLines((lines) => batches.push(lines));
+    const euro = Buffer.from('€');
+    splitter.push(Buffer.from('Get:1 http://deb'));
+    expect(batches).toEqual([]);
+    splitter.push(Buffer.concat([Buffer.from('ian docker.io\n\nprice '), euro.subarray(0, 1)]));
+    expect(batches).toEqual([['Get:1 http://debian docker.io']]);
+    splitter.push(Buffer.concat([euro.subarray(1), Buffer.from('5\n\n')]));
+    splitter.end();
+    expect(batches).toEqual([['Get:1 http://debian docker.io'], ['', 'price €5']]);
   });
 });
 

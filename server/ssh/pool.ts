@@ -76,7 +76,11 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Overrides the pool's maxOutputBytes for this command. */
   maxOutputBytes?: number;
+  /** Sees the output as it arrives (a job's live log); the result still carries all of it. */
+  onOutput?: OutputListener;
 }
+
+export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 
 export interface ExecResult {
   stdout: string;
@@ -352,6 +356,7 @@ export class SshPool {
           const result = await runCommand(connection, command, {
             stdin: options.stdin,
             maxOutputBytes: options.maxOutputBytes ?? this.options.maxOutputBytes,
+            onOutput: options.onOutput,
             deadline,
             release,
           });
@@ -735,6 +740,7 @@ function classifyConnectError(
 interface RunOptions {
   stdin?: string | Buffer;
   maxOutputBytes: number;
+  onOutput?: OutputListener;
   deadline: Deadline;
   /** Frees the channel slot; called when the box has really closed the channel, not when we give up waiting. */
   release: Release;
@@ -743,7 +749,7 @@ interface RunOptions {
 function runCommand(
   connection: PooledConnection,
   command: ShellCommand,
-  { stdin, maxOutputBytes, deadline, release }: RunOptions,
+  { stdin, maxOutputBytes, onOutput, deadline, release }: RunOptions,
 ): Promise<Omit<ExecResult, 'durationMs'>> {
   const { where } = connection;
   return new Promise((resolve, reject) => {
@@ -789,7 +795,7 @@ function runCommand(
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let outputBytes = 0;
-      const collect = (sink: Buffer[]) => (chunk: Buffer) => {
+      const collect = (sink: Buffer[], stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
         outputBytes += chunk.length;
         if (outputBytes > maxOutputBytes) {
           stopRemote();
@@ -803,10 +809,12 @@ function runCommand(
           );
           return;
         }
-        if (!settled) sink.push(chunk);
+        if (settled) return;
+        sink.push(chunk);
+        onOutput?.(stream, chunk);
       };
-      opened.on('data', collect(stdout));
-      opened.stderr.on('data', collect(stderr));
+      opened.on('data', collect(stdout, 'stdout'));
+      opened.stderr.on('data', collect(stderr, 'stderr'));
 
       let exit: { code: number | null; signal: string | null } | null = null;
       opened.on('exit', (code: number | null, signalName?: string) => {
