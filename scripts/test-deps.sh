@@ -125,6 +125,9 @@ start_libvirtd
 start_postgres
 create_boxyard_role
 "$REPO_DIR/e2e/lab/build-image.sh"
+"$REPO_DIR/e2e/lab/vm/prepare-libvirt.sh"
+"$REPO_DIR/e2e/lab/vm/build-host-image.sh"
+"$REPO_DIR/e2e/lab/vm/build-vm-image.sh"
 
 cat <<EOF
 test-deps: ready. For the PostgreSQL tests:

@@ -77,6 +77,10 @@ describe('virsh output parsing', () => {
   it('reads cpu.time from domstats', () => {
     expect(parseDomstatsCpuSeconds(DOMSTATS_GLANCES)).toBeCloseTo(1702.145606, 6);
     expect(parseDomstatsCpuSeconds(DOMSTATS_TEST_DRIVER)).toBeNull();
+    // libvirt 9.0 (seen on this lab's libvirtd) prints a cpu.time for a shut-off (here managed-saved) domain.
+    const savedDomain = "Domain: 'lab-x'\n  state.state=5\n  state.reason=5\n  cpu.time=6440000000\n  cpu.user=4420000000\n  cpu.system=2020000000\n";
+    expect(parseDomstatsCpuSeconds(savedDomain)).toBeNull();
+    expect(parseDomstatsCpuSeconds(savedDomain.replace('state.state=5', 'state.state=3'))).toBeCloseTo(6.44, 6);
   });
 
   it('writes share XML the way libvirt itself escapes it', () => {
@@ -223,7 +227,7 @@ describe('LibvirtDriver', () => {
   });
 
   it('reads the domain’s host CPU time', async () => {
-    const { driver } = driverWith([LOCATE, { command: `LC_ALL=C virsh domstats --cpu-total -- '${ID}'`, result: ok(DOMSTATS_GLANCES) }]);
+    const { driver } = driverWith([LOCATE, { command: `LC_ALL=C virsh domstats --state --cpu-total -- '${ID}'`, result: ok(DOMSTATS_GLANCES) }]);
     expect(await driver.hostCpuSeconds(vm)).toBeCloseTo(1702.145606, 6);
   });
 
@@ -238,21 +242,36 @@ describe('LibvirtDriver', () => {
     await expectAppError(driver.restart(vm), 'REMOTE_COMMAND_FAILED', 'Restarting test failed on host kvm1: Requested operation is not valid: domain is not running');
   });
 
-  it('clones with virt-clone by the original’s name, and says when virt-clone is missing', async () => {
+  it('lists again when a domain vanishes between `list` and its `dominfo`', async () => {
     const list = `uuids=$(LC_ALL=C virsh list --all --uuid) || exit; printf '%s\\n' "$uuids" | while read -r u; do [ -z "$u" ] || LC_ALL=C virsh dominfo --domain "$u" || exit; done`;
+    const vanished = failed(1, "error: failed to get domain '5aab029e-b262-4c64-984a-005941e1dbdd'\n", DOMINFO_RUNNING);
+    const { driver } = driverWith([LOCATE, { command: list, result: vanished }, { command: list, result: ok(DOMINFO_RUNNING) }]);
+    expect((await driver.listVms()).map((info) => info.name)).toEqual(['test']);
+    const { driver: unlucky } = driverWith([LOCATE, ...[1, 2, 3].map(() => ({ command: list, result: vanished }))]);
+    await expectAppError(unlucky.listVms(), 'REMOTE_COMMAND_FAILED', "Listing the VMs failed on host kvm1: failed to get domain '5aab029e-b262-4c64-984a-005941e1dbdd'");
+  });
+
+  it('clones with virt-clone by the original’s name, and says when virt-clone is missing', async () => {
     const cloned = DOMINFO_QUOTED_NAME.replace(`dev box "q'1"`, 'web 2');
+    const free: ScriptedStep = { command: `LC_ALL=C virsh domuuid --domain 'web 2'`, result: failed(1, "error: failed to get domain 'web 2'\n") };
     const { driver, exec } = driverWith([
       LOCATE,
-      { command: list, result: ok(DOMINFO_QUOTED_NAME) },
+      free,
       { command: `command -v 'virt-clone'`, result: failed(1, '') },
-      { command: list, result: ok(DOMINFO_QUOTED_NAME) },
+      free,
       { command: `command -v 'virt-clone'`, result: ok('/usr/bin/virt-clone\n') },
       { command: `virt-clone --original 'dev box "q'\\''1"' --name 'web 2' --auto-clone` },
-      { command: list, result: ok(DOMINFO_QUOTED_NAME + cloned) },
+      { command: `LC_ALL=C virsh dominfo --domain 'web 2'`, result: ok(cloned) },
     ]);
     const original = { id: 'x', name: `dev box "q'1"` };
     await expectAppError(driver.clone(original, 'web 2'), 'REMOTE_COMMAND_FAILED', 'virt-clone not found on host kvm1: install virtinst');
     expect(await driver.clone(original, 'web 2')).toMatchObject({ name: 'web 2', state: 'stopped' });
+    expect(exec.pending).toEqual([]);
+  });
+
+  it('refuses a clone whose name is taken, before virt-clone runs', async () => {
+    const { driver, exec } = driverWith([LOCATE, { command: `LC_ALL=C virsh domuuid --domain 'test'`, result: ok(`${ID}\n`) }]);
+    await expectAppError(driver.clone({ id: 'x', name: 'base' }, 'test'), 'CONFLICT', 'A VM named test already exists on host kvm1.');
     expect(exec.pending).toEqual([]);
   });
 });

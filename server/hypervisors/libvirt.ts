@@ -1,10 +1,10 @@
-import { AppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import type { ExecResult } from '../ssh/pool';
 import { sh, type ShellCommand } from '../ssh/quote';
 import {
   CLONE_TIMEOUT_MS,
+  commandFailed,
   driverContext,
-  ensureNameFree,
   findCloned,
   guardTransition,
   pickGuestAddress,
@@ -118,8 +118,14 @@ export function parseDomifaddr(text: string): string[] {
     .map((columns) => columns[columns.length - 1]);
 }
 
-/** cpu.time (nanoseconds of host CPU used by the domain) from `virsh domstats --cpu-total`, in seconds. */
+/**
+ * cpu.time (nanoseconds of host CPU used by the domain) from `virsh domstats --state --cpu-total`, in seconds.
+ * null when state.state says no QEMU process exists (0 no state, 5 shut off, 6 crashed): libvirt 9.0 still prints
+ * a cpu.time for such a domain (6.44 s for a managed-saved diskless domain that had used 0.16 s), not the VM's.
+ */
 export function parseDomstatsCpuSeconds(text: string): number | null {
+  const state = /^\s*state\.state=(\d+)\s*$/m.exec(text);
+  if (state && ['0', '5', '6'].includes(state[1])) return null;
   const match = /^\s*cpu\.time=(\d+)\s*$/m.exec(text);
   return match ? Number(match[1]) / 1e9 : null;
 }
@@ -163,6 +169,9 @@ export function findFilesystemXml(domainXml: string, name: string): string | nul
   return null;
 }
 
+/** Listings retried when a domain vanished mid-listing. */
+const LIST_ATTEMPTS = 3;
+
 function domainGone(vm: VmRef, ctx: DriverContext) {
   return (result: ExecResult): AppError | undefined =>
     /failed to get domain|Domain not found/i.test(result.stderr)
@@ -203,7 +212,25 @@ export class LibvirtDriver implements HypervisorDriver {
   async listVms(): Promise<VmInfo[]> {
     await this.virshTool.path();
     const script = sh`uuids=$(${this.virsh} list --all --uuid) || exit; printf '%s\\n' "$uuids" | while read -r u; do [ -z "$u" ] || ${this.virsh} dominfo --domain "$u" || exit; done`;
-    return parseDominfo((await runChecked(this.ctx, script, 'Listing the VMs')).stdout);
+    // A domain undefined between `list` and its `dominfo` (someone else's clone cleanup, seen on a shared lab host)
+    // fails the script; a fresh listing no longer names it, so list again a few times before giving up.
+    for (let attempt = 1; ; attempt += 1) {
+      const vanished = (result: ExecResult) => attempt < LIST_ATTEMPTS && /failed to get domain|Domain not found/i.test(result.stderr);
+      const result = await this.ctx.exec(script);
+      if (result.code !== 0 && vanished(result)) continue;
+      if (result.code !== 0) throw commandFailed(this.ctx, 'Listing the VMs', result);
+      return parseDominfo(result.stdout);
+    }
+  }
+
+  /** One dominfo instead of the whole listing; null when the domain is gone. */
+  async findVm(vm: VmRef): Promise<VmInfo | null> {
+    try {
+      return await this.info(vm);
+    } catch (error) {
+      if (isAppError(error, 'NOT_FOUND')) return null;
+      throw error;
+    }
   }
 
   private async info(vm: VmRef): Promise<VmInfo> {
@@ -270,9 +297,17 @@ export class LibvirtDriver implements HypervisorDriver {
     await this.run(sh`reboot --domain ${vm.id}`, `Restarting ${vm.name}`, vm);
   }
 
-  /** virt-clone copies the disks (--auto-clone names them after the clone) and needs the original shut off or paused. */
+  /**
+   * virt-clone copies the disks (--auto-clone names them after the clone) and needs the original shut off or
+   * paused. The name is checked, and the clone read back, by name with one virsh each rather than the whole
+   * listing (one virsh per domain), so a clone costs the same on a host with many VMs.
+   */
   async clone(template: VmRef, newName: string): Promise<VmInfo> {
-    ensureNameFree(await this.listVms(), newName, this.ctx);
+    if (newName.trim() === '') throw new AppError('BAD_INPUT', 'The new VM needs a name.');
+    await this.virshTool.path();
+    if ((await this.ctx.exec(sh`${this.virsh} domuuid --domain ${newName}`)).code === 0) {
+      throw new AppError('CONFLICT', `A VM named ${newName} already exists on ${this.ctx.where}.`);
+    }
     await this.virtCloneTool.path();
     const connect = this.connectUri === undefined ? sh.raw('') : sh` --connect ${this.connectUri}`;
     // --original takes the domain's name, not its UUID.
@@ -282,7 +317,8 @@ export class LibvirtDriver implements HypervisorDriver {
       `Cloning ${template.name}`,
       { timeoutMs: CLONE_TIMEOUT_MS },
     );
-    return findCloned(await this.listVms(), newName, this.ctx);
+    const [clone] = parseDominfo(await this.run(sh`dominfo --domain ${newName}`, `Reading the clone ${newName}`));
+    return findCloned(clone ? [clone] : [], newName, this.ctx);
   }
 
   /**
@@ -344,6 +380,6 @@ export class LibvirtDriver implements HypervisorDriver {
 
   /** cpu.time from domstats is the host CPU time of the domain's QEMU process; a shut-off domain has none. */
   async hostCpuSeconds(vm: VmRef): Promise<number | null> {
-    return parseDomstatsCpuSeconds(await this.run(sh`domstats --cpu-total -- ${vm.id}`, `Reading the CPU time of ${vm.name}`, vm));
+    return parseDomstatsCpuSeconds(await this.run(sh`domstats --state --cpu-total -- ${vm.id}`, `Reading the CPU time of ${vm.name}`, vm));
   }
 }
