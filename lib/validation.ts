@@ -89,3 +89,21 @@ export const createHostInput = z.object({
   auth: boxAuth,
 });
 export type CreateHostInput = z.input<typeof createHostInput>;
+
+/** Mount consistency (server/mounts): the modes of Docker's proposal and the transports Boxyard compiles them to. */
+export const mountModes = ['consistent', 'cached', 'delegated'] as const;
+export type MountMode = (typeof mountModes)[number];
+export const mountTransports = ['9p', 'virtiofs', 'parallels', 'nfs', 'sshfs', 'mutagen'] as const;
+export type MountTransport = (typeof mountTransports)[number];
+export const mountOverrideSpec = z.object({
+  subPath: z.string().trim().min(1, 'Name a subdirectory of the mount.').max(512),
+  mode: z.enum(mountModes, 'Choose consistent, cached or delegated.'),
+});
+export const mountSpec = z.object({
+  hostPath: z.string().trim().min(1, 'The host path is required.').max(1024),
+  guestPath: z.string().trim().min(1, 'The guest path is required.').max(1024),
+  transport: z.enum(mountTransports, 'Choose 9p, virtiofs, parallels, nfs, sshfs or mutagen.'),
+  mode: z.enum(mountModes, 'Choose consistent, cached or delegated.').default('consistent'),
+  readOnly: z.boolean().default(false),
+  overrides: z.array(mountOverrideSpec).max(32, 'At most 32 overrides per mount.').default([]),
+});

@@ -9,8 +9,9 @@ LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # apparmor: dockerd needs apparmor_parser on kernels with AppArmor enabled (docker.io only recommends it).
 # libvirt-*, qemu-*, virtinst (virt-clone): the lab's hypervisor host, real QEMU VMs under TCG (see notes in
 # e2e/lab); virsh also runs the driver tests against libvirt's built-in test:///default driver.
+# sshfs: server/mounts/sshfs.test.ts mounts a real sshfs share (the sshfs mount transport) on this machine.
 PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql
-  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst)
+  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -1,12 +1,14 @@
-// Real guest VMs for tests: Debian bookworm (systemd, sshd, docker.io) under QEMU TCG, defined in THIS machine's
-// libvirtd (qemu:///system), so the product's libvirt driver sees them through a lab hypervisor host
+// Real guest VMs for tests: Debian bookworm (systemd, sshd, docker.io, rsync) under QEMU TCG, defined in THIS
+// machine's libvirtd (qemu:///system), so the product's libvirt driver sees them through a lab hypervisor host
 // (e2e/lab/libvirt-host.ts). The image is built once per machine by e2e/lab/vm/build-vm-image.sh.
 //
 // Each VM: <domain type='qemu'> (TCG; /dev/kvm here crashes guest kernels), 1 GiB, 2 vCPUs, direct kernel boot of
 // the cached kernel/initramfs, root on a per-VM qcow2 overlay (backed by the cached raw image) that is a volume of
 // the libvirt dir pool `boxyard-lab`, so virt-clone / vol-clone copy it through libvirt. Networking is QEMU user
 // mode with the guest's sshd forwarded to 127.0.0.1:<sshPort> (libvirt 9.0's <interface type='user'> cannot
-// forward ports without passt, so the netdev is passed with <qemu:commandline>).
+// forward ports without passt, so the netdev is passed with <qemu:commandline>). Shares: 9p (accessmode mapped or
+// passthrough, optionally read-only) and virtiofs with a per-share virtiofsd cache policy (none/auto/always); the
+// host folders must be readable by QEMU, so make them with createShareDir() (e2e/lab/libvirt-host.ts).
 //
 // CLONES AND PORTS (read this before cloning): the forwarded port is part of the domain's XML, and libvirt and
 // virt-clone copy <qemu:commandline> verbatim. A clone therefore listens on its template's port: it works while
@@ -55,6 +57,13 @@ export interface LabVmShare {
   hostPath: string;
 }
 
+/**
+ * virtiofsd's cache policy for one share. libvirt 9.0 accepts only <cache mode='none'|'always'/> (checked with
+ * virsh define here: 'auto' is "Invalid value for attribute 'mode'"), so 'auto' (virtiofsd's own default) is
+ * written as no <cache> element at all.
+ */
+export type LabVirtiofsCache = 'none' | 'auto' | 'always';
+
 export interface LabVmOptions {
   /** Domain name: lab-<namePrefix>-<8 hex>. */
   namePrefix?: string;
@@ -62,9 +71,16 @@ export interface LabVmOptions {
   start?: boolean;
   shares?: {
     /** 9p; accessmode mapped (default: owners and modes kept in xattrs) or passthrough. */
-    ninep?: (LabVmShare & { accessmode?: 'mapped' | 'passthrough' })[];
-    /** virtiofs through Debian's /usr/lib/qemu/virtiofsd; adds shared memfd memory backing. */
-    virtiofs?: LabVmShare[];
+    ninep?: (LabVmShare & {
+      accessmode?: 'mapped' | 'passthrough';
+      /** <readonly/> (9p only: libvirt 9.0 refuses it for virtiofs, "virtiofs does not yet support read-only mode"). */
+      readOnly?: boolean;
+    })[];
+    /**
+     * virtiofs through Debian's /usr/lib/qemu/virtiofsd (one daemon per share, started by libvirt); adds shared memfd
+     * memory backing. cache: that share's virtiofsd cache policy (default 'auto': none in the XML).
+     */
+    virtiofs?: (LabVmShare & { cache?: LabVirtiofsCache })[];
   };
   /** A template: defined, never started by the lab (implies start: false); clone it, then labCloneFixup. */
   template?: boolean;
@@ -242,14 +258,21 @@ function domainXml(options: {
   const filesystems = [
     ...(shares.ninep ?? []).map((share) => `    <filesystem type='mount' accessmode='${share.accessmode ?? 'mapped'}'>
       <source dir='${xmlEscape(share.hostPath)}'/>
-      <target dir='${xmlEscape(share.tag)}'/>
+      <target dir='${xmlEscape(share.tag)}'/>${share.readOnly ? '\n      <readonly/>' : ''}
     </filesystem>`),
-    ...virtiofs.map((share) => `    <filesystem type='mount' accessmode='passthrough'>
+    ...virtiofs.map((share) => {
+      const cache = share.cache ?? 'auto';
+      if (!['none', 'auto', 'always'].includes(cache)) throw new Error(`boxyard lab: virtiofs cache must be none, auto or always (got ${cache})`);
+      const binary = cache === 'auto'
+        ? "<binary path='/usr/lib/qemu/virtiofsd'/>"
+        : `<binary path='/usr/lib/qemu/virtiofsd'><cache mode='${cache}'/></binary>`;
+      return `    <filesystem type='mount' accessmode='passthrough'>
       <driver type='virtiofs'/>
-      <binary path='/usr/lib/qemu/virtiofsd'/>
+      ${binary}
       <source dir='${xmlEscape(share.hostPath)}'/>
       <target dir='${xmlEscape(share.tag)}'/>
-    </filesystem>`),
+    </filesystem>`;
+    }),
   ];
   return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>${name}</name>

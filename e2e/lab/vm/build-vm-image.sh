@@ -17,8 +17,9 @@ VERSION=$(sha256sum "$VM_DIR/build-vm-image.sh" | cut -c1-16)
 OUT=$CACHE_ROOT/$VERSION
 MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # systemd-sysv makes systemd PID 1; linux-image-amd64 + initramfs-tools build the initramfs inside the chroot, so
-# no kernel package is unpacked by hand (dpkg -x would replace the usr-merged /lib symlink).
-PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,openssh-server,sudo,apparmor,docker.io,ca-certificates,linux-image-amd64,initramfs-tools,e2fsprogs
+# no kernel package is unpacked by hand (dpkg -x would replace the usr-merged /lib symlink). rsync: Boxyard's
+# delegated mounts keep a replica on the guest's disk and write it back with rsync (server/mounts/vm-mounts.test.ts).
+PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,openssh-server,sudo,apparmor,docker.io,ca-certificates,linux-image-amd64,initramfs-tools,e2fsprogs,rsync
 IMAGE_SIZE=8G
 started_us=${EPOCHREALTIME/./}
 

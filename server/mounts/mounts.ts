@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { mountSpec } from '../../lib/validation';
+import { recordAudit } from '../audit/audit';
+import type { SessionUser } from '../boxes/access';
+import { getBoxRow } from '../boxes/boxes';
+import type { BoxRemote } from '../boxes/remote';
+import type { Db } from '../db/client';
+import { AppError } from '../errors';
+import type { JobRunner } from '../jobs/runner';
+import { compileBoxPolicy, mountApplyRecipe, specOf, writeBackDelegatedMounts } from './apply-recipe';
+import { compilePolicy } from './compile';
+import { measureParams, measureRecipe, recommend } from './measure';
+import { exportPolicyYaml, importPolicyYaml, validatePolicy, type MountSpec } from './policy';
+
+/** Domain functions behind server/trpc/mounts.ts. Seeing follows box access; editing, applying and measuring need an admin or the box's owner. */
+
+export const boxIdInput = z.object({ boxId: z.string().min(1).max(64) });
+export const savePolicyInput = boxIdInput.extend({ mounts: z.array(mountSpec).max(64) });
+export const importPolicyInput = boxIdInput.extend({ yaml: z.string().max(256_000) });
+export const previewInput = z.object({ mounts: z.array(mountSpec).max(64) });
+export const measureInput = boxIdInput.extend(measureParams.shape);
+
+async function editableBox(db: Db, user: SessionUser, boxId: string) {
+  const box = await getBoxRow(db, user, boxId);
+  if (user.role !== 'admin' && box.ownerId !== user.id) throw new AppError('FORBIDDEN', "Only admins and the box's owner can change its mounts.");
+  return box;
+}
+
+export async function getMounts(db: Db, user: SessionUser, boxId: string) {
+  const box = await getBoxRow(db, user, boxId);
+  const rows = await db.mount.findMany({ where: { boxId }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
+  let compiled: ReturnType<typeof compilePolicy> | null = null;
+  let policyError: string | null = null;
+  try {
+    compiled = (await compileBoxPolicy(db, boxId)) as unknown as ReturnType<typeof compilePolicy>;
+  } catch (error) {
+    policyError = (error as Error).message;
+  }
+  const runs = await db.mountBenchRun.findMany({ where: { boxId }, orderBy: { at: 'desc' }, take: 500 });
+  return {
+    canEdit: user.role === 'admin' || box.ownerId === user.id,
+    isVm: Boolean(box.vmHostId && box.vmId),
+    mounts: rows.map((row) => ({
+      id: row.id,
+      spec: specOf(row) as MountSpec,
+      status: row.status,
+      appliedAt: row.appliedAt,
+      lastError: row.lastError,
+      entries: compiled?.entries.filter((e) => e.guestPath === row.guestPath || e.guestPath.startsWith(`${row.guestPath}/`)) ?? [],
+      recommendations: [row.guestPath, ...row.overrides.map((o) => `${row.guestPath}/${o.subPath}`)].map((path) => recommend(path, row.transport, runs)),
+    })),
+    compose: compiled?.compose ?? '',
+    policyError,
+    runs: runs.map((r) => ({ transport: r.transport, mode: r.mode, workload: r.workload, phase: r.phase, durationMs: r.durationMs, at: r.at })),
+  };
+}
+
+/** Replaces the box's policy as a whole (validated together: two mounts on one path are refused before anything changes). */
+export async function savePolicy(db: Db, user: SessionUser, boxId: string, input: unknown[]) {
+  const box = await editableBox(db, user, boxId);
+  const specs = validatePolicy(input);
+  const existing = await db.mount.findMany({ where: { boxId } });
+  await db.$transaction(async (tx) => {
+    const keep = new Set(specs.map((s) => s.guestPath));
+    await tx.mount.deleteMany({ where: { boxId, guestPath: { notIn: [...keep] } } });
+    for (const spec of specs) {
+      const before = existing.find((row) => row.guestPath === spec.guestPath);
+      const data = { hostPath: spec.hostPath, transport: spec.transport, mode: spec.mode, readOnly: spec.readOnly };
+      const row = before
+        ? await tx.mount.update({ where: { id: before.id }, data: { ...data, status: 'pending' } })
+        : await tx.mount.create({ data: { ...data, boxId, guestPath: spec.guestPath, ownerId: user.id } });
+      await tx.mountOverride.deleteMany({ where: { mountId: row.id } });
+      for (const override of spec.overrides) await tx.mountOverride.create({ data: { mountId: row.id, subPath: override.subPath.replace(/\/+$/, ''), mode: override.mode } });
+    }
+  });
+  await recordAudit(db, { actor: user, action: 'mounts.save', box: { id: box.id, name: box.name }, detail: { mounts: specs }, result: 'ok' });
+  return getMounts(db, user, boxId);
+}
+
+export async function importPolicy(db: Db, user: SessionUser, boxId: string, yaml: string) {
+  return savePolicy(db, user, boxId, importPolicyYaml(yaml));
+}
+
+export async function exportPolicy(db: Db, user: SessionUser, boxId: string) {
+  await getBoxRow(db, user, boxId);
+  const rows = await db.mount.findMany({ where: { boxId }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
+  return { yaml: exportPolicyYaml(rows.map((row) => mountSpec.parse(specOf(row)))) };
+}
+
+export function previewPolicy(input: unknown[]) {
+  return compilePolicy(validatePolicy(input));
+}
+
+async function busy(db: Db, boxId: string, kinds: string[]) {
+  return db.job.findFirst({ where: { boxId, kind: { in: kinds }, status: { in: ['queued', 'running'] } }, select: { id: true } });
+}
+
+export async function applyMounts(deps: { db: Db; jobs: JobRunner }, user: SessionUser, boxId: string) {
+  const box = await editableBox(deps.db, user, boxId);
+  if (await busy(deps.db, boxId, [mountApplyRecipe.kind, measureRecipe.kind])) throw new AppError('CONFLICT', `Mounts are already being applied or measured on ${box.name}; wait for that job first.`);
+  await compileBoxPolicy(deps.db, boxId).catch((error: Error) => Promise.reject(new AppError('BAD_INPUT', error.message)));
+  const host = box.vmHostId ? await deps.db.host.findUnique({ where: { id: box.vmHostId }, select: { id: true, name: true } }) : null;
+  const jobId = await deps.jobs.enqueue(mountApplyRecipe, { box: { id: box.id, name: box.name }, host, actor: user, params: {} });
+  return { jobId };
+}
+
+export async function measureMounts(deps: { db: Db; jobs: JobRunner }, user: SessionUser, input: z.input<typeof measureInput>) {
+  const { boxId, ...params } = input;
+  const box = await editableBox(deps.db, user, boxId);
+  if (await busy(deps.db, boxId, [mountApplyRecipe.kind, measureRecipe.kind])) throw new AppError('CONFLICT', `Mounts are already being applied or measured on ${box.name}; wait for that job first.`);
+  const jobId = await deps.jobs.enqueue(measureRecipe, { box: { id: box.id, name: box.name }, actor: user, params });
+  return { jobId };
+}
+
+/** "Write back now" in the UI: rule 2 on demand. */
+export async function writeBackNow(deps: { db: Db; remote: BoxRemote }, user: SessionUser, boxId: string) {
+  const box = await editableBox(deps.db, user, boxId);
+  const result = await writeBackDelegatedMounts(deps, user, boxId);
+  await recordAudit(deps.db, { actor: user, action: 'mounts.write-back', box: { id: box.id, name: box.name }, detail: { ...result }, result: 'ok' });
+  return result;
+}
