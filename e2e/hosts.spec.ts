@@ -37,6 +37,10 @@ test('developers do not see hosts: FORBIDDEN from the API and no Hosts link', as
   const { client } = await signedInApi(baseURL!, dev);
   expect(await errorCodeOf(client.hosts.list.query())).toBe('FORBIDDEN');
   expect(await errorCodeOf(client.hosts.vms.query({ id: 'anything' }))).toBe('FORBIDDEN');
+  expect(await errorCodeOf(client.vms.onHost.query({ hostId: 'anything' }))).toBe('FORBIDDEN');
+  expect(await errorCodeOf(client.vms.hostAction.mutate({ hostId: 'anything', vmId: 'x', action: 'start' }))).toBe('FORBIDDEN');
+  // A box the developer cannot reach looks like one that does not exist.
+  expect(await errorCodeOf(client.vms.boxAction.mutate({ boxId: 'anything', action: 'start' }))).toBe('NOT_FOUND');
 
   await page.goto('/login');
   await page.getByLabel('Email').fill(dev.email);

@@ -74,6 +74,11 @@ export interface HypervisorDriver {
   /** The management tool's own version line. */
   version(): Promise<string>;
   listVms(): Promise<VmInfo[]>;
+  /**
+   * One VM as listVms would show it, or null when the host has no such VM (any more). Optional: drivers whose
+   * listing costs one command per VM (libvirt) offer it so a lifecycle job need not list every VM to see one.
+   */
+  findVm?(vm: VmRef): Promise<VmInfo | null>;
   start(vm: VmRef): Promise<void>;
   /** Asks the guest to shut down, waits up to timeoutMs, then powers the VM off; says which happened. */
   stop(vm: VmRef, options: StopOptions): Promise<StopResult>;

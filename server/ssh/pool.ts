@@ -414,14 +414,16 @@ export class SshPool {
   }
 
   /**
-   * Later calls for the target get a new connection, while the current one finishes what runs on it (an open terminal
-   * keeps working): for changes a login only picks up when it starts, such as the user's groups.
+   * Later calls for the target get a new connection, at once even during a failure backoff, while the current one
+   * finishes what runs on it (an open terminal keeps working): for changes a login only picks up when it starts, such
+   * as the user's groups, and for a box that just came back (a VM woken up).
    */
   refresh(targetId: string): void {
     const entry = this.entries.get(targetId);
     if (!entry) return;
     this.retireConnection(entry.connection);
     entry.connection = null;
+    entry.failure = null;
   }
 
   /** Forgets a target (box deleted, credentials changed): closes its connection and its failure memory. */

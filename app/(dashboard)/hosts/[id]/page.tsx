@@ -2,14 +2,18 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
+import { Fragment, useState } from 'react';
 import { DataTable, type Column } from '../../../../components/data-table';
 import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
 import { Fact } from '../../../../components/fact';
+import { ImportVmForm } from '../../../../components/vms/import-vm-form';
+import { TemplateForm } from '../../../../components/vms/template-form';
+import { StopTimeoutField, VmButtons } from '../../../../components/vms/vm-buttons';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatWhen } from '../../../../lib/format';
 
-const vmColumns: Column[] = [{ label: 'VM' }, { label: 'State' }, { label: 'CPUs' }, { label: 'Memory' }, { label: 'IP' }];
+const vmColumns: Column[] = [{ label: 'VM' }, { label: 'State' }, { label: 'CPUs' }, { label: 'Memory' }, { label: 'IP' }, { label: 'Box' }, { label: 'Actions' }];
 
 export default function HostPage() {
   const { id } = useParams<{ id: string }>();
@@ -18,7 +22,22 @@ export default function HostPage() {
   const queryClient = useQueryClient();
   const host = useQuery(trpc.hosts.get.queryOptions({ id }));
   // The driver's error is already a plain sentence (e.g. the tool is missing): show it as is, without retrying.
-  const vms = useQuery({ ...trpc.hosts.vms.queryOptions({ id }), retry: false });
+  // Live: polled, faster while a lifecycle job runs on one of the VMs.
+  const vms = useQuery({
+    ...trpc.vms.onHost.queryOptions({ hostId: id }),
+    retry: false,
+    refetchInterval: (query) => (query.state.data?.some((vm) => vm.activeJob) ? 1_500 : 10_000),
+  });
+  const [stopTimeout, setStopTimeout] = useState(60);
+  const [importing, setImporting] = useState<string | null>(null);
+  const [templateFor, setTemplateFor] = useState<string | null>(null);
+  const [lastJob, setLastJob] = useState<string | null>(null);
+  const act = useMutation(
+    trpc.vms.hostAction.mutationOptions({
+      onSuccess: ({ jobId }) => setLastJob(jobId),
+      onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.vms.onHost.queryKey({ hostId: id }) }),
+    }),
+  );
   const remove = useMutation(
     trpc.hosts.delete.mutationOptions({
       onSuccess: async () => {
@@ -85,9 +104,30 @@ export default function HostPage() {
         </Card>
 
         <section aria-labelledby="vms-heading" className="space-y-3">
-          <h2 id="vms-heading" className="text-base font-semibold">
-            Virtual machines
-          </h2>
+          <div className="flex flex-wrap items-center justify-between gap-3">
+            <h2 id="vms-heading" className="text-base font-semibold">
+              Virtual machines
+            </h2>
+            <div className="flex items-center gap-3">
+              <StopTimeoutField value={stopTimeout} onChange={setStopTimeout} />
+              {h.kind !== 'ssh' && !!vms.data?.length && (
+                <Button variant="secondary" onClick={() => setTemplateFor(templateFor === null ? '' : null)}>
+                  New box from template
+                </Button>
+              )}
+            </div>
+          </div>
+          {templateFor !== null && vms.data && (
+            <TemplateForm hostId={id} templates={vms.data} initialTemplateId={templateFor || undefined} onDone={() => setTemplateFor(null)} />
+          )}
+          <ErrorNote error={act.error} />
+          {lastJob && (
+            <p className="text-sm">
+              <Link href={`/jobs/${lastJob}`} className="text-indigo-700 hover:underline">
+                Follow the last job and its log
+              </Link>
+            </p>
+          )}
           {vms.error ? (
             <ErrorNote error={vms.error} />
           ) : vms.isPending ? (
@@ -95,18 +135,56 @@ export default function HostPage() {
           ) : (
             <DataTable label="Virtual machines" columns={vmColumns}>
               {vms.data?.map((vm) => (
-                <tr key={vm.id} data-vm={vm.name} className="hover:bg-slate-50">
-                  <td className="px-4 py-3">
-                    <div className="font-medium">{vm.name}</div>
-                    <div className="font-mono text-xs text-slate-500">{vm.id}</div>
-                  </td>
-                  <td className="px-4 py-3">
-                    <VmStateBadge state={vm.state} rawState={vm.rawState} />
-                  </td>
-                  <td className="px-4 py-3 text-slate-700">{vm.cpus ?? '—'}</td>
-                  <td className="px-4 py-3 text-slate-700">{vm.memoryMiB !== undefined ? formatBytes(vm.memoryMiB * 1024 * 1024) : '—'}</td>
-                  <td className="px-4 py-3 font-mono text-xs text-slate-700">{vm.ip ?? '—'}</td>
-                </tr>
+                <Fragment key={vm.id}>
+                  <tr data-vm={vm.name} data-state={vm.state} className="hover:bg-slate-50">
+                    <td className="px-4 py-3">
+                      <div className="font-medium">{vm.name}</div>
+                      <div className="font-mono text-xs text-slate-500">{vm.id}</div>
+                    </td>
+                    <td className="px-4 py-3">
+                      <VmStateBadge state={vm.state} rawState={vm.rawState} />
+                    </td>
+                    <td className="px-4 py-3 text-slate-700">{vm.cpus ?? '—'}</td>
+                    <td className="px-4 py-3 text-slate-700">{vm.memoryMiB !== undefined ? formatBytes(vm.memoryMiB * 1024 * 1024) : '—'}</td>
+                    <td className="px-4 py-3 font-mono text-xs text-slate-700">{vm.ip ?? '—'}</td>
+                    <td className="px-4 py-3 text-sm">
+                      {vm.box ? (
+                        <Link href={`/boxes/${vm.box.id}`} className="text-indigo-700 hover:underline">
+                          {vm.box.name}
+                        </Link>
+                      ) : (
+                        <Button variant="ghost" className="px-2 py-1 text-xs" aria-label={`Import ${vm.name} as a box`} onClick={() => setImporting(importing === vm.id ? null : vm.id)}>
+                          Import…
+                        </Button>
+                      )}
+                    </td>
+                    <td className="px-4 py-3">
+                      <div className="flex flex-wrap items-center gap-1.5">
+                        <VmButtons
+                          vmName={vm.name}
+                          actions={vm.actions}
+                          activeJob={vm.activeJob}
+                          pending={act.isPending}
+                          onAction={(action) =>
+                            act.mutate({ hostId: id, vmId: vm.id, action, stopTimeoutSeconds: action === 'stop' ? stopTimeout : undefined })
+                          }
+                        />
+                        {!vm.activeJob && (vm.state === 'stopped' || vm.state === 'paused') && (
+                          <Button variant="ghost" className="px-2 py-1 text-xs" aria-label={`Clone ${vm.name}`} onClick={() => setTemplateFor(vm.id)}>
+                            Clone…
+                          </Button>
+                        )}
+                      </div>
+                    </td>
+                  </tr>
+                  {importing === vm.id && (
+                    <tr>
+                      <td colSpan={vmColumns.length} className="px-4 pb-3">
+                        <ImportVmForm hostId={id} vm={vm} onDone={() => setImporting(null)} />
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
               {vms.data?.length === 0 && (
                 <tr>
