@@ -39,6 +39,8 @@ const envSchema = z
     JOB_LEASE_MS: z.coerce.number().int().min(3000).default(60_000),
     /** Names this dashboard in job leases; stable across restarts, distinct per dashboard sharing a database. */
     JOB_RUNNER_ID: z.string().min(1).max(200).default(os.hostname()),
+    /** Bearer token Prometheus sends to GET /metrics; admins can also rotate one in the settings. At least 16 characters. */
+    BOXYARD_METRICS_TOKEN: z.string().min(16).optional(),
   })
   .transform((env) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);

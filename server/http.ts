@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { toNodeHandler } from 'better-auth/node';
 import { createCliApiHandler } from './connect/api';
+import { createPrometheusHandler } from './metrics/prometheus';
 import type { Services } from './services';
 import { createContext } from './trpc/init';
 import { appRouter } from './trpc/router';
@@ -23,6 +24,7 @@ export function createApiHandler(services: Services): (req: IncomingMessage, res
     ['/api/trpc/', trpc],
     ['/api/auth/', auth],
     ['/api/cli/', createCliApiHandler(services.db)],
+    ['/metrics', createPrometheusHandler(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN)],
     ['/api/health', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')],
   ];
   return (req, res) => {

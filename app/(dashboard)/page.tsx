@@ -7,6 +7,7 @@ import { ProvisionForm, type DockerProvisionSettings } from '../../components/jo
 import { StatusBadge } from '../../components/status-badge';
 import { useTRPC } from '../../components/trpc';
 import { DataTable, type Column } from '../../components/data-table';
+import { FleetActivityCell, FleetMetricsSummary } from '../../components/metrics/activity';
 import { Card, ErrorNote, Input, PageHeader, Select } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { boxStatuses, type BoxStatus } from '../../lib/validation';
@@ -16,6 +17,7 @@ function fleetColumns(selectable: boolean): Column[] {
     ...(selectable ? [{ label: 'Select', srOnly: true, className: 'w-8' }] : []),
     { label: 'Box' },
     { label: 'Status' },
+    { label: 'Activity (CPU, last hour)' },
     { label: 'OS' },
     { label: 'CPU / memory / disk free' },
     { label: 'Docker' },
@@ -101,6 +103,7 @@ export default function FleetPage() {
           </Card>
         </div>
       )}
+      <FleetMetricsSummary isAdmin={isAdmin} />
       <ErrorNote error={boxes.error} />
       <DataTable label="Boxes" columns={columns}>
         {boxes.data?.map((box) => (
@@ -121,6 +124,9 @@ export default function FleetPage() {
             <td className="px-4 py-3">
               <StatusBadge status={box.status} />
               {box.statusMessage && <div className="mt-1 max-w-xs text-xs text-slate-600" data-testid="status-message">{box.statusMessage}</div>}
+            </td>
+            <td className="px-4 py-3">
+              <FleetActivityCell boxId={box.id} boxName={box.name} />
             </td>
             <td className="px-4 py-3">
               {box.facts ? (

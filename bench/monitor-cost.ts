@@ -1,0 +1,172 @@
+// Monitor cost ON THE BOX: CPU seconds a lab box spends per hour being monitored by the sampler (one long-lived bash
+// over the pooled SSH connection, server/metrics/script.ts) against the naive way (a new SSH exec per sample on the
+// same pooled connection: sshd forks a session, the login shell runs cat and df), and against a new SSH connection
+// per sample (what `ssh box cat /proc/...` from a cron job does).
+// Run: npx tsx bench/monitor-cost.ts [seconds per phase, default 60] [slow-interval check seconds, default 150]
+//
+// How it is counted: the CPU time of EVERYTHING in the box (sshd's listener and session processes, the sampler's
+// bash, the naive commands) is the box container's cpuacct.usage, read from OUTSIDE the box (this machine's cgroup
+// v1 tree), so the measuring adds nothing to it. Each phase subtracts the box's own baseline (no monitoring at all)
+// measured just before. Per-sample cost is measured at a 1 s interval (many samples, little noise), then scaled to
+// the default slow interval (30 s = 120 samples/hour); a direct run at 30 s checks the scaling.
+import './quiet';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import ssh2 from 'ssh2';
+import { performance } from 'node:perf_hooks';
+import { startLabBox, type LabBox } from '../e2e/lab/lab';
+import { startMetricsBackend, testMetrics, until } from '../server/metrics/test-helpers';
+import { sh } from '../server/ssh/quote';
+import { machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
+
+const NAME = 'monitor-cost';
+const PHASE_S = Number(process.argv[2] ?? 60);
+const SLOW_CHECK_S = Number(process.argv[3] ?? 150);
+const SLOW_INTERVAL_S = 30;
+const SAMPLES_PER_HOUR = 3600 / SLOW_INTERVAL_S;
+const ONE_CORE_HOUR_S = 3600;
+/** The naive per-sample command: what a simple poller runs over SSH each time. */
+const NAIVE = sh`cat /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime >/dev/null; df -kP / >/dev/null; ls /proc >/dev/null`;
+
+function boxCpuSeconds(box: LabBox): number {
+  const id = execFileSync('docker', ['inspect', '-f', '{{.Id}}', box.name], { encoding: 'utf8' }).trim();
+  for (const path of [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`]) {
+    try {
+      const text = readFileSync(path, 'utf8');
+      return path.endsWith('cpu.stat') ? Number(/usage_usec (\d+)/.exec(text)![1]) / 1e6 : Number(text.trim()) / 1e9;
+    } catch {
+      // try the next layout
+    }
+  }
+  throw new Error(`cannot read the CPU usage of ${box.name}'s cgroup from this machine`);
+}
+
+async function measure(box: LabBox, seconds: number, during: () => Promise<number>): Promise<{ cpuS: number; samples: number; wallS: number }> {
+  const cpu0 = boxCpuSeconds(box);
+  const t0 = performance.now();
+  const samples = await during();
+  const wallS = (performance.now() - t0) / 1000;
+  return { cpuS: boxCpuSeconds(box) - cpu0, samples, wallS };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main() {
+  const m = machine();
+  printMachine(m);
+  removeLabBoxesOnInterrupt();
+  const box = await startLabBox({ namePrefix: 'bench-monitor' });
+  const backend = await startMetricsBackend();
+  try {
+    await box.authorize(backend.services.dashboardPublicKey);
+    const { id: boxId } = await backend.addBox('monitored', box);
+    const { pool, remote } = backend.services;
+    const target = remote.target(await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } }));
+    await pool.connect(boxId, target); // the connection exists in both ways; only per-sample work is compared
+
+    const baseline = await measure(box, PHASE_S, async () => (await pause(PHASE_S * 1000), 0));
+    const baseRate = baseline.cpuS / baseline.wallS;
+    console.log(`baseline (connected, nothing sampled): ${round(baseline.cpuS, 3)} CPU s in ${round(baseline.wallS, 1)} s`);
+
+    // Sampler at 1 s.
+    const metrics = testMetrics(backend, { settingsOverride: { slowIntervalS: 1, fastIntervalS: 1 } });
+    await metrics.start({ only: [boxId] });
+    await until(() => metrics.sampler.recent(boxId).length >= 2, 'the sampler running');
+    const before = metrics.sampler.recent(boxId).length;
+    const sampler = await measure(box, PHASE_S, async () => {
+      await pause(PHASE_S * 1000);
+      return metrics.sampler.recent(boxId).length - before;
+    });
+    const samplerPerSample = (sampler.cpuS - baseRate * sampler.wallS) / sampler.samples;
+    console.log(`sampler at 1 s: ${sampler.samples} samples, ${round(sampler.cpuS, 3)} CPU s -> ${round(samplerPerSample * 1000, 3)} ms CPU per sample (baseline removed)`);
+
+    // Slow-interval check: the sampler at the default 30 s, measured directly.
+    await metrics.reloadSettings();
+    metrics.settings = { ...metrics.settings, slowIntervalS: SLOW_INTERVAL_S, fastIntervalS: SLOW_INTERVAL_S };
+    metrics.sampler.tick();
+    const slowBefore = metrics.sampler.recent(boxId).length;
+    const slow = await measure(box, SLOW_CHECK_S, async () => {
+      await pause(SLOW_CHECK_S * 1000);
+      return metrics.sampler.recent(boxId).length - slowBefore;
+    });
+    const slowPerHour = ((slow.cpuS - baseRate * slow.wallS) / slow.wallS) * 3600;
+    await metrics.stop();
+
+    // Naive: one exec per sample at 1 s on the same pooled connection.
+    let naiveSamples = 0;
+    const naive = await measure(box, PHASE_S, async () => {
+      const end = performance.now() + PHASE_S * 1000;
+      while (performance.now() < end) {
+        const started = performance.now();
+        await pool.exec(boxId, target, NAIVE, { timeoutMs: 20_000 });
+        naiveSamples++;
+        await pause(Math.max(0, 1000 - (performance.now() - started)));
+      }
+      return naiveSamples;
+    });
+    const naivePerSample = (naive.cpuS - baseRate * naive.wallS) / naive.samples;
+    console.log(`naive exec at 1 s: ${naive.samples} samples, ${round(naive.cpuS, 3)} CPU s -> ${round(naivePerSample * 1000, 3)} ms CPU per sample`);
+
+    // Naive, the ssh-in-a-cron way: a new SSH connection (key exchange, login, session) per sample.
+    const auth = target.auth;
+    if (auth.kind !== 'key') throw new Error('the bench box signs in with the dashboard key');
+    const connectExec = () =>
+      new Promise<void>((resolve, reject) => {
+        const client = new ssh2.Client();
+        client
+          .once('ready', () =>
+            client.exec(NAIVE.text, (error, channel) => {
+              if (error) return reject(error);
+              channel.on('data', () => undefined).once('close', () => (client.end(), resolve()));
+            }),
+          )
+          .once('error', reject)
+          .connect({ host: box.host, port: box.port, username: 'dev', privateKey: auth.privateKey });
+      });
+    let connectSamples = 0;
+    const naiveConnect = await measure(box, PHASE_S, async () => {
+      const end = performance.now() + PHASE_S * 1000;
+      while (performance.now() < end) {
+        const started = performance.now();
+        await connectExec();
+        connectSamples++;
+        await pause(Math.max(0, 1000 - (performance.now() - started)));
+      }
+      return connectSamples;
+    });
+    const connectPerSample = (naiveConnect.cpuS - baseRate * naiveConnect.wallS) / naiveConnect.samples;
+    console.log(`naive new connection at 1 s: ${naiveConnect.samples} samples, ${round(naiveConnect.cpuS, 3)} CPU s -> ${round(connectPerSample * 1000, 3)} ms CPU per sample`);
+
+    const samplerHour = samplerPerSample * SAMPLES_PER_HOUR;
+    const naiveHour = naivePerSample * SAMPLES_PER_HOUR;
+    const samplerShare = (samplerHour / ONE_CORE_HOUR_S) * 100;
+    const ratio = naivePerSample / samplerPerSample;
+    console.log('');
+    console.log(`per hour at the default ${SLOW_INTERVAL_S} s interval (${SAMPLES_PER_HOUR} samples):`);
+    console.log(`  sampler: ${round(samplerHour, 3)} CPU s/hour = ${round(samplerShare, 4)}% of one core   (target < 0.1%: ${verdict(samplerShare < 0.1)})`);
+    console.log(`  naive:   ${round(naiveHour, 3)} CPU s/hour = ${round((naiveHour / ONE_CORE_HOUR_S) * 100, 4)}% of one core`);
+    console.log(`  naive / sampler: ${round(ratio, 1)}x   (target >= 10x: ${verdict(ratio >= 10)})`);
+    console.log(`  naive with a new SSH connection per sample: ${round(connectPerSample * SAMPLES_PER_HOUR, 3)} CPU s/hour, ${round(connectPerSample / samplerPerSample, 1)}x the sampler   (target >= 10x: ${verdict(connectPerSample / samplerPerSample >= 10)})`);
+    const noisePerHour = (baseline.cpuS / baseline.wallS) * 3600;
+    console.log(
+      `  direct check at ${SLOW_INTERVAL_S} s for ${round(slow.wallS, 0)} s (${slow.samples} samples): ` +
+        (slowPerHour > 0 ? `${round(slowPerHour, 3)} CPU s/hour extrapolated` : `below the measurement noise (the idle box's own ${round(noisePerHour, 2)} CPU s/hour)`),
+    );
+    console.log('  Both ways exclude the SSH connection itself (kept open by the pool either way: keepalives every 15 s).');
+    writeResults(NAME, {
+      machine: m,
+      phaseSeconds: PHASE_S,
+      baselineCpuS: baseline.cpuS,
+      sampler: { ...sampler, perSampleMs: samplerPerSample * 1000, perHourS: samplerHour, coreSharePct: samplerShare },
+      naive: { ...naive, perSampleMs: naivePerSample * 1000, perHourS: naiveHour },
+      ratio,
+      naiveConnect: { ...naiveConnect, perSampleMs: connectPerSample * 1000, ratio: connectPerSample / samplerPerSample },
+      slowCheck: { ...slow, perHourS: slowPerHour },
+    });
+  } finally {
+    await backend.stop();
+    await box.remove();
+  }
+}
+
+await main();

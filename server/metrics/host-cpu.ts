@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks';
+import type { Db } from '../db/client';
+import { getHostRow } from '../hosts/hosts';
+import { hostPoolKey, type HostRemote } from '../hosts/remote';
+import type { HostExec } from '../hypervisors/driver';
+import { createDriver } from '../hypervisors/factory';
+import { logger } from '../log';
+import type { SshPool } from '../ssh/pool';
+import { sh } from '../ssh/quote';
+import { parseVirshCpuTimes } from './parse';
+
+const log = logger.child({ module: 'metrics.host-cpu' });
+
+/**
+ * Host-side CPU of VM boxes (Box.vmHostId set): what drains the laptop running the VM. One call per host per round:
+ * for libvirt one exec running `virsh list --uuid --name; virsh domstats --cpu-total --list-active` (all domains at
+ * once); other drivers through their hostCpuSeconds() per VM over the same pooled connection. Percent of ONE host
+ * core, from cumulative CPU seconds between two rounds over the dashboard's monotonic clock.
+ * Read-only and periodic, so not audited per call (like the status poller's probes).
+ */
+export class HostCpuPoller {
+  private readonly previous = new Map<string, { seconds: number; mono: number }>();
+  private readonly latest = new Map<string, { pct: number; mono: number }>();
+  private busy = false;
+
+  constructor(private readonly deps: { db: Db; pool: SshPool; hostRemote: HostRemote }) {}
+
+  /** Latest host CPU percent for the box, if measured within maxAgeMs. */
+  pct(boxId: string, maxAgeMs: number): number | null {
+    const entry = this.latest.get(boxId);
+    return entry && performance.now() - entry.mono <= maxAgeMs ? entry.pct : null;
+  }
+
+  async poll(only?: Set<string> | null): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const boxes = await this.deps.db.box.findMany({ where: { vmHostId: { not: null }, vmId: { not: null } }, select: { id: true, vmHostId: true, vmId: true, name: true } });
+      const byHost = new Map<string, typeof boxes>();
+      for (const box of boxes) {
+        if (only && !only.has(box.id)) continue;
+        const list = byHost.get(box.vmHostId!) ?? [];
+        list.push(box);
+        byHost.set(box.vmHostId!, list);
+      }
+      await Promise.all(
+        [...byHost].map(([hostId, vms]) =>
+          this.pollHost(hostId, vms).catch((error: unknown) => log.warn({ host: hostId, err: error instanceof Error ? error.message : String(error) }, 'host CPU not read')),
+        ),
+      );
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async pollHost(hostId: string, vms: { id: string; vmId: string | null; name: string }[]): Promise<void> {
+    const host = await getHostRow(this.deps.db, hostId);
+    const target = await this.deps.hostRemote.target(host);
+    const exec: HostExec = (command, options = {}) => this.deps.pool.exec(hostPoolKey(host.id), target, command, { timeoutMs: options.timeoutMs ?? 20_000, stdin: options.stdin, signal: options.signal });
+    const mono = performance.now();
+    const seconds = new Map<string, number | null>();
+    if (host.kind === 'libvirt') {
+      const result = await exec(sh`LC_ALL=C virsh list --uuid --name; LC_ALL=C virsh domstats --cpu-total --list-active`);
+      const times = parseVirshCpuTimes(result.stdout);
+      for (const vm of vms) seconds.set(vm.id, times.get(vm.vmId!) ?? null);
+    } else {
+      const driver = createDriver(host.kind, exec, { hostName: host.name });
+      for (const vm of vms) seconds.set(vm.id, await driver.hostCpuSeconds({ id: vm.vmId!, name: vm.name }).catch(() => null));
+    }
+    for (const [boxId, value] of seconds) this.record(boxId, value, mono);
+  }
+
+  /** Exposed for tests: one cumulative reading. */
+  record(boxId: string, seconds: number | null, mono: number): void {
+    if (seconds === null) {
+      // Not running on its host (suspended, shut off): uses no host CPU.
+      this.previous.delete(boxId);
+      this.latest.set(boxId, { pct: 0, mono });
+      return;
+    }
+    const before = this.previous.get(boxId);
+    this.previous.set(boxId, { seconds, mono });
+    if (!before || seconds < before.seconds || mono <= before.mono) return;
+    this.latest.set(boxId, { pct: ((seconds - before.seconds) / ((mono - before.mono) / 1000)) * 100, mono });
+  }
+}

@@ -1,0 +1,356 @@
+import { performance } from 'node:perf_hooks';
+import type { ClientChannel } from 'ssh2';
+import type { BoxRemote } from '../boxes/remote';
+import type { Db } from '../db/client';
+import { logger } from '../log';
+import type { SshPool } from '../ssh/pool';
+import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
+import { samplerCommand } from './script';
+
+const log = logger.child({ module: 'metrics' });
+
+/** Dashboard time: the wall clock read once at start, advanced by the monotonic clock (a clock step changes nothing). */
+export class DashboardClock {
+  private readonly wall = Date.now();
+  private readonly mono = performance.now();
+  now(): number {
+    return Math.round(this.wall + (performance.now() - this.mono));
+  }
+}
+
+/** A sample in the ring, or a gap: the stream was down from `at` until the next sample (never drawn as zero). */
+export type RingEntry = (Sample & { gap?: false }) | { at: number; gap: true; reason: string };
+
+export interface SamplerOptions {
+  db: Db;
+  pool: SshPool;
+  remote: BoxRemote;
+  clock: DashboardClock;
+  /** Current intervals, read at every decision (settings can change while running). */
+  intervals: () => { slowS: number; fastS: number };
+  /** How often the box list is re-read to start and stop streams. */
+  reconcileMs?: number;
+  /** Reconnect backoff after a stream ended or could not start: doubles up to max, with jitter. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Samples kept in memory per box. */
+  ringSize?: number;
+  /** Seconds between two `df` runs on the box. */
+  diskEveryS?: number;
+  onSample?: (boxId: string, sample: Sample) => void;
+  onGap?: (boxId: string, at: number, reason: string) => void;
+}
+
+/** Box states the sampler does not try: a wrong key or a changed host key needs a person, not retries. */
+const SKIPPED_STATUSES = new Set(['auth-failed', 'host-key-mismatch']);
+
+export interface StreamView {
+  boxId: string;
+  state: 'connecting' | 'streaming' | 'waiting';
+  intervalS: number;
+  lastSampleAt: number | null;
+  reconnects: number;
+  lastError: string | null;
+  header: SamplerHeader | null;
+}
+
+class BoxStream {
+  state: StreamView['state'] = 'connecting';
+  ring: RingEntry[] = [];
+  header: SamplerHeader | null = null;
+  prev: RawSample | null = null;
+  lastSampleMono: number | null = null;
+  lastSampleAt: number | null = null;
+  sentIntervalS = 0;
+  reconnects = 0;
+  lastError: string | null = null;
+  channel: ClientChannel | null = null;
+  private failures = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    readonly boxId: string,
+    /** Address, user, credentials and pin when started: a change restarts the stream (new connection). */
+    readonly configKey: string,
+    private readonly owner: MetricsSampler,
+    private readonly options: Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>> & SamplerOptions,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.wake?.();
+    const channel = this.channel;
+    if (channel) {
+      // EOF on the sampler's stdin ends its loop; close() makes sure if the box does not answer.
+      channel.end();
+      setTimeout(() => channel.close(), 1_000).unref();
+    }
+    await this.loop;
+  }
+
+  private wake: (() => void) | null = null;
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const started = performance.now();
+      try {
+        await this.streamOnce();
+        if (this.stopped) return;
+        this.lastError ??= 'the sampler stream ended';
+      } catch (error) {
+        this.lastError = error instanceof Error ? error.message : String(error);
+      }
+      if (this.stopped) return;
+      this.channel = null;
+      this.markGap(this.lastError ?? 'stream ended');
+      this.state = 'waiting';
+      this.reconnects++;
+      // A stream that delivered for a while starts the backoff afresh.
+      if (performance.now() - started > 60_000 && this.lastSampleMono !== null && this.lastSampleMono > started) this.failures = 0;
+      const backoff = Math.min(this.options.backoffInitialMs * 2 ** this.failures, this.options.backoffMaxMs);
+      this.failures++;
+      const delay = backoff * (0.5 + Math.random() / 2);
+      log.debug({ box: this.boxId, delay: Math.round(delay), err: this.lastError }, 'sampler stream down; reconnecting later');
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, delay);
+      });
+      this.wake = null;
+      this.state = 'connecting';
+    }
+  }
+
+  private markGap(reason: string): void {
+    // Consecutive failures make one gap; the next real sample closes it.
+    const last = this.ring[this.ring.length - 1];
+    if (last?.gap) return;
+    const at = this.options.clock.now();
+    this.push({ at, gap: true, reason });
+    this.prev = null;
+    this.header = null;
+    this.lastSampleMono = null;
+    this.options.onGap?.(this.boxId, at, reason);
+  }
+
+  private push(entry: RingEntry): void {
+    this.ring.push(entry);
+    if (this.ring.length > this.options.ringSize) this.ring.splice(0, this.ring.length - this.options.ringSize);
+  }
+
+  private async streamOnce(): Promise<void> {
+    const box = await this.options.db.box.findUnique({ where: { id: this.boxId } });
+    if (!box) {
+      this.stopped = true;
+      return;
+    }
+    const target = this.options.remote.target(box);
+    const intervalS = this.owner.intervalFor(this.boxId);
+    let stderr = '';
+    let exitCode: number | null = null;
+    await this.options.pool.withConnection(
+      box.id,
+      target,
+      (client) =>
+        new Promise<void>((resolve, reject) => {
+          try {
+            client.exec(samplerCommand(intervalS, this.options.diskEveryS).text, (error, channel) => {
+              if (error) return reject(error);
+              if (this.stopped) channel.end();
+              this.channel = channel;
+              this.sentIntervalS = intervalS;
+              this.state = 'streaming';
+              const parser = new SampleStreamParser();
+              channel.on('data', (chunk: Buffer) => {
+                for (const event of parser.feed(chunk.toString('utf8'))) {
+                  if (event.kind === 'header') this.header = event.header;
+                  else if (event.kind === 'sample') this.onRaw(event.raw);
+                  else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
+                }
+              });
+              channel.stderr.on('data', (chunk: Buffer) => {
+                if (stderr.length < 2_000) stderr += chunk.toString('utf8');
+              });
+              channel.on('exit', (code: number | null) => {
+                exitCode = code;
+              });
+              channel.on('close', () => {
+                if (this.channel === channel) this.channel = null;
+                resolve();
+              });
+            });
+          } catch (error) {
+            reject(error);
+          }
+        }),
+      { signal: this.abort.signal },
+    );
+    if (exitCode === 127) this.lastError = `${box.name} has no bash; the sampler needs bash on the box`;
+    else if (stderr.trim()) this.lastError = `sampler stopped: ${stderr.trim().slice(0, 300)}`;
+    else this.lastError = exitCode === 0 ? 'the sampler stream ended' : 'the connection to the box dropped';
+  }
+
+  private onRaw(raw: RawSample): void {
+    if (!this.header) return;
+    // A reboot (uptime went back) or a restarted stream: no deltas across it.
+    const prev = this.prev && raw.uptimeS > this.prev.uptimeS ? this.prev : null;
+    const sample = deriveSample(this.header, prev, raw, this.options.clock.now());
+    this.prev = raw;
+    this.lastSampleMono = performance.now();
+    this.lastSampleAt = sample.at;
+    this.lastError = null;
+    this.push(sample);
+    this.options.onSample?.(this.boxId, sample);
+  }
+
+  /** Tells the running sampler a new interval (it also takes a sample at once). */
+  setInterval(intervalS: number): void {
+    if (!this.channel || intervalS === this.sentIntervalS) return;
+    this.sentIntervalS = intervalS;
+    this.channel.write(`${intervalS}\n`);
+  }
+
+  /** No sample for three intervals (plus slack): the channel is stuck; close it so the loop reconnects. */
+  checkStale(nowMono: number): void {
+    if (!this.channel || this.lastSampleMono === null) return;
+    const limit = Math.max(3 * this.sentIntervalS * 1000, 15_000) + 10_000;
+    if (nowMono - this.lastSampleMono > limit) {
+      this.lastError = `no sample for ${Math.round((nowMono - this.lastSampleMono) / 1000)} s`;
+      this.channel.close();
+    }
+  }
+
+  view(): StreamView {
+    return { boxId: this.boxId, state: this.state, intervalS: this.sentIntervalS, lastSampleAt: this.lastSampleAt, reconnects: this.reconnects, lastError: this.lastError, header: this.header };
+  }
+}
+
+/**
+ * One long-lived sampler per box (see script.ts), over the box's pooled SSH connection (it holds one channel slot).
+ * Adaptive interval: fast while someone watches the box's page (watch pings with a time to live), slow otherwise.
+ * Streams reconnect with backoff; a dropped stream is recorded as a gap in the ring, and the idle tracker hears of it.
+ * Explicit start()/stop(); no timers before start().
+ */
+export class MetricsSampler {
+  private readonly streams = new Map<string, BoxStream>();
+  /** boxId -> monotonic ms until which the box is watched. */
+  private readonly watchers = new Map<string, number>();
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly options: SamplerOptions & Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>>;
+  /** Restricts the sampler to these boxes (tests, benchmarks); null = every box. */
+  private only: Set<string> | null = null;
+
+  constructor(options: SamplerOptions) {
+    this.options = { backoffInitialMs: 2_000, backoffMaxMs: 60_000, ringSize: 1_800, diskEveryS: 300, ...options };
+  }
+
+  async start(options: { only?: string[] } = {}): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.only = options.only ? new Set(options.only) : null;
+    await this.reconcile();
+    this.reconcileTimer = setInterval(() => void this.reconcile().catch((error: unknown) => log.warn({ err: String(error) }, 'metrics reconcile failed')), this.options.reconcileMs ?? 15_000);
+    this.tickTimer = setInterval(() => this.tick(), 1_000);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.reconcileTimer = this.tickTimer = null;
+    await Promise.all([...this.streams.values()].map((stream) => stream.stop()));
+    this.streams.clear();
+  }
+
+  /** Starts streams for new boxes and stops those of deleted (or no longer sampled) ones. */
+  async reconcile(): Promise<void> {
+    if (!this.running) return;
+    const boxes = await this.options.db.box.findMany({
+      select: { id: true, status: true, host: true, port: true, sshUser: true, authMethod: true, secretCipher: true, hostKeyFingerprint: true },
+    });
+    const keyOf = (b: (typeof boxes)[number]) => JSON.stringify([b.host, b.port, b.sshUser, b.authMethod, b.secretCipher, b.hostKeyFingerprint]);
+    const wanted = new Map(boxes.filter((b) => !SKIPPED_STATUSES.has(b.status) && (!this.only || this.only.has(b.id))).map((b) => [b.id, keyOf(b)]));
+    for (const [id, stream] of this.streams) {
+      // Deleted, no longer sampled, or its address/credentials changed (the old connection would go on forever).
+      // A pin made by the first connection (null -> fingerprint) is not a change.
+      const key = wanted.get(id);
+      const pinnedNow = key !== undefined && JSON.parse(stream.configKey)[5] === null;
+      const changed = key !== undefined && key !== stream.configKey && !(pinnedNow && JSON.stringify([...JSON.parse(key).slice(0, 5), null]) === stream.configKey);
+      if (key === undefined || changed) {
+        this.streams.delete(id);
+        void stream.stop();
+      }
+    }
+    for (const [id, key] of wanted) {
+      if (this.streams.has(id) || !this.running) continue;
+      const stream = new BoxStream(id, key, this, this.options);
+      this.streams.set(id, stream);
+      stream.start();
+    }
+  }
+
+  /** The box's page is open: sample fast for ttlMs (the page pings again before it runs out). Not activity. */
+  watch(boxId: string, ttlMs = 30_000): void {
+    this.watchers.set(boxId, performance.now() + ttlMs);
+    this.streams.get(boxId)?.setInterval(this.intervalFor(boxId));
+  }
+
+  unwatch(boxId: string): void {
+    this.watchers.delete(boxId);
+    this.streams.get(boxId)?.setInterval(this.intervalFor(boxId));
+  }
+
+  intervalFor(boxId: string): number {
+    const { slowS, fastS } = this.options.intervals();
+    const until = this.watchers.get(boxId);
+    return until !== undefined && until > performance.now() ? fastS : slowS;
+  }
+
+  /** Applies interval changes (watch expiry, settings) and closes stuck streams. */
+  tick(): void {
+    const now = performance.now();
+    for (const [boxId, until] of this.watchers) if (until <= now) this.watchers.delete(boxId);
+    for (const stream of this.streams.values()) {
+      stream.setInterval(this.intervalFor(stream.boxId));
+      stream.checkStale(now);
+    }
+  }
+
+  /** Samples and gaps kept in memory for the box, oldest first, from `since` (dashboard ms). */
+  recent(boxId: string, since = 0): RingEntry[] {
+    const ring = this.streams.get(boxId)?.ring ?? [];
+    return since ? ring.filter((entry) => entry.at >= since) : ring.slice();
+  }
+
+  latest(boxId: string): Sample | null {
+    const ring = this.streams.get(boxId)?.ring;
+    const last = ring?.[ring.length - 1];
+    return last && !last.gap ? last : null;
+  }
+
+  /** Up: a sample arrived within three intervals. */
+  isUp(boxId: string): boolean {
+    const stream = this.streams.get(boxId);
+    if (!stream || stream.lastSampleMono === null || !stream.channel) return false;
+    return performance.now() - stream.lastSampleMono < Math.max(3 * stream.sentIntervalS * 1000, 10_000) + 5_000;
+  }
+
+  streamView(boxId: string): StreamView | null {
+    return this.streams.get(boxId)?.view() ?? null;
+  }
+
+  boxIds(): string[] {
+    return [...this.streams.keys()];
+  }
+}

@@ -1,0 +1,171 @@
+import type { BoxRemote } from '../boxes/remote';
+import type { Db } from '../db/client';
+import type { HostRemote } from '../hosts/remote';
+import { logger } from '../log';
+import type { SshPool } from '../ssh/pool';
+import type { TerminalManager } from '../terminals/manager';
+import { prunePoints, rollupMinutes, rollupQuarters } from './history';
+import { HostCpuPoller } from './host-cpu';
+import { activityOf, IdleTracker, type IdleState } from './idle';
+import type { Sample } from './parse';
+import { DashboardClock, MetricsSampler, type SamplerOptions } from './sampler';
+import { readMetricsSettings, type MetricsSettings, metricsSettingsSchema } from './settings';
+import { AutoSuspender, type ResumeBoxFn, type SuspendBoxFn } from './suspend';
+
+const log = logger.child({ module: 'metrics' });
+
+export interface MetricsServiceOptions {
+  db: Db;
+  pool: SshPool;
+  remote: BoxRemote;
+  hostRemote: HostRemote;
+  terminals: Pick<TerminalManager, 'list'>;
+  /** The VM lifecycle (server/vms requestVmAction) for auto-suspend; null until the lead wires it. */
+  suspendBox?: SuspendBoxFn | null;
+  resumeBox?: ResumeBoxFn | null;
+  /** Idle bookkeeping and policies run this often. */
+  tickMs?: number;
+  /** 1-minute rollup, 15-minute rollup and pruning run this often. */
+  rollupMs?: number;
+  /** Fixed settings (tests, benchmarks) on top of the stored ones. */
+  settingsOverride?: Partial<MetricsSettings>;
+  sampler?: Partial<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'reconcileMs' | 'ringSize' | 'diskEveryS'>>;
+  suspendAttempts?: number;
+  suspendRetryDelayMs?: number;
+  /** Length of a policy minute (tests shorten the idle window of a policy). */
+  policyMinuteMs?: number;
+}
+
+const ADMIN_VIEW = { id: '', email: '', name: '', role: 'admin' as const };
+
+/**
+ * The metrics area as one service with explicit start/stop: the sampler streams, idle tracking (persisted as
+ * Box.idleSince), host CPU of VMs, rollups and pruning of MetricPoint, and the auto-suspend policies.
+ */
+export class MetricsService {
+  readonly clock = new DashboardClock();
+  readonly sampler: MetricsSampler;
+  readonly idle = new IdleTracker();
+  readonly hostCpu: HostCpuPoller;
+  readonly suspender: AutoSuspender;
+  settings: MetricsSettings = metricsSettingsSchema.parse({});
+  private readonly persistedIdleSince = new Map<string, number | null>();
+  private readonly rolledUpTo = new Map<string, number>();
+  private timers: NodeJS.Timeout[] = [];
+  private running = false;
+  private only: Set<string> | null = null;
+  private lastHostPoll = 0;
+
+  constructor(private readonly options: MetricsServiceOptions) {
+    this.sampler = new MetricsSampler({
+      db: options.db,
+      pool: options.pool,
+      remote: options.remote,
+      clock: this.clock,
+      intervals: () => ({ slowS: this.settings.slowIntervalS, fastS: this.settings.fastIntervalS }),
+      onSample: (boxId, sample) => this.onSample(boxId, sample),
+      onGap: (boxId, at, reason) => this.idle.onGap(boxId, at, reason),
+      ...options.sampler,
+    });
+    this.hostCpu = new HostCpuPoller({ db: options.db, pool: options.pool, hostRemote: options.hostRemote });
+    this.suspender = new AutoSuspender({
+      db: options.db,
+      idleState: (boxId) => this.idleState(boxId),
+      terminalsAttached: (boxId) => this.terminalsOn(boxId).attached,
+      warningMs: () => this.settings.suspendWarningS * 1000,
+      now: () => this.clock.now(),
+      suspendBox: options.suspendBox ?? null,
+      resumeBox: options.resumeBox ?? null,
+      attempts: options.suspendAttempts,
+      retryDelayMs: options.suspendRetryDelayMs,
+      minuteMs: options.policyMinuteMs,
+    });
+  }
+
+  /** `only`: sample just these boxes (tests and benchmarks share one database with other boxes). */
+  async start(options: { only?: string[] } = {}): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.only = options.only ? new Set(options.only) : null;
+    await this.reloadSettings();
+    const boxes = await this.options.db.box.findMany({ select: { id: true, idleSince: true } });
+    for (const box of boxes) this.persistedIdleSince.set(box.id, box.idleSince?.getTime() ?? null);
+    await this.sampler.start(options);
+    const every = (ms: number, work: () => Promise<unknown>, what: string) => {
+      let busy = false;
+      this.timers.push(
+        setInterval(() => {
+          if (busy) return;
+          busy = true;
+          work()
+            .catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, `${what} failed`))
+            .finally(() => {
+              busy = false;
+            });
+        }, ms),
+      );
+    };
+    every(this.options.tickMs ?? 5_000, () => this.tick(), 'metrics tick');
+    every(this.options.rollupMs ?? 60_000, () => this.rollup(), 'metrics rollup');
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.sampler.stop();
+  }
+
+  async reloadSettings(): Promise<MetricsSettings> {
+    this.settings = { ...(await readMetricsSettings(this.options.db)), ...this.options.settingsOverride };
+    return this.settings;
+  }
+
+  /** Dashboard terminals on the box: open ones and those with a browser attached. */
+  terminalsOn(boxId: string): { open: number; attached: number } {
+    const sessions = this.options.terminals.list(ADMIN_VIEW).filter((s) => s.box.id === boxId && s.state !== 'done');
+    return { open: sessions.length, attached: sessions.filter((s) => s.attached).length };
+  }
+
+  idleState(boxId: string): IdleState {
+    return this.idle.state(boxId, this.clock.now(), this.settings.idleWindowS * 1000);
+  }
+
+  private onSample(boxId: string, sample: Sample): void {
+    sample.hostCpuPct = this.hostCpu.pct(boxId, 3 * this.settings.slowIntervalS * 1000);
+    // Open terminals (attached or not: a detached shell may still run something) keep the box busy.
+    this.idle.onSample(boxId, sample, activityOf(sample, this.terminalsOn(boxId).open, this.settings));
+  }
+
+  /** Idle bookkeeping, host CPU (every slow interval), and the suspend policies. */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    for (const boxId of this.sampler.boxIds()) {
+      if (this.terminalsOn(boxId).open > 0) this.idle.onTerminalAttached(boxId);
+      const state = this.idleState(boxId);
+      const idleSince = state.state === 'idle' ? state.since : null;
+      if (this.persistedIdleSince.get(boxId) !== idleSince) {
+        await this.options.db.box
+          .update({ where: { id: boxId }, data: { idleSince: idleSince === null ? null : new Date(idleSince) } })
+          .catch(() => undefined); // deleted meanwhile
+        this.persistedIdleSince.set(boxId, idleSince);
+      }
+    }
+    if (now - this.lastHostPoll >= this.settings.slowIntervalS * 1000) {
+      this.lastHostPoll = now;
+      await this.hostCpu.poll(this.only);
+    }
+    await this.suspender.tick();
+  }
+
+  /** 1-minute points from the rings, 15-minute points from those, then retention. */
+  async rollup(): Promise<void> {
+    const now = this.clock.now();
+    for (const boxId of this.sampler.boxIds()) {
+      const after = this.rolledUpTo.get(boxId) ?? 0;
+      this.rolledUpTo.set(boxId, await rollupMinutes(this.options.db, boxId, this.sampler.recent(boxId, after), after, now));
+    }
+    await rollupQuarters(this.options.db, now);
+    await prunePoints(this.options.db, now);
+  }
+}

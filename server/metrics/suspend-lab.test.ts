@@ -1,0 +1,74 @@
+// Auto-suspend end to end on a lab box, with a real browser-style terminal (WebSocket -> TerminalManager -> SSH PTY):
+// while the terminal is attached the box is busy and never suspended; once it closes the box goes idle within the
+// (shortened) window, is warned, then suspended through the injected suspendBox (recorded here: the lead wires the
+// VM lifecycle); opening a terminal afterwards resumes it through resumeOnDemand.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
+import type { MetricsService } from './service';
+import type { SuspendAction } from './suspend';
+import { testMetrics, until } from './test-helpers';
+
+describe('auto-suspend on a lab box with a real terminal', () => {
+  let box: LabBox;
+  let backend: Backend;
+  let metrics: MetricsService;
+  let boxId: string;
+  let url: string;
+  const calls: { what: SuspendAction | 'resume'; reason: string }[] = [];
+
+  beforeAll(async () => {
+    box = await startLabBox({ namePrefix: 'metrics-suspend' });
+    backend = await startBackend();
+    await box.authorize(backend.services.dashboardPublicKey);
+    url = await backend.listen();
+    boxId = (await backend.addBox('idle-vm', box, backend.admin)).id;
+    // Policy: 2 "minutes" of 1 s each after a 2 s idle window, 1 s warning.
+    await backend.services.db.suspendPolicy.create({ data: { boxId, idleMinutes: 2, action: 'suspend' } });
+    metrics = testMetrics(backend, {
+      policyMinuteMs: 1_000,
+      settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 2, idleCpuPct: 10, suspendWarningS: 1 },
+      suspendBox: async (_id, reason, action) => void calls.push({ what: action, reason }),
+      resumeBox: async (_id, reason) => void calls.push({ what: 'resume', reason }),
+    });
+    await metrics.start({ only: [boxId] });
+  }, 180_000);
+
+  afterAll(async () => {
+    await metrics?.stop();
+    await backend?.stop();
+    await box?.remove();
+  });
+
+  it('never suspends while a terminal is attached; suspends after it closes; a new terminal resumes', async () => {
+    const terminal = new TestTerminal(url, boxId, { cookie: backend.admin.cookie, origin: backend.origin });
+    await terminal.until(() => terminal.messages.some((m) => m.type === 'state' && m.state === 'ready'), 'terminal ready');
+    expect(metrics.terminalsOn(boxId)).toEqual({ open: 1, attached: 1 });
+    // Ten samples (10 s: far past window + policy + warning = 5 s) with the terminal attached: busy throughout.
+    const start = metrics.sampler.recent(boxId).length;
+    await until(() => {
+      const state = metrics.idleState(boxId);
+      if (state.state === 'idle') throw new Error('the box went idle with a terminal attached');
+      return metrics.sampler.recent(boxId).length >= start + 10;
+    }, 'ten samples with the terminal attached', 40_000);
+    expect(metrics.idleState(boxId)).toMatchObject({ state: 'busy', reasons: expect.arrayContaining([expect.stringContaining('terminal')]) });
+    expect(calls).toEqual([]);
+    expect((await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt).toBeNull();
+
+    terminal.send({ type: 'close' });
+    await terminal.closed;
+    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', 30_000);
+    await until(() => calls.length > 0, 'the suspend', 30_000);
+    expect(calls[0]).toMatchObject({ what: 'suspend', reason: expect.stringContaining('idle since') });
+    expect((await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).autoSuspendedAt).not.toBeNull();
+    const audit = await backend.services.db.auditEvent.findMany({ where: { boxId, action: { startsWith: 'box.autosuspend' } }, orderBy: { at: 'asc' } });
+    expect(audit.map((a) => [a.action, a.result])).toEqual([
+      ['box.autosuspend.warn', 'ok'],
+      ['box.autosuspend', 'ok'],
+    ]);
+
+    // Resume-on-demand, as the terminal open path will call it (wired by the lead).
+    expect(await metrics.suspender.resumeOnDemand(boxId, backend.admin.user)).toBe('resumed');
+    expect(calls.at(-1)).toEqual({ what: 'resume', reason: `terminal opened by ${backend.admin.user.email}` });
+  }, 120_000);
+});

@@ -1,0 +1,66 @@
+// Shared by the metrics integration tests: the real services in-process (no HTTP: the API is not needed), and a
+// MetricsService on them with short intervals and windows, sampling only the boxes a test names.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { LabBox } from '../../e2e/lab/lab';
+import type { SessionUser } from '../boxes/access';
+import { createBox } from '../boxes/boxes';
+import { loadEnv } from '../env';
+import { startServices, stopServices, type Services } from '../services';
+import { MetricsService, type MetricsServiceOptions } from './service';
+
+export interface MetricsBackend {
+  services: Services;
+  admin: SessionUser;
+  addBox(name: string, box: LabBox, extra?: { tags?: string[] }): Promise<{ id: string; name: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startMetricsBackend(env: Record<string, string> = {}): Promise<MetricsBackend> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'boxyard-metrics-'));
+  const { services } = await startServices(loadEnv({ BOXYARD_DATA_DIR: dataDir, BOXYARD_ADMIN_PASSWORD: 'metrics-test-password', ...env }), { pollStatus: false, runJobs: false });
+  const row = await services.db.user.findFirstOrThrow({ where: { role: 'admin' } });
+  const admin: SessionUser = { id: row.id, email: row.email, name: row.name, role: 'admin' };
+  return {
+    services,
+    admin,
+    async addBox(name, box, extra = {}) {
+      const created = await createBox(services.db, services.secrets, admin, {
+        name, host: box.host, port: box.port, sshUser: 'dev', tags: extra.tags ?? [], notes: '', ownerId: admin.id, memberIds: [], auth: { method: 'dashboard-key' },
+      });
+      return { id: created.id, name: created.name };
+    },
+    async stop() {
+      await stopServices(services);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function testMetrics(backend: { services: Services }, options: Partial<MetricsServiceOptions> = {}): MetricsService {
+  const { db, pool, remote, hostRemote, terminals } = backend.services;
+  return new MetricsService({
+    db,
+    pool,
+    remote,
+    hostRemote,
+    terminals,
+    tickMs: 250,
+    rollupMs: 3_600_000,
+    sampler: { backoffInitialMs: 200, backoffMaxMs: 2_000, reconcileMs: 60_000 },
+    settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 3, idleCpuPct: 10, suspendWarningS: 1 },
+    ...options,
+  });
+}
+
+/** Polls `check` (never a fixed sleep) until it returns a truthy value; throws with `what` after timeoutMs. */
+export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
