@@ -11,7 +11,12 @@ import { isAppError } from './errors';
 import { DbJobQueue } from './jobs/queue';
 import { JobRunner } from './jobs/runner';
 import { logger } from './log';
+import { MetricsService } from './metrics/service';
 import { dockerRecipe } from './provision/docker-recipe';
+import { mountApplyRecipe } from './mounts/apply-recipe';
+import { measureRecipe } from './mounts/measure';
+import { vmRecipes } from './vms/vms';
+import { vmLifecycleActions, wakeOnDemand } from './metrics/vm-wiring';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
@@ -30,6 +35,8 @@ export interface Services {
   statusPoller: StatusPoller;
   terminals: TerminalManager;
   jobs: JobRunner;
+  /** Box metrics, idle status and auto-suspend (server/metrics). */
+  metrics: MetricsService;
   dashboardPublicKey: string;
 }
 
@@ -39,7 +46,7 @@ export interface Started {
   firstAdmin: { email: string; password: string; generated: boolean } | null;
 }
 
-export async function startServices(env: Env, options: { pollStatus?: boolean; runJobs?: boolean } = {}): Promise<Started> {
+export async function startServices(env: Env, options: { pollStatus?: boolean; runJobs?: boolean; sampleMetrics?: boolean } = {}): Promise<Started> {
   mkdirSync(env.dataDir, { recursive: true, mode: 0o700 });
   const applied = await applyMigrations(env.databaseUrl);
   if (applied.length) logger.info({ applied }, 'database migrations applied');
@@ -64,14 +71,21 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const hostRemote = new HostRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
   if (options.pollStatus !== false) statusPoller.start();
-  const terminals = new TerminalManager({ db, remote, idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS, bufferBytes: env.TERMINAL_BUFFER_BYTES });
+  const terminals: TerminalManager = new TerminalManager({
+    db,
+    remote,
+    idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
+    bufferBytes: env.TERMINAL_BUFFER_BYTES,
+    // Called only once services are up: `metrics` and `jobs` exist by then.
+    wakeBox: (boxId, actor): Promise<void> => wakeOnDemand({ db, jobs, hostRemote }, metrics.suspender, boxId, actor),
+  });
   terminals.start();
   const jobs = new JobRunner({
     db,
     remote,
     hostRemote,
     queue: new DbJobQueue(db, { runnerId: env.JOB_RUNNER_ID, leaseMs: env.JOB_LEASE_MS }),
-    recipes: [dockerRecipe],
+    recipes: [dockerRecipe, ...vmRecipes, mountApplyRecipe, measureRecipe],
     concurrency: env.JOB_CONCURRENCY,
     stepAttempts: env.JOB_STEP_ATTEMPTS,
     retryDelayMs: 2_000,
@@ -80,14 +94,18 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     commandTimeoutMs: env.SSH_COMMAND_TIMEOUT_MS,
   });
   if (options.runJobs !== false) await jobs.start();
+  // Off by default where status polling is off (tests): a sampler holds one SSH channel per box.
+  const metrics: MetricsService = new MetricsService({ db, pool, remote, hostRemote, terminals, ...vmLifecycleActions({ db, jobs, hostRemote }) });
+  if (options.sampleMetrics ?? options.pollStatus !== false) await metrics.start();
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, metrics, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
 
 export async function stopServices(services: Services): Promise<void> {
+  await services.metrics.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
   // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.

@@ -22,6 +22,8 @@ export interface TerminalManagerOptions {
   bufferBytes: number;
   /** Waiting for a connection and a free SSH channel before a terminal gives up. */
   openTimeoutMs?: number;
+  /** Resumes or starts the box's VM when it is not running (a no-op for other boxes); opening a terminal is demand. */
+  wakeBox?: (boxId: string, actor: SessionUser) => Promise<void>;
 }
 
 /** A WebSocket asking for a session, after the upgrade handler checked who is asking and that the box is theirs. */
@@ -157,8 +159,10 @@ export class TerminalManager {
   }
 
   private async openChannel(request: ConnectRequest, size: TerminalSize, signal: AbortSignal): Promise<ClientChannel> {
-    const { remote } = this.options;
+    const { remote, wakeBox } = this.options;
     const { container } = request;
+    await wakeBox?.(request.box.id, request.user);
+    signal.throwIfAborted();
     if (container) {
       // A plain reason beats the PTY printing docker's error and the shell exiting at once.
       const state = await remote.exec(request.box.id, containerStateCommand(container), { actor: request.user, purpose: 'terminal.container', timeoutMs: 20_000 });

@@ -4,12 +4,15 @@ import { connectRouter } from './connect';
 import { hostsRouter } from './hosts';
 import { router } from './init';
 import { jobsRouter } from './jobs';
+import { mountsRouter } from './mounts';
+import { metricsRouter } from './metrics';
 import { profileRouter } from './profile';
 import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
 import { systemRouter } from './system';
 import { terminalsRouter } from './terminals';
 import { usersRouter } from './users';
+import { vmsRouter } from './vms';
 
 export const appRouter = router({
   boxes: boxesRouter,
@@ -23,6 +26,9 @@ export const appRouter = router({
   profile: profileRouter,
   connect: connectRouter,
   hosts: hostsRouter,
+  mounts: mountsRouter,
+  metrics: metricsRouter,
+  vms: vmsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,8 +4,11 @@ import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
+import { MetricsCard } from '../../../../components/metrics/metrics-card';
+import { MountsCard } from '../../../../components/mounts/mounts-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
+import { VmCard } from '../../../../components/vms/vm-card';
 import { Fact } from '../../../../components/fact';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
@@ -164,8 +167,11 @@ export default function BoxPage() {
           </div>
         </div>
 
+        <VmCard boxId={id} boxName={b.name} />
+        <MetricsCard boxId={id} />
         <TerminalsCard boxId={id} online={b.status === 'online'} />
         <BoxJobsCard boxId={id} isAdmin={isAdmin} />
+        <MountsCard boxId={id} />
         <ConnectPanel boxId={id} />
       </div>
     </>
