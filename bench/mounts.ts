@@ -9,7 +9,7 @@
 // (default 20000 20 100 1000; the proposal's dd is 100000).
 // Run: npx tsx bench/mounts.ts [ddBlocks treeDirs filesPerDir mixFiles]   (figures also go to bench/.results/mounts.json)
 import './quiet';
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createShareDir } from '../e2e/lab/libvirt-host';
 import { startLabVm, type LabVirtiofsCache } from '../e2e/lab/vm';
 import type { ExecResult } from '../server/ssh/pool';
@@ -55,10 +55,6 @@ async function main() {
     },
   });
   try {
-    // The share folders belong to the user QEMU runs as (libvirt-qemu), as on a hypervisor host: with 9p mapped
-    // QEMU acts as itself, and the delegated write-back sets the times of the share's top folder.
-    const { uid, gid } = statSync(`/proc/${readFileSync(`/run/libvirt/qemu/${vm.name}.pid`, 'utf8').trim()}`);
-    for (const e of withShare) chownSync(e.host.share!.hostPath, uid, gid);
     await vm.waitForSsh();
   } catch (error) {
     await vm.remove();
