@@ -3,9 +3,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sshBanner } from '../../server/ssh/banner';
 
 export interface ExecResult { stdout: string; stderr: string; code: number }
 
@@ -122,24 +122,6 @@ export function labKeyPair(): Promise<{ privateKey: string; publicKey: string }>
   return testKey;
 }
 
-/** One attempt: true when the port answers with an SSH identification string. */
-function readsSshBanner(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    const finish = (ok: boolean) => { socket.destroy(); resolve(ok); };
-    socket.setTimeout(2_000, () => finish(false));
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-      if (received.includes('SSH-2.0-')) finish(true);
-    });
-    socket.on('error', () => finish(false));
-    // docker-proxy accepts the TCP connection even when sshd is down, then closes it without a banner.
-    socket.on('close', () => finish(false));
-  });
-}
-
 async function describeFailure(name: string): Promise<string> {
   const state = await docker(['inspect', '--format', 'status={{.State.Status}} exit={{.State.ExitCode}} error={{.State.Error}}', name]);
   const logs = await docker(['logs', '--tail', '40', name]);
@@ -151,7 +133,7 @@ async function waitForSshd(name: string, port: number): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let retryDelayMs = 20;
   let nextStateCheck = Date.now() + 1_000;
-  while (!(await readsSshBanner(port))) {
+  while (!(await sshBanner('127.0.0.1', port, 2_000))) {
     if (Date.now() > deadline) {
       throw new Error(`boxyard lab: sshd of ${name} not ready on 127.0.0.1:${port} after ${READY_TIMEOUT_MS} ms\n${await describeFailure(name)}`);
     }

@@ -14,10 +14,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sshBanner } from '../../server/ssh/banner';
 import { labKeyPair, type ExecResult, type LabBox } from './lab';
 
 export const LAB_CONNECT_URI = 'qemu:///system';
@@ -188,27 +188,11 @@ export function ensureLibvirtHostImage(): Promise<void> {
   return hostImageReady;
 }
 
-function readsSshBanner(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    const finish = (ok: boolean) => { socket.destroy(); resolve(ok); };
-    socket.setTimeout(2_000, () => finish(false));
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-      if (received.includes('SSH-2.0-')) finish(true);
-    });
-    socket.on('error', () => finish(false));
-    socket.on('close', () => finish(false));
-  });
-}
-
 /** Polls until an SSH banner is readable on 127.0.0.1:port (sshd of a box or a guest). */
 export async function waitForSshBanner(port: number, timeoutMs: number, describe: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delayMs = 20;
-  while (!(await readsSshBanner(port))) {
+  while (!(await sshBanner('127.0.0.1', port, 2_000))) {
     if (Date.now() > deadline) throw new Error(`boxyard lab: no SSH on 127.0.0.1:${port} after ${timeoutMs} ms\n${await describe()}`);
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     delayMs = Math.min(delayMs * 2, 250);

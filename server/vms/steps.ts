@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { untilAborted } from '../abort';
 import type { Db } from '../db/client';
@@ -6,6 +5,7 @@ import { isAppError } from '../errors';
 import type { HypervisorDriver, VmInfo, VmRef } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import { hostOf, StepFailed, type StepContext } from '../jobs/recipe';
+import { sshBanner } from '../ssh/banner';
 import { sh } from '../ssh/quote';
 import { lifecycleKinds } from './rules';
 
@@ -80,28 +80,6 @@ export async function earlierVmJob(db: Db, hostId: string, vmId: string, jobId: 
   const mine = await db.job.findUnique({ where: { id: jobId }, select: { id: true, createdAt: true } });
   if (!mine) return null;
   return (await activeVmJobs(db, hostId, vmId)).find((job) => job.id !== jobId && isBefore(job, mine)) ?? null;
-}
-
-/** True when an SSH server answers on host:port with its banner (a bare TCP accept is not enough: QEMU's user
- * networking accepts forwarded connections before the guest listens). */
-export function sshBanner(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    let seen = '';
-    const done = (answer: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.on('data', (chunk) => {
-      seen += chunk.toString('latin1');
-      if (seen.startsWith('SSH-')) done(true);
-      else if (seen.length >= 4) done(false);
-    });
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
-  });
 }
 
 const POLL_MS = 250;
