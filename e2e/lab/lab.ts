@@ -26,7 +26,14 @@ export interface LabBox {
   remove(): Promise<void>;
 }
 
-export interface LabBoxOptions { dockerCapable?: boolean; namePrefix?: string }
+export interface LabBoxOptions {
+  dockerCapable?: boolean;
+  namePrefix?: string;
+  /** An image derived from the lab image (e.g. the libvirt host's), built and checked by the caller. */
+  image?: string;
+  /** More `docker run` arguments, e.g. bind mounts. */
+  dockerArgs?: readonly string[];
+}
 
 const IMAGE = 'boxyard-lab:bookworm';
 const LABEL = 'boxyard-lab=1';
@@ -156,7 +163,7 @@ const STOP_SSHD = 'pkill -x sshd; for _ in $(seq 100); do pgrep -x sshd >/dev/nu
 const START_SSHD = "ss -Hltn 'sport = :22' | grep -q . || timeout 10 sh -c ': > /run/boxyard-lab/sshd-start'";
 
 export async function startLabBox(options: LabBoxOptions = {}): Promise<LabBox> {
-  const [, keyPair] = await Promise.all([ensureLabImage(), labKeyPair()]);
+  const [, keyPair] = await Promise.all([options.image ? undefined : ensureLabImage(), labKeyPair()]);
   const name = `${options.namePrefix ?? 'boxyard-lab'}-${randomBytes(4).toString('hex')}`;
   const password = randomBytes(12).toString('base64url');
   await dockerOk([
@@ -167,7 +174,8 @@ export async function startLabBox(options: LabBoxOptions = {}): Promise<LabBox> 
     // Passed by environment so one `docker run` prepares the box; box-init.sh applies and unsets them.
     '--env', `LAB_DEV_PASSWORD=${password}`, '--env', `LAB_AUTHORIZED_KEY=${keyPair.publicKey}`,
     ...(options.dockerCapable ? DOCKER_CAPABLE_FLAGS : []),
-    IMAGE,
+    ...(options.dockerArgs ?? []),
+    options.image ?? IMAGE,
   ]);
   let port: number;
   try {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sshBanner } from '../../server/ssh/banner';
-import { labKeyPair, type ExecResult, type LabBox } from './lab';
+import { startLabBox, type ExecResult, type LabBox } from './lab';
 
 export const LAB_CONNECT_URI = 'qemu:///system';
 /** Bind-mounted at the same path into every lab hypervisor host. */
@@ -31,9 +31,7 @@ export const LAB_LOG_DIR = `${LAB_VAR_DIR}/logs`;
 export const LAB_DOMAIN_MARK = 'boxyard-lab domain';
 
 const HOST_IMAGE = 'boxyard-lab-libvirt:bookworm';
-const LABEL = 'boxyard-lab=1';
 const VM_DIR = fileURLToPath(new URL('./vm/', import.meta.url));
-const READY_TIMEOUT_MS = 90_000;
 
 export interface LibvirtHost extends LabBox {
   connectUri: typeof LAB_CONNECT_URI;
@@ -64,12 +62,6 @@ function runTool(file: string, args: string[], input?: string, env?: NodeJS.Proc
     child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 1 }));
     child.stdin.end(input);
   });
-}
-
-async function dockerOk(args: string[]): Promise<string> {
-  const result = await runTool('docker', args);
-  if (result.code !== 0) throw new Error(`boxyard lab: docker ${args.slice(0, 2).join(' ')} failed (exit ${result.code}): ${result.stderr.trim()}`);
-  return result.stdout;
 }
 
 /** virsh on this machine (tests run as root), in the C locale so state words are English. */
@@ -204,72 +196,15 @@ export async function waitForSshBanner(port: number, timeoutMs: number, describe
  * libvirtd. Remove it with remove() (only this container; never removeAllLabBoxes in shared runs).
  */
 export async function startLibvirtHost(options: LibvirtHostOptions = {}): Promise<LibvirtHost> {
-  const [, keyPair] = await Promise.all([ensureLibvirtHostImage(), labKeyPair(), ensureLibvirtd()]);
-  await mkdir(LAB_SHARES_DIR, { recursive: true, mode: 0o755 });
-  const name = `${options.namePrefix ?? 'boxyard-lab-libvirt'}-${randomBytes(4).toString('hex')}`;
-  const password = randomBytes(12).toString('base64url');
-  await dockerOk([
-    'run', '--detach', '--name', name, '--hostname', name.slice(0, 63),
-    '--label', LABEL, '--label', `boxyard-lab.pid=${process.pid}`,
-    '--memory', '384m',
-    '--publish', '127.0.0.1:0:22',
-    // The directory, not the socket file: a restarted libvirtd makes a new socket, which a file bind would miss.
-    '--volume', '/run/libvirt:/run/libvirt',
-    '--volume', `${LAB_VAR_DIR}:${LAB_VAR_DIR}`,
-    '--env', `LAB_DEV_PASSWORD=${password}`, '--env', `LAB_AUTHORIZED_KEY=${keyPair.publicKey}`,
-    HOST_IMAGE,
-  ]);
-  let port: number;
-  try {
-    const published = await dockerOk(['port', name, '22/tcp']);
-    port = Number(/^127\.0\.0\.1:(\d+)$/m.exec(published)?.[1]);
-    if (!port) throw new Error(`boxyard lab: unexpected published port for ${name}: ${published}`);
-    await waitForSshBanner(port, READY_TIMEOUT_MS, async () => (await runTool('docker', ['logs', '--tail', '40', name])).stderr);
-  } catch (error) {
-    await runTool('docker', ['rm', '--force', name]);
-    throw error;
-  }
-
-  const root = (command: string): Promise<ExecResult> => runTool('docker', ['exec', name, 'bash', '-c', command]);
-  const rootOk = async (command: string): Promise<void> => {
-    const result = await root(command);
-    if (result.code !== 0) throw new Error(`boxyard lab: \`${command}\` failed in ${name} (exit ${result.code}): ${result.stderr.trim()}`);
-  };
-  const stopSshd = () => rootOk('pkill -x sshd; for _ in $(seq 100); do pgrep -x sshd >/dev/null || exit 0; sleep 0.05; done; pkill -KILL -x sshd; exit 0');
-  const startSshd = async () => {
-    await rootOk("ss -Hltn 'sport = :22' | grep -q . || timeout 10 sh -c ': > /run/boxyard-lab/sshd-start'");
-    await waitForSshBanner(port, READY_TIMEOUT_MS, async () => '');
-  };
-
-  return {
-    name,
-    host: '127.0.0.1',
-    port,
-    user: 'dev',
-    password,
-    privateKey: keyPair.privateKey,
-    publicKey: keyPair.publicKey,
-    connectUri: LAB_CONNECT_URI,
-    async hostKeyFingerprint(algorithm = 'ed25519') {
-      const result = await root(`ssh-keygen -lf /etc/ssh/ssh_host_${algorithm}_key.pub`);
-      const fingerprint = /SHA256:\S+/.exec(result.stdout)?.[0];
-      if (!fingerprint) throw new Error(`boxyard lab: no ${algorithm} host key in ${name}: ${result.stderr.trim()}`);
-      return fingerprint;
-    },
-    root,
-    stopSshd,
-    startSshd,
-    async regenerateHostKeys() {
-      await stopSshd();
-      await rootOk('rm -f /etc/ssh/ssh_host_* && ssh-keygen -A');
-      await startSshd();
-    },
-    async authorize(publicKey: string) {
-      const result = await runTool('docker', ['exec', '-i', name, 'bash', '-c', 'cat >> /home/dev/.ssh/authorized_keys'], `${publicKey.trim()}\n`);
-      if (result.code !== 0) throw new Error(`boxyard lab: authorize failed in ${name}: ${result.stderr.trim()}`);
-    },
-    async remove() {
-      await dockerOk(['rm', '--force', name]);
-    },
-  };
+  await Promise.all([ensureLibvirtHostImage(), ensureLibvirtd(), mkdir(LAB_SHARES_DIR, { recursive: true, mode: 0o755 })]);
+  const box = await startLabBox({
+    namePrefix: options.namePrefix ?? 'boxyard-lab-libvirt',
+    image: HOST_IMAGE,
+    dockerArgs: [
+      // The directory, not the socket file: a restarted libvirtd makes a new socket, which a file bind would miss.
+      '--volume', '/run/libvirt:/run/libvirt',
+      '--volume', `${LAB_VAR_DIR}:${LAB_VAR_DIR}`,
+    ],
+  });
+  return { ...box, connectUri: LAB_CONNECT_URI };
 }
