@@ -115,6 +115,11 @@ const stateWords: Record<VmState, string> = {
   unknown: 'in an unknown state',
 };
 
+/** The state in words for sentences: "web-1 is shutting down". */
+export function describeState(state: VmState): string {
+  return stateWords[state];
+}
+
 export type GuardedAction = 'start' | 'stop' | 'suspend' | 'pause' | 'resume' | 'restart' | 'reconfigure';
 
 /**

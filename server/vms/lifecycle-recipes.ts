@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { hostOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { VmRef } from '../hypervisors/driver';
-import { actionRules, DEFAULT_STOP_TIMEOUT_SECONDS, describeState, lifecycleKind, refusal, vmActions, type VmAction } from './rules';
+import { describeState } from '../hypervisors/common';
+import { actionRules, DEFAULT_STOP_TIMEOUT_SECONDS, lifecycleKind, refusal, vmActions, type VmAction } from './rules';
 import { delegatedWriteBackStep } from '../mounts/apply-recipe';
 import { earlierVmJob, findVm, jobDriver, waitForBoxSsh } from './steps';
 

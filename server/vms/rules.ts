@@ -81,20 +81,6 @@ export const actionRules: Record<VmAction, ActionRule> = {
   },
 };
 
-const stateWords: Record<VmState, string> = {
-  running: 'running',
-  stopped: 'stopped',
-  suspended: 'suspended',
-  paused: 'paused',
-  starting: 'starting',
-  stopping: 'shutting down',
-  unknown: 'in an unknown state',
-};
-
-export function describeState(state: VmState): string {
-  return stateWords[state];
-}
-
 /** Why `action` cannot run on a VM in `state` ("web-1 is stopped; nothing to suspend."), or null when it can. */
 export function refusal(action: VmAction, vmName: string, state: VmState): string | null {
   const reason = actionRules[action].refused[state];

@@ -15,7 +15,8 @@ import { boxAuth, boxName, hostAddress, sshPort, sshUser, tag } from '../../lib/
 import { cloneAddress, cloneNameTaken, cloneRecipe } from './clone-recipe';
 import { lifecycleRecipes } from './lifecycle-recipes';
 import { powerActions, powerRecipes } from './power-recipe';
-import { availableActions, describeState, driverCanPause, refusal, vmActions, type VmAction } from './rules';
+import { describeState } from '../hypervisors/common';
+import { availableActions, driverCanPause, refusal, vmActions, type VmAction } from './rules';
 import { activeVmJobs, earlierVmJob, lookUpVm, vmGoneMessage } from './steps';
 
 /**
