@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { installDockerInBox, runTinyContainer } from '../../e2e/lab/docker-box';
 import { startLabBox, type LabBox } from '../../e2e/lab/lab';
 import { closeCodes } from '../../lib/terminal-protocol';
@@ -39,6 +40,15 @@ describe('container terminals on a lab box with Docker', () => {
     boxId = (await backend.addBox('docker-box', box, alice)).id;
   }, LAB_START_TIMEOUT_MS);
 
+  // Each test starts with no terminal and no docker CLI left by the one before (even a failed one).
+  afterEach(async () => {
+    for (const terminal of opened.splice(0)) {
+      if (terminal.ws.readyState === WebSocket.OPEN) terminal.send({ type: 'close' });
+      await Promise.race([terminal.closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    }
+    await expect.poll(async () => Number((await box.root('pgrep -c -x docker')).stdout.trim() || 0), { timeout: 10_000 }).toBe(0);
+  });
+
   afterAll(async () => {
     for (const terminal of opened) terminal.ws.terminate();
     await backend?.stop();
@@ -50,8 +60,19 @@ describe('container terminals on a lab box with Docker', () => {
     terminal.type('echo in-$((1+1)) "[$TERM]" "[$(stty size)]"\r');
     await terminal.untilOutput('in-2 [xterm-256color] [24 80]');
     terminal.send({ type: 'resize', cols: 120, rows: 40 });
-    terminal.type('stty size\r');
-    await terminal.untilOutput('40 120');
+    // The docker CLI passes a new size on to the exec a moment later (SIGWINCH, then an API call): ask until it has.
+    await expect
+      .poll(
+        async () => {
+          terminal.type('stty size\r');
+          return terminal.untilOutput('40 120', 500).then(
+            () => true,
+            () => false,
+          );
+        },
+        { timeout: 15_000, interval: 0 },
+      )
+      .toBe(true);
     // The marked outer sh (see containerShellCommand) and busybox's sh.
     expect(await extraProcesses('web')).toBe(2);
 
