@@ -144,6 +144,18 @@ describe('LibvirtDriver', () => {
     expect(exec.pending).toEqual([]);
   });
 
+  it('says plainly that a VM with a virtiofs share cannot be suspended to disk', async () => {
+    // Verbatim from libvirt 9.0 on this machine: `virsh managedsave` of a running domain with a virtiofs filesystem.
+    const stderr =
+      "error: Failed to save domain 'lab-vfsprobe' state\nerror: Requested operation is not valid: cannot migrate domain: non-migratable device: 0000:00:02.0/vhost-user-fs\n";
+    const { driver } = driverWith([LOCATE, infoStep(DOMINFO_RUNNING), { command: `LC_ALL=C virsh managedsave --domain '${ID}'`, result: failed(1, stderr) }]);
+    await expectAppError(
+      driver.suspend(vm),
+      'CONFLICT',
+      'test has a virtiofs shared folder, and libvirt cannot save such a VM to disk: stop it instead, or pause it to keep it in memory.',
+    );
+  });
+
   it('refuses to start a running domain and to suspend a shut-off one', async () => {
     const { driver } = driverWith([LOCATE, infoStep(DOMINFO_RUNNING), infoStep(DOMINFO_QUOTED_NAME)]);
     await expectAppError(driver.start(vm), 'CONFLICT', 'test is already running.');

@@ -195,9 +195,10 @@ export class LibvirtDriver implements HypervisorDriver {
     this.virsh = options.connectUri === undefined ? sh.raw('LC_ALL=C virsh') : sh`LC_ALL=C virsh -c ${options.connectUri}`;
   }
 
-  private async run(args: ShellCommand, what: string, vm?: VmRef): Promise<string> {
+  private async run(args: ShellCommand, what: string, vm?: VmRef, explain?: (result: ExecResult) => AppError | undefined): Promise<string> {
     await this.virshTool.path();
-    const classify = vm ? domainGone(vm, this.ctx) : undefined;
+    const gone = vm ? domainGone(vm, this.ctx) : undefined;
+    const classify = (result: ExecResult) => explain?.(result) ?? gone?.(result);
     return (await runChecked(this.ctx, sh`${this.virsh} ${args}`, what, { classify })).stdout;
   }
 
@@ -272,7 +273,15 @@ export class LibvirtDriver implements HypervisorDriver {
   /** managedsave writes the memory to disk and stops the domain; the next start restores it. */
   async suspend(vm: VmRef): Promise<void> {
     await this.guarded('suspend', vm);
-    await this.run(sh`managedsave --domain ${vm.id}`, `Suspending ${vm.name}`, vm);
+    // libvirt 9.0 saves a domain by migrating it to a file, and virtiofs (vhost-user-fs) cannot migrate.
+    const virtiofs = (result: ExecResult) =>
+      /non-migratable device: \S*vhost-user-fs/.test(result.stderr)
+        ? new AppError(
+            'CONFLICT',
+            `${vm.name} has a virtiofs shared folder, and libvirt cannot save such a VM to disk: stop it instead, or pause it to keep it in memory.`,
+          )
+        : undefined;
+    await this.run(sh`managedsave --domain ${vm.id}`, `Suspending ${vm.name}`, vm, virtiofs);
   }
 
   /** virsh calls pausing "suspend". */
