@@ -59,11 +59,14 @@ describe('container terminals on a lab box with Docker', () => {
     const terminal = open('web');
     terminal.type('echo in-$((1+1)) "[$TERM]" "[$(stty size)]"\r');
     await terminal.untilOutput('in-2 [xterm-256color] [24 80]');
-    terminal.send({ type: 'resize', cols: 120, rows: 40 });
-    // The docker CLI passes a new size on to the exec a moment later (SIGWINCH, then an API call): ask until it has.
+    // The docker CLI passes a new size on to the exec a moment later (SIGWINCH, then an API call). It listens for
+    // SIGWINCH only once its own first resize call has returned (docker CLI's MonitorTtySize), so on a loaded machine
+    // a window change in the terminal's first moments can be lost: change the size until one lands, then check it.
     await expect
       .poll(
         async () => {
+          terminal.send({ type: 'resize', cols: 119, rows: 40 });
+          terminal.send({ type: 'resize', cols: 120, rows: 40 });
           terminal.type('stty size\r');
           return terminal.untilOutput('40 120', 500).then(
             () => true,
