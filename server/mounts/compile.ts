@@ -273,16 +273,8 @@ function guaranteesFor(transport: MountTransport, mode: MountMode, replicaDir: s
 
 // ---- per transport ----
 
-interface EntryInput {
-  key: string;
-  guestPath: string;
-  source: string;
-  transport: MountTransport;
-  mode: MountMode;
-  readOnly: boolean;
-  parent: string | null;
+interface EntryInput extends Pick<CompiledEntry, 'key' | 'guestPath' | 'source' | 'transport' | 'mode' | 'readOnly' | 'parent' | 'subPath'> {
   parentUnit: string | null;
-  subPath: string | null;
   childSubPaths: string[];
 }
 

@@ -133,11 +133,7 @@ export async function requestVmAction(
   deps: VmDeps,
   request: { boxId: string; action: 'suspend' | 'resume' | 'stop'; actor: Actor; reason: string; stopTimeoutSeconds?: number },
 ): Promise<string> {
-  const box = await boxVm(deps.db, request.boxId);
-  const { jobId } = await enqueueVmAction(deps, {
-    hostId: box.vmHostId,
-    vmId: box.vmId,
-    boxId: box.id,
+  const { jobId } = await enqueueBoxVmAction(deps, request.boxId, {
     action: request.action,
     actor: request.actor,
     reason: request.reason,
@@ -145,6 +141,12 @@ export async function requestVmAction(
     waitForSsh: request.action === 'resume',
   });
   return jobId;
+}
+
+/** A lifecycle job on the VM behind a box. */
+async function enqueueBoxVmAction(deps: VmDeps, boxId: string, request: Omit<VmActionRequest, 'hostId' | 'vmId' | 'boxId'>) {
+  const box = await boxVm(deps.db, boxId);
+  return enqueueVmAction(deps, { hostId: box.vmHostId, vmId: box.vmId, boxId: box.id, ...request });
 }
 
 export type EnsureRunningOutcome = 'running' | 'resumed' | 'started' | 'not-a-vm';
@@ -215,15 +217,7 @@ export function hostVmAction(deps: VmDeps, admin: SessionUser, input: z.output<t
 /** Anyone who may reach the box may start, stop, suspend and resume its VM (audited with their name). */
 export async function boxVmAction(deps: VmDeps, user: SessionUser, input: z.output<typeof boxVmActionInput>) {
   await getBoxRow(deps.db, user, input.boxId);
-  const box = await boxVm(deps.db, input.boxId);
-  const { jobId } = await enqueueVmAction(deps, {
-    hostId: box.vmHostId,
-    vmId: box.vmId,
-    boxId: box.id,
-    action: input.action,
-    actor: user,
-    stopTimeoutSeconds: input.stopTimeoutSeconds,
-  });
+  const { jobId } = await enqueueBoxVmAction(deps, input.boxId, { action: input.action, actor: user, stopTimeoutSeconds: input.stopTimeoutSeconds });
   return { jobId };
 }
 
