@@ -159,6 +159,26 @@ export async function storedSeries(db: Db, boxId: string, resolution: number, fr
   return out;
 }
 
+/**
+ * CPU of the stored points of several boxes in [from, to), in one query (the fleet page's sparklines): boxId -> its
+ * points, oldest first. Boxes without points are absent; a missing minute is simply not there (a gap, not a zero).
+ */
+export async function storedCpuOfBoxes(db: Db, boxIds: string[], resolution: number, from: number, to: number): Promise<Map<string, { at: number; cpuPct: number }[]>> {
+  const out = new Map<string, { at: number; cpuPct: number }[]>();
+  if (!boxIds.length || to <= from) return out;
+  const rows = await db.metricPoint.findMany({
+    where: { boxId: { in: boxIds }, resolution, at: { gte: new Date(from), lt: new Date(to) } },
+    select: { boxId: true, at: true, cpuPct: true },
+    orderBy: { at: 'asc' },
+  });
+  for (const row of rows) {
+    let list = out.get(row.boxId);
+    if (!list) out.set(row.boxId, (list = []));
+    list.push({ at: row.at.getTime(), cpuPct: row.cpuPct });
+  }
+  return out;
+}
+
 /** Ring entries as chart points (a gap entry becomes a null point). */
 export function ringSeries(entries: RingEntry[], from: number): SeriesPoint[] {
   return entries

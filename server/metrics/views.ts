@@ -2,8 +2,12 @@ import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
-import { MINUTE, QUARTER, ringSeries, storedSeries, type SeriesPoint } from './history';
+import { MINUTE, QUARTER, ringSeries, storedCpuOfBoxes, storedSeries, type SeriesPoint } from './history';
+import type { IdleState } from './idle';
+import type { Sample } from './parse';
+import type { RingEntry } from './sampler';
 import type { MetricsService } from './service';
+import type { MetricsSettings } from './settings';
 import { policyFor } from './suspend';
 
 /** What the fleet page shows per box. */
@@ -45,7 +49,7 @@ async function reachable(db: Db, user: SessionUser, boxId: string) {
   return box;
 }
 
-export function activityFor(metrics: MetricsService, box: { id: string; autoSuspendedAt: Date | null; idleSince: Date | null }): BoxActivity {
+export function activityFor(metrics: Pick<FleetMetricsSource, 'idleState'>, box: { id: string; autoSuspendedAt: Date | null; idleSince: Date | null }): BoxActivity {
   const state = metrics.idleState(box.id);
   if (box.autoSuspendedAt && state.state !== 'busy' && state.state !== 'quiet' && state.state !== 'idle') {
     return { kind: 'suspended', atMs: box.autoSuspendedAt.getTime() };
@@ -65,27 +69,70 @@ export function activityFor(metrics: MetricsService, box: { id: string; autoSusp
   }
 }
 
-/** Per-minute CPU means of the last hour from the ring (null where no sample). */
-function sparkline(metrics: MetricsService, boxId: string, now: number): (number | null)[] {
-  const start = Math.floor(now / 60_000) * 60_000 - 59 * 60_000;
-  const sums = new Array<number>(60).fill(0);
-  const counts = new Array<number>(60).fill(0);
-  for (const entry of metrics.sampler.recent(boxId, start)) {
-    if (entry.gap || entry.cpuPct === null) continue;
-    const index = Math.floor((entry.at - start) / 60_000);
-    if (index < 0 || index >= 60) continue;
-    sums[index] += entry.cpuPct;
-    counts[index] += 1;
-  }
-  return sums.map((sum, i) => (counts[i] ? Math.round((sum / counts[i]!) * 10) / 10 : null));
+/** What the views read from the sampler: its in-memory ring (empty after a restart until samples arrive). */
+export interface RingReader {
+  recent(boxId: string, since?: number): RingEntry[];
 }
 
-export async function fleetMetrics(db: Db, metrics: MetricsService, user: SessionUser): Promise<{ now: number; rows: FleetMetricsRow[]; summary: FleetSummary }> {
+/** What the fleet view reads from the metrics service (the MetricsService; tests can pass a plain object). */
+export interface FleetMetricsSource {
+  clock: { now(): number };
+  settings: Pick<MetricsSettings, 'busyWatts' | 'vpsCostPerHour'>;
+  idleState(boxId: string): IdleState;
+  sampler: RingReader & { latest(boxId: string): Sample | null };
+}
+
+const SPARK_MINUTES = 60;
+const round1 = (value: number) => Math.round(value * 10) / 10;
+
+/**
+ * Per-minute CPU means of the last hour (60 slots, the last one is the current minute; null = gap / not measured)
+ * for each box. The ring is used from its first entry on; the minutes before that (after a restart, or when the ring
+ * was cut short) come from the stored 1-minute points, read in one query for all boxes, and none at all when every
+ * ring covers the hour. A minute the ring only partly covers takes the stored point when there is one.
+ */
+export async function sparklines(db: Db, sampler: RingReader, boxIds: string[], now: number): Promise<Map<string, (number | null)[]>> {
+  const start = Math.floor(now / 60_000) * 60_000 - (SPARK_MINUTES - 1) * 60_000;
+  const end = start + SPARK_MINUTES * 60_000;
+  const fromRing = new Map<string, { coveredFrom: number; values: (number | null)[] }>();
+  for (const boxId of boxIds) {
+    const ring = sampler.recent(boxId);
+    const sums = new Array<number>(SPARK_MINUTES).fill(0);
+    const counts = new Array<number>(SPARK_MINUTES).fill(0);
+    for (const entry of ring) {
+      if (entry.gap || entry.cpuPct === null) continue;
+      const index = Math.floor((entry.at - start) / 60_000);
+      if (index < 0 || index >= SPARK_MINUTES) continue;
+      sums[index] += entry.cpuPct;
+      counts[index] += 1;
+    }
+    fromRing.set(boxId, {
+      coveredFrom: ring.length ? ring[0]!.at : Number.POSITIVE_INFINITY,
+      values: sums.map((sum, i) => (counts[i] ? round1(sum / counts[i]!) : null)),
+    });
+  }
+  const uncovered = boxIds.filter((id) => fromRing.get(id)!.coveredFrom > start);
+  const storedTo = Math.min(end, Math.max(start, ...uncovered.map((id) => fromRing.get(id)!.coveredFrom)));
+  const stored = await storedCpuOfBoxes(db, uncovered, MINUTE, start, storedTo);
+  const out = new Map<string, (number | null)[]>();
+  for (const boxId of boxIds) {
+    const { coveredFrom, values } = fromRing.get(boxId)!;
+    for (const point of stored.get(boxId) ?? []) {
+      const index = Math.floor((point.at - start) / 60_000);
+      if (index >= 0 && index < SPARK_MINUTES && point.at < coveredFrom) values[index] = round1(point.cpuPct);
+    }
+    out.set(boxId, values);
+  }
+  return out;
+}
+
+export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: SessionUser): Promise<{ now: number; rows: FleetMetricsRow[]; summary: FleetSummary }> {
   const boxes = await db.box.findMany({
     where: reachableBoxes(user),
     select: { id: true, vmHostId: true, idleSince: true, suspendWarnedAt: true, autoSuspendedAt: true },
   });
   const now = metrics.clock.now();
+  const sparks = await sparklines(db, metrics.sampler, boxes.map((box) => box.id), now);
   const { busyWatts, vpsCostPerHour } = metrics.settings;
   const summary: FleetSummary = {
     boxes: boxes.length,
@@ -110,7 +157,7 @@ export async function fleetMetrics(db: Db, metrics: MetricsService, user: Sessio
     return {
       boxId: box.id,
       activity,
-      spark: sparkline(metrics, box.id, now),
+      spark: sparks.get(box.id)!,
       cpuPct: latest?.cpuPct ?? null,
       hostCpuPct: latest?.hostCpuPct ?? null,
       suspendWarnedAt: box.suspendWarnedAt?.getTime() ?? null,
@@ -126,7 +173,7 @@ export async function fleetMetrics(db: Db, metrics: MetricsService, user: Sessio
  * A box's series for [from, to]: the in-memory samples when they cover the range (up to 2 hours), 1-minute points
  * up to 2 days, 15-minute points beyond. Null values are gaps.
  */
-export async function boxSeries(db: Db, metrics: MetricsService, user: SessionUser, input: { boxId: string; from: number; to: number }) {
+export async function boxSeries(db: Db, metrics: { sampler: RingReader }, user: SessionUser, input: { boxId: string; from: number; to: number }) {
   await reachable(db, user, input.boxId);
   const span = input.to - input.from;
   const ring = metrics.sampler.recent(input.boxId);
@@ -138,7 +185,15 @@ export async function boxSeries(db: Db, metrics: MetricsService, user: SessionUs
   // The stored points end at the last rolled-up minute; the ring carries on from there.
   const stored = points.length;
   const lastStored = stored ? points[stored - 1]!.at + resolution * 1000 : input.from;
-  if (resolution === MINUTE) points.push(...ringSeries(ring, lastStored).filter((p) => p.at <= input.to));
+  if (resolution === MINUTE) {
+    const tail = ringSeries(ring, lastStored).filter((p) => p.at <= input.to);
+    // A ring that starts after the stored points end (the dashboard restarted): the time between is not known, so a
+    // break, not a line drawn across it.
+    if (stored && tail.length && ring[0]!.at > lastStored && !ring[0]!.gap) {
+      tail.unshift({ at: lastStored, cpuPct: null, memUsedBytes: null, memTotalBytes: null, load1: null, hostCpuPct: null });
+    }
+    points.push(...tail);
+  }
   // Nothing rolled up yet (a new box): the points are all raw samples.
   return { resolution: stored ? resolution : 0, points };
 }
