@@ -11,3 +11,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.
 fi
 echo "==> prisma generate (SQLite and PostgreSQL clients)"
 npm run --silent db:generate
+echo "==> box sampler (static C, per box architecture)"
+scripts/build-sampler.sh

@@ -10,8 +10,11 @@ LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # libvirt-*, qemu-*, virtinst (virt-clone): the lab's hypervisor host, real QEMU VMs under TCG (see notes in
 # e2e/lab); virsh also runs the driver tests against libvirt's built-in test:///default driver.
 # sshfs: server/mounts/sshfs.test.ts mounts a real sshfs share (the sshfs mount transport) on this machine.
+# gcc, libc6-dev, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross: the compiled box sampler for both box architectures
+# (scripts/build-sampler.sh); qemu-user-static runs its aarch64 build in server/metrics/sampler-c/build.test.ts.
 PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql
-  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs)
+  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs
+  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -1,3 +1,4 @@
+import { loadCompiledSamplers } from './metrics/compiled-sampler';
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { BoxRemote } from './boxes/remote';
@@ -95,7 +96,11 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   });
   if (options.runJobs !== false) await jobs.start();
   // Off by default where status polling is off (tests): a sampler holds one SSH channel per box.
-  const metrics: MetricsService = new MetricsService({ db, pool, remote, hostRemote, terminals, ...vmLifecycleActions({ db, jobs, hostRemote }) });
+  const compiled = loadCompiledSamplers();
+  if (compiled.length < 2) {
+    logger.warn({ built: compiled.map((c) => c.arch) }, 'compiled box sampler missing for some architectures (run scripts/build-sampler.sh); those boxes use the bash sampler');
+  }
+  const metrics: MetricsService = new MetricsService({ db, pool, remote, hostRemote, terminals, sampler: { compiled }, ...vmLifecycleActions({ db, jobs, hostRemote }) });
   if (options.sampleMetrics ?? options.pollStatus !== false) await metrics.start();
 
   return {

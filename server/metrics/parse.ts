@@ -13,6 +13,8 @@ export interface SamplerHeader {
   ownPid: number;
   /** How logins are counted: sshd's children list (cheap) or a scan of every process (fallback). */
   sessionsMethod: 'children' | 'scan';
+  /** Which sampler runs: the compiled one (compiled-sampler.ts) or the bash script. */
+  implementation: 'c' | 'bash';
 }
 
 export interface RawSample {
@@ -42,7 +44,11 @@ export interface RawSample {
 export type StreamEvent =
   | { kind: 'header'; header: SamplerHeader }
   | { kind: 'sample'; raw: RawSample }
-  | { kind: 'error'; message: string };
+  | { kind: 'error'; message: string }
+  /** The box has no copy of the compiled sampler for its architecture (the start command exits after this). */
+  | { kind: 'upload-needed'; arch: string }
+  /** The compiled sampler could not run; the bash sampler runs instead, for this reason. */
+  | { kind: 'fallback'; reason: string };
 
 function num(value: string | undefined): number | null {
   if (value === undefined || value === '-' || value === '') return null;
@@ -105,8 +111,10 @@ export class SampleStreamParser {
       const ncpu = num(fields[4]);
       if (version === null || ncpu === null) return { kind: 'error', message: `bad sampler header: ${line.slice(0, 200)}` };
       const cgroup = fields[3] === 'v1' || fields[3] === 'v2' ? fields[3] : 'none';
-      return { kind: 'header', header: { version, container: fields[2] === '1', cgroup, ncpu: Math.max(1, ncpu), ownPid: num(fields[5]) ?? 0, sessionsMethod: fields[6] === 'children' ? 'children' : 'scan' } };
+      return { kind: 'header', header: { version, container: fields[2] === '1', cgroup, ncpu: Math.max(1, ncpu), ownPid: num(fields[5]) ?? 0, sessionsMethod: fields[6] === 'children' ? 'children' : 'scan', implementation: fields[7] === 'c' ? 'c' : 'bash' } };
     }
+    if (tag === 'W') return { kind: 'upload-needed', arch: fields[1] ?? '' };
+    if (tag === 'F') return { kind: 'fallback', reason: line.slice(2).trim() };
     if (tag === 'T') {
       // A new block; a block cut short before its E (should not happen) is dropped.
       this.current = emptyRaw();

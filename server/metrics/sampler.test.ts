@@ -1,6 +1,7 @@
 // The sampler against a real lab box (Debian container running OpenSSH sshd): samples stream over the box's one
 // pooled connection from one process, the interval follows watchers, real CPU load makes the box busy and its end
-// makes it idle within the (shortened) window, and an sshd restart is a marked gap, never idle time.
+// makes it idle within the (shortened) window, and an sshd restart is a marked gap, never idle time. Run for both
+// samplers: the compiled one (uploaded to the box by the first stream) and the bash one (compiled builds withheld).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../e2e/lab/lab';
 import type { MetricsService } from './service';
@@ -8,7 +9,7 @@ import { startMetricsBackend, testMetrics, until, type MetricsBackend } from './
 
 const LAB_START_TIMEOUT_MS = 180_000;
 
-describe('metrics sampler on a lab box', () => {
+describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (implementation) => {
   let box: LabBox;
   let backend: MetricsBackend;
   let metrics: MetricsService;
@@ -16,14 +17,15 @@ describe('metrics sampler on a lab box', () => {
 
   const samples = () => metrics.sampler.recent(boxId).filter((e) => !e.gap);
   const samplerProcesses = async () =>
-    (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c' || true")).stdout.trim().split('\n').filter(Boolean);
+    (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean);
+  const uploads = () => backend.services.db.auditEvent.count({ where: { action: 'box.sampler.upload', boxId } });
 
   beforeAll(async () => {
     box = await startLabBox({ namePrefix: 'metrics' });
     backend = await startMetricsBackend();
     await box.authorize(backend.services.dashboardPublicKey);
     boxId = (await backend.addBox('sampled', box)).id;
-    metrics = testMetrics(backend);
+    metrics = testMetrics(backend, implementation === 'bash' ? { sampler: { compiled: [] } } : {});
     await metrics.start({ only: [boxId] });
   }, LAB_START_TIMEOUT_MS);
 
@@ -50,7 +52,10 @@ describe('metrics sampler on a lab box', () => {
     expect(latest.memTotalBytes).toBe(384 * 1024 * 1024); // the lab box's memory limit
     expect(latest.sessions).toBe(0); // the dashboard's own connection is not a login
     // Logins are counted from sshd's children list (one file), not by scanning every process.
-    expect(metrics.sampler.streamView(boxId)!.header).toMatchObject({ container: true, sessionsMethod: 'children' });
+    expect(metrics.sampler.streamView(boxId)!.compiledNote).toBeNull();
+    expect(metrics.sampler.streamView(boxId)!.header).toMatchObject({ container: true, sessionsMethod: 'children', implementation });
+    // The compiled build reached the box once (an audited upload); the bash sampler needs none.
+    expect(await uploads()).toBe(implementation === 'c' ? 1 : 0);
   });
 
   it('samples fast while the box is watched, slow again after', async () => {
@@ -118,6 +123,9 @@ describe('metrics sampler on a lab box', () => {
     expect(!afterGap.gap && afterGap.cpuPct).toBeNull();
     expect(metrics.sampler.streamView(boxId)!.reconnects).toBeGreaterThan(reconnectsBefore);
     expect(await samplerProcesses()).toHaveLength(1);
+    // The box kept its copy of the compiled sampler: the new stream did not upload it again.
+    expect(await uploads()).toBe(implementation === 'c' ? 1 : 0);
+    expect(metrics.sampler.streamView(boxId)!.header?.implementation).toBe(implementation);
   }, 90_000);
 
   it('stop() ends the sampler on the box (EOF on its stdin), leaving nothing behind', async () => {

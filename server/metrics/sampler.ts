@@ -5,7 +5,8 @@ import type { Db } from '../db/client';
 import { logger } from '../log';
 import type { SshPool } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
-import { samplerCommand } from './script';
+import { recordAudit, systemActor } from '../audit/audit';
+import { samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 
 const log = logger.child({ module: 'metrics' });
 
@@ -35,8 +36,10 @@ export interface SamplerOptions {
   backoffMaxMs?: number;
   /** Samples kept in memory per box. */
   ringSize?: number;
-  /** Seconds between two `df` runs on the box. */
+  /** Seconds between two disk-use readings on the box. */
   diskEveryS?: number;
+  /** Builds of the compiled sampler (compiled-sampler.ts); boxes of another architecture, or none given: bash. */
+  compiled?: readonly CompiledSampler[];
   onSample?: (boxId: string, sample: Sample) => void;
   onGap?: (boxId: string, at: number, reason: string) => void;
 }
@@ -52,6 +55,15 @@ export interface StreamView {
   reconnects: number;
   lastError: string | null;
   header: SamplerHeader | null;
+  /** Why this box runs the bash sampler although a compiled build exists (an upload or a run that failed). */
+  compiledNote: string | null;
+}
+
+interface SamplerRun {
+  exitCode: number | null;
+  stderr: string;
+  /** The box asked for the compiled sampler of this architecture (it had no copy). */
+  uploadArch: string | null;
 }
 
 class BoxStream {
@@ -65,6 +77,8 @@ class BoxStream {
   reconnects = 0;
   lastError: string | null = null;
   channel: ClientChannel | null = null;
+  compiledNote: string | null = null;
+  private compiled: readonly CompiledSampler[];
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -77,7 +91,9 @@ class BoxStream {
     readonly configKey: string,
     private readonly owner: MetricsSampler,
     private readonly options: Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>> & SamplerOptions,
-  ) {}
+  ) {
+    this.compiled = options.compiled ?? [];
+  }
 
   start(): void {
     this.loop = this.run();
@@ -154,16 +170,52 @@ class BoxStream {
       return;
     }
     const target = this.options.remote.target(box);
+    for (let uploaded = false; ; uploaded = true) {
+      const run = await this.runSampler(box.id, target);
+      if (run.uploadArch === null || this.stopped || run.exitCode !== UPLOAD_NEEDED_EXIT) {
+        if (run.exitCode === 127) this.lastError = `${box.name} has no bash; the sampler needs bash on the box`;
+        else if (run.stderr.trim()) this.lastError = `sampler stopped: ${run.stderr.trim().slice(0, 300)}`;
+        else this.lastError = run.exitCode === 0 ? 'the sampler stream ended' : 'the connection to the box dropped';
+        return;
+      }
+      if (uploaded) this.refuseCompiled('the compiled sampler was uploaded, but the box still does not find it in ~/.cache/boxyard');
+      else await this.upload(box, target, run.uploadArch);
+    }
+  }
+
+  /** The bash sampler from now on, for this reason (shown on the box page). */
+  private refuseCompiled(reason: string): void {
+    this.compiled = [];
+    this.compiledNote = reason;
+    log.warn({ box: this.boxId, reason }, 'the compiled sampler is not used on this box');
+  }
+
+  private async upload(box: { id: string; name: string }, target: ReturnType<BoxRemote['target']>, arch: string): Promise<void> {
+    const build = this.compiled.find((c) => c.arch === (arch === 'arm64' ? 'aarch64' : arch));
+    if (!build) return this.refuseCompiled(`no compiled sampler for ${arch}`);
+    const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.bytes, timeoutMs: 120_000 });
+    const ok = result.code === 0;
+    // An executable written to the box is a remote action like any other: audited.
+    await recordAudit(this.options.db, {
+      actor: systemActor,
+      action: 'box.sampler.upload',
+      box: { id: box.id, name: box.name },
+      detail: { arch: build.arch, sha256: build.sha256, bytes: build.bytes.length },
+      result: ok ? 'ok' : 'error',
+    });
+    if (!ok) this.refuseCompiled(`the compiled sampler could not be stored on the box (${result.stderr.trim().split('\n')[0]?.slice(0, 200) || `exit ${result.code}`})`);
+  }
+
+  private async runSampler(boxId: string, target: ReturnType<BoxRemote['target']>): Promise<SamplerRun> {
     const intervalS = this.owner.intervalFor(this.boxId);
-    let stderr = '';
-    let exitCode: number | null = null;
+    const run: SamplerRun = { exitCode: null, stderr: '', uploadArch: null };
     await this.options.pool.withConnection(
-      box.id,
+      boxId,
       target,
       (client) =>
         new Promise<void>((resolve, reject) => {
           try {
-            client.exec(samplerCommand(intervalS, this.options.diskEveryS).text, (error, channel) => {
+            client.exec(samplerCommand(this.compiled, intervalS, this.options.diskEveryS).text, (error, channel) => {
               if (error) return reject(error);
               if (this.stopped) channel.end();
               this.channel = channel;
@@ -174,14 +226,16 @@ class BoxStream {
                 for (const event of parser.feed(chunk.toString('utf8'))) {
                   if (event.kind === 'header') this.header = event.header;
                   else if (event.kind === 'sample') this.onRaw(event.raw);
+                  else if (event.kind === 'upload-needed') run.uploadArch = event.arch;
+                  else if (event.kind === 'fallback') this.refuseCompiled(event.reason);
                   else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
                 }
               });
               channel.stderr.on('data', (chunk: Buffer) => {
-                if (stderr.length < 2_000) stderr += chunk.toString('utf8');
+                if (run.stderr.length < 2_000) run.stderr += chunk.toString('utf8');
               });
               channel.on('exit', (code: number | null) => {
-                exitCode = code;
+                run.exitCode = code;
               });
               channel.on('close', () => {
                 if (this.channel === channel) this.channel = null;
@@ -194,9 +248,7 @@ class BoxStream {
         }),
       { signal: this.abort.signal },
     );
-    if (exitCode === 127) this.lastError = `${box.name} has no bash; the sampler needs bash on the box`;
-    else if (stderr.trim()) this.lastError = `sampler stopped: ${stderr.trim().slice(0, 300)}`;
-    else this.lastError = exitCode === 0 ? 'the sampler stream ended' : 'the connection to the box dropped';
+    return run;
   }
 
   private onRaw(raw: RawSample): void {
@@ -230,7 +282,16 @@ class BoxStream {
   }
 
   view(): StreamView {
-    return { boxId: this.boxId, state: this.state, intervalS: this.sentIntervalS, lastSampleAt: this.lastSampleAt, reconnects: this.reconnects, lastError: this.lastError, header: this.header };
+    return {
+      boxId: this.boxId,
+      state: this.state,
+      intervalS: this.sentIntervalS,
+      lastSampleAt: this.lastSampleAt,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+      header: this.header,
+      compiledNote: this.compiledNote,
+    };
   }
 }
 

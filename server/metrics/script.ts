@@ -27,8 +27,8 @@ import { sh, type ShellCommand } from '../ssh/quote';
  * dashboard closed the channel or the connection died) ends the loop, so nothing is left behind on the box.
  *
  * Output, one block per sample, each line a tag and space-separated fields:
- *   H <version> <container 0|1> <cgroup v1|v2|none> <ncpu> <own sshd pid> [children]   (once; children: logins
- *     are counted from sshd's children list, else by the /proc scan)
+ *   H <version> <container 0|1> <cgroup v1|v2|none> <ncpu> <own sshd pid> <children|scan> <bash|c>   (once;
+ *     children: logins are counted from sshd's children list, scan: by the /proc scan; then which sampler runs)
  *   T <uptime s> <box wall clock s>
  *   C <user nice system idle iowait irq softirq steal ...>        (/proc/stat cpu line)
  *   G <cgroup cpu usec>                                             (container only)
@@ -52,7 +52,8 @@ mp=; ls=; lc=
 read -r _ _ _ mp _ < /proc/$me/stat; [[ -n $mp ]] && read -r _ _ _ ls _ < /proc/$mp/stat
 [[ -n $ls && -r /proc/$ls/task/$ls/children ]] && lc=/proc/$ls/task/$ls/children
 nc=0; while read -r k _; do [[ $k == cpu[0-9]* ]] && ((nc++)); [[ $k == cpu* ]] || break; done < /proc/stat
-printf 'H 1 %s %s %s %s %s\n' "$ctr" "$cg" "$nc" "$me" "\${lc:+children}"
+sm=scan; [[ -n $lc ]] && sm=children
+printf 'H 1 %s %s %s %s %s bash\n' "$ctr" "$cg" "$nc" "$me" "$sm"
 exec 2>/dev/null
 while :; do
   read -r up _ < /proc/uptime
@@ -126,7 +127,10 @@ while :; do
 done
 `;
 
-/** The exec command: bash without rc files, the script as one quoted word, interval and disk period as arguments. */
-export function samplerCommand(intervalSeconds: number, diskEverySeconds = 300): ShellCommand {
+/**
+ * The bash sampler's exec command: bash without rc files, the script as one quoted word, interval and disk period as
+ * arguments. Used where the compiled sampler is not (compiled-sampler.ts).
+ */
+export function bashSamplerCommand(intervalSeconds: number, diskEverySeconds = 300): ShellCommand {
   return sh`exec bash --noprofile --norc -c ${SAMPLER_SCRIPT} boxyard-sampler ${String(intervalSeconds)} ${String(diskEverySeconds)}`;
 }

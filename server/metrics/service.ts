@@ -29,7 +29,7 @@ export interface MetricsServiceOptions {
   rollupMs?: number;
   /** Fixed settings (tests, benchmarks) on top of the stored ones. */
   settingsOverride?: Partial<MetricsSettings>;
-  sampler?: Partial<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'reconcileMs' | 'ringSize' | 'diskEveryS'>>;
+  sampler?: Partial<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'reconcileMs' | 'ringSize' | 'diskEveryS' | 'compiled'>>;
   suspendAttempts?: number;
   suspendRetryDelayMs?: number;
   /** Length of a policy minute (tests shorten the idle window of a policy). */

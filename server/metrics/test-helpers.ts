@@ -1,5 +1,6 @@
 // Shared by the metrics integration tests: the real services in-process (no HTTP: the API is not needed), and a
 // MetricsService on them with short intervals and windows, sampling only the boxes a test names.
+import { loadCompiledSamplers } from './compiled-sampler';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,9 +49,9 @@ export function testMetrics(backend: { services: Services }, options: Partial<Me
     terminals,
     tickMs: 250,
     rollupMs: 3_600_000,
-    sampler: { backoffInitialMs: 200, backoffMaxMs: 2_000, reconcileMs: 60_000 },
     settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 3, idleCpuPct: 10, suspendWarningS: 1 },
     ...options,
+    sampler: { backoffInitialMs: 200, backoffMaxMs: 2_000, reconcileMs: 60_000, compiled: loadCompiledSamplers(), ...options.sampler },
   });
 }
 
