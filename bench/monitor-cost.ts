@@ -1,7 +1,7 @@
-// Monitor cost ON THE BOX: CPU seconds a lab box spends per hour being monitored by the sampler (one long-lived bash
-// over the pooled SSH connection, server/metrics/script.ts) against the naive way (a new SSH exec per sample on the
-// same pooled connection: sshd forks a session, the login shell runs cat and df), and against a new SSH connection
-// per sample (what `ssh box cat /proc/...` from a cron job does).
+// Monitor cost ON THE BOX: CPU seconds a lab box spends per hour being monitored by the sampler (one long-lived
+// process over the pooled SSH connection: the compiled sampler, and the bash one it falls back to) against the naive
+// way (a new SSH exec per sample on the same pooled connection: sshd forks a session, the login shell runs cat and
+// df), and against a new SSH connection per sample (what `ssh box cat /proc/...` from a cron job does).
 // Run: npx tsx bench/monitor-cost.ts [seconds per phase, default 60] [slow-interval check seconds, default 150]
 //
 // How it is counted: the CPU time of EVERYTHING in the box (sshd's listener and session processes, the sampler's
@@ -68,17 +68,29 @@ async function main() {
     const baseRate = baseline.cpuS / baseline.wallS;
     console.log(`baseline (connected, nothing sampled): ${round(baseline.cpuS, 3)} CPU s in ${round(baseline.wallS, 1)} s`);
 
-    // Sampler at 1 s.
+    // Each sampler at 1 s: the compiled one (the default where a build exists), then the bash one.
+    const measureSampler = async (implementation: 'c' | 'bash') => {
+      const run = testMetrics(backend, { settingsOverride: { slowIntervalS: 1, fastIntervalS: 1 }, sampler: implementation === 'bash' ? { compiled: [] } : {} });
+      await run.start({ only: [boxId] });
+      await until(() => run.sampler.recent(boxId).length >= 2, 'the sampler running');
+      const header = run.sampler.streamView(boxId)?.header;
+      if (header?.implementation !== implementation) throw new Error(`expected the ${implementation} sampler, the box runs ${header?.implementation}: ${run.sampler.streamView(boxId)?.compiledNote}`);
+      const before = run.sampler.recent(boxId).length;
+      const measured = await measure(box, PHASE_S, async () => {
+        await pause(PHASE_S * 1000);
+        return run.sampler.recent(boxId).length - before;
+      });
+      await run.stop();
+      const perSample = (measured.cpuS - baseRate * measured.wallS) / measured.samples;
+      console.log(`${implementation} sampler at 1 s: ${measured.samples} samples, ${round(measured.cpuS, 3)} CPU s -> ${round(perSample * 1000, 3)} ms CPU per sample (baseline removed)`);
+      return { ...measured, perSample };
+    };
+    const bashSampler = await measureSampler('bash');
+    const sampler = await measureSampler('c');
+    const samplerPerSample = sampler.perSample;
     const metrics = testMetrics(backend, { settingsOverride: { slowIntervalS: 1, fastIntervalS: 1 } });
     await metrics.start({ only: [boxId] });
-    await until(() => metrics.sampler.recent(boxId).length >= 2, 'the sampler running');
-    const before = metrics.sampler.recent(boxId).length;
-    const sampler = await measure(box, PHASE_S, async () => {
-      await pause(PHASE_S * 1000);
-      return metrics.sampler.recent(boxId).length - before;
-    });
-    const samplerPerSample = (sampler.cpuS - baseRate * sampler.wallS) / sampler.samples;
-    console.log(`sampler at 1 s: ${sampler.samples} samples, ${round(sampler.cpuS, 3)} CPU s -> ${round(samplerPerSample * 1000, 3)} ms CPU per sample (baseline removed)`);
+    await until(() => metrics.sampler.recent(boxId).length >= 1, 'the sampler running');
 
     // Slow-interval check: the sampler at the default 30 s, measured directly.
     await metrics.reloadSettings();
@@ -146,6 +158,7 @@ async function main() {
     console.log(`  sampler: ${round(samplerHour, 3)} CPU s/hour = ${round(samplerShare, 4)}% of one core   (target < 0.1%: ${verdict(samplerShare < 0.1)})`);
     console.log(`  naive:   ${round(naiveHour, 3)} CPU s/hour = ${round((naiveHour / ONE_CORE_HOUR_S) * 100, 4)}% of one core`);
     console.log(`  naive / sampler: ${round(ratio, 1)}x   (target >= 10x: ${verdict(ratio >= 10)})`);
+    console.log(`  bash sampler (fallback): ${round(bashSampler.perSample * 1000, 3)} ms per sample, naive / bash sampler ${round(naivePerSample / bashSampler.perSample, 1)}x`);
     console.log(`  naive with a new SSH connection per sample: ${round(connectPerSample * SAMPLES_PER_HOUR, 3)} CPU s/hour, ${round(connectPerSample / samplerPerSample, 1)}x the sampler   (target >= 10x: ${verdict(connectPerSample / samplerPerSample >= 10)})`);
     const noisePerHour = (baseline.cpuS / baseline.wallS) * 3600;
     console.log(
@@ -157,6 +170,7 @@ async function main() {
       machine: m,
       phaseSeconds: PHASE_S,
       baselineCpuS: baseline.cpuS,
+      bashSampler: { ...bashSampler, perSampleMs: bashSampler.perSample * 1000 },
       sampler: { ...sampler, perSampleMs: samplerPerSample * 1000, perHourS: samplerHour, coreSharePct: samplerShare },
       naive: { ...naive, perSampleMs: naivePerSample * 1000, perHourS: naiveHour },
       ratio,
