@@ -112,8 +112,15 @@ export function MetricsCard({ boxId }: { boxId: string }) {
               </span>
             )}
             <span className="text-xs text-slate-500">
-              sampled every {s.stream?.intervalS ?? '?'} s{s.stream?.lastError ? ` · ${s.stream.lastError}` : ''}
+              sampled every {s.stream?.intervalS ?? '?'} s
+              {s.stream?.header && ` by the ${s.stream.header.implementation === 'c' ? 'compiled' : 'bash'} sampler`}
+              {s.stream?.lastError ? ` · ${s.stream.lastError}` : ''}
             </span>
+            {s.stream?.compiledNote && (
+              <span data-testid="sampler-note" className="text-xs text-amber-700" title="The bash sampler costs the box more CPU per sample">
+                bash sampler: {s.stream.compiledNote}
+              </span>
+            )}
           </div>
         )}
         {s?.policy && (

@@ -128,6 +128,21 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
     expect(metrics.sampler.streamView(boxId)!.header?.implementation).toBe(implementation);
   }, 90_000);
 
+  it('moves to the new login after SshPool.refresh, so the old connection closes; no gap', async () => {
+    const { pool } = backend.services;
+    const gapsBefore = metrics.sampler.recent(boxId).filter((e) => e.gap).length;
+    const before = await samplerProcesses();
+    pool.refresh(boxId);
+    await until(async () => {
+      const now = await samplerProcesses();
+      return now.length === 1 && now[0] !== before[0] && pool.stats().connections === 1;
+    }, 'a new sampler on one connection', 20_000);
+    const count = samples().length;
+    await until(() => samples().length >= count + 2, 'samples on the new login');
+    expect(metrics.sampler.recent(boxId).filter((e) => e.gap).length).toBe(gapsBefore);
+    expect(metrics.sampler.latest(boxId)!.cpuPct).not.toBeNull(); // deltas go on across the move
+  }, 30_000);
+
   it('stop() ends the sampler on the box (EOF on its stdin), leaving nothing behind', async () => {
     await metrics.stop();
     await until(async () => (await samplerProcesses()).length === 0, 'the sampler process gone', 10_000);

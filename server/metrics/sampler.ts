@@ -79,6 +79,10 @@ class BoxStream {
   channel: ClientChannel | null = null;
   compiledNote: string | null = null;
   private compiled: readonly CompiledSampler[];
+  /** The pool's generation for the box when the running sampler started (SshPool.refresh makes a new one). */
+  private poolGeneration = 0;
+  /** The stream is being restarted on purpose (a new login): not a gap, no backoff. */
+  private moving = false;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -122,6 +126,10 @@ class BoxStream {
       try {
         await this.streamOnce();
         if (this.stopped) return;
+        if (this.moving) {
+          this.moving = false;
+          continue;
+        }
         this.lastError ??= 'the sampler stream ended';
       } catch (error) {
         this.lastError = error instanceof Error ? error.message : String(error);
@@ -193,14 +201,14 @@ class BoxStream {
   private async upload(box: { id: string; name: string }, target: ReturnType<BoxRemote['target']>, arch: string): Promise<void> {
     const build = this.compiled.find((c) => c.arch === (arch === 'arm64' ? 'aarch64' : arch));
     if (!build) return this.refuseCompiled(`no compiled sampler for ${arch}`);
-    const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.bytes, timeoutMs: 120_000 });
+    const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.gzipped, timeoutMs: 120_000 });
     const ok = result.code === 0;
     // An executable written to the box is a remote action like any other: audited.
     await recordAudit(this.options.db, {
       actor: systemActor,
       action: 'box.sampler.upload',
       box: { id: box.id, name: box.name },
-      detail: { arch: build.arch, sha256: build.sha256, bytes: build.bytes.length },
+      detail: { arch: build.arch, sha256: build.sha256, bytes: build.bytes.length, sentBytes: build.gzipped.length },
       result: ok ? 'ok' : 'error',
     });
     if (!ok) this.refuseCompiled(`the compiled sampler could not be stored on the box (${result.stderr.trim().split('\n')[0]?.slice(0, 200) || `exit ${result.code}`})`);
@@ -209,6 +217,7 @@ class BoxStream {
   private async runSampler(boxId: string, target: ReturnType<BoxRemote['target']>): Promise<SamplerRun> {
     const intervalS = this.owner.intervalFor(this.boxId);
     const run: SamplerRun = { exitCode: null, stderr: '', uploadArch: null };
+    this.poolGeneration = this.options.pool.generation(boxId);
     await this.options.pool.withConnection(
       boxId,
       target,
@@ -271,9 +280,18 @@ class BoxStream {
     this.channel.write(`${intervalS}\n`);
   }
 
-  /** No sample for three intervals (plus slack): the channel is stuck; close it so the loop reconnects. */
+  /**
+   * No sample for three intervals (plus slack): the channel is stuck; close it so the loop reconnects. A refreshed
+   * login (SshPool.refresh, e.g. after the Docker job added the user to a group): end the sampler so the next one
+   * starts on the new connection and the old one can close.
+   */
   checkStale(nowMono: number): void {
     if (!this.channel || this.lastSampleMono === null) return;
+    if (this.options.pool.generation(this.boxId) !== this.poolGeneration && !this.moving) {
+      this.moving = true;
+      this.channel.end();
+      return;
+    }
     const limit = Math.max(3 * this.sentIntervalS * 1000, 15_000) + 10_000;
     if (nowMono - this.lastSampleMono > limit) {
       this.lastError = `no sample for ${Math.round((nowMono - this.lastSampleMono) / 1000)} s`;

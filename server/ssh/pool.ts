@@ -306,6 +306,7 @@ export class SshPool {
   private readonly entries = new Map<string, TargetEntry>();
   /** Connections whose target config changed, still finishing their commands. */
   private readonly retiring = new Set<PooledConnection>();
+  private readonly generations = new Map<string, number>();
   private sweeper: NodeJS.Timeout | null = null;
   private running = false;
 
@@ -419,11 +420,20 @@ export class SshPool {
    * as the user's groups, and for a box that just came back (a VM woken up).
    */
   refresh(targetId: string): void {
+    this.generations.set(targetId, this.generation(targetId) + 1);
     const entry = this.entries.get(targetId);
     if (!entry) return;
     this.retireConnection(entry.connection);
     entry.connection = null;
     entry.failure = null;
+  }
+
+  /**
+   * Counts refresh() calls for a target: a holder of a long-lived channel (the metrics sampler) compares it to the
+   * value it started with and moves to the new login, so the retired connection can close.
+   */
+  generation(targetId: string): number {
+    return this.generations.get(targetId) ?? 0;
   }
 
   /** Forgets a target (box deleted, credentials changed): closes its connection and its failure memory. */
