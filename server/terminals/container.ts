@@ -25,7 +25,14 @@ function shellMarker(sessionId: string): string {
  */
 export function containerShellCommand(name: string, sessionId: string, size: { cols: number; rows: number }): ShellCommand {
   const shell = 'stty rows "$1" cols "$2" 2>/dev/null; if command -v bash >/dev/null 2>&1; then bash; else sh; fi; exit $?';
-  return sh`docker exec -it -e TERM=xterm-256color -e LANG=C.UTF-8 ${name} sh -c ${shell} ${shellMarker(sessionId)} ${size.rows} ${size.cols}`;
+  const dockerExec = sh`docker exec -it -e TERM=xterm-256color -e LANG=C.UTF-8 ${name} sh -c ${shell} ${shellMarker(sessionId)} ${size.rows} ${size.cols}`;
+  // The docker CLI hears SIGWINCH only once its own first resize call has returned (MonitorTtySize), so a window
+  // change in a terminal's first moments used to be lost. The box-side shell nudges it at 1 s and 3 s: docker then
+  // re-reads the terminal's size (unchanged: nothing reaches the container). `<&0`: a background job keeps the
+  // terminal as its stdin; the nudger is stopped when docker ends, and docker's exit status is the terminal's.
+  return sh`${dockerExec} <&0 & p=$!
+(sleep 1; kill -WINCH $p; sleep 2; kill -WINCH $p) </dev/null >/dev/null 2>&1 & n=$!
+wait $p; s=$?; kill $n 2>/dev/null; exit $s`;
 }
 
 /**
