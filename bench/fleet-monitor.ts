@@ -37,10 +37,16 @@ async function main() {
       sampler: { backoffInitialMs: 2_000, backoffMaxMs: 60_000, reconcileMs: 15_000 },
     });
     const connectStart = performance.now();
+    const connectCpu0 = process.cpuUsage();
     await metrics.start({ only: ids });
     for (const id of ids) metrics.sampler.watch(id, 3600_000);
     await until(() => ids.every((id) => metrics.sampler.recent(id).some((e) => !e.gap && e.cpuPct !== null)), `measured samples from all ${ids.length} boxes`, 180_000, 500);
-    console.log(`all ${ids.length} boxes streaming after ${round((performance.now() - connectStart) / 1000, 1)} s`);
+    const connectCpu = process.cpuUsage(connectCpu0);
+    const compiledCount = ids.filter((id) => metrics.sampler.streamView(id)?.header?.implementation === 'c').length;
+    console.log(
+      `all ${ids.length} boxes streaming after ${round((performance.now() - connectStart) / 1000, 1)} s, ${compiledCount} of them on the compiled sampler ` +
+        `(uploaded on first contact); start-up took ${round((connectCpu.user + connectCpu.system) / 1e6, 2)} CPU s in this process`,
+    );
 
     (globalThis as { gc?: () => void }).gc?.();
     const counts0 = ids.map((id) => metrics.sampler.recent(id).length);
