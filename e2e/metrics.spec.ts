@@ -23,6 +23,8 @@ test('fleet shows a sparkline and "idle for" for a lab box; the box chart render
     await expect(card.locator('canvas').first()).toBeVisible();
     // The open page pings metrics.watch: the stream switches to the fast interval.
     await expect(card).toContainText('sampled every 2 s', { timeout: 30_000 });
+    // The dashboard uploaded its compiled sampler to the box on first contact (scripts/build-sampler.sh built it).
+    await expect(card).toContainText('by the compiled sampler');
     await expect(card).toContainText(/cpu \d+%/);
     await testInfo.attach('box-metrics-card', { body: await card.screenshot(), contentType: 'image/png' });
   } finally {
