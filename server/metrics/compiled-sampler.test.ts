@@ -120,6 +120,8 @@ describe('compiled sampler on a lab box: fallbacks', () => {
     expect(view()!.header?.implementation).toBe('bash');
     expect(view()!.compiledNote).toMatch(/cannot execute the compiled sampler/);
     expect(metrics!.sampler.latest(boxId)!.memTotalBytes).toBeGreaterThan(0);
+    // The bad copy is gone, so a later start uploads a good one.
+    expect((await box.root(`test -e /home/dev/${boxCopyPath(x86)} && echo present || echo gone`)).stdout.trim()).toBe('gone');
     await metrics!.stop();
   }, 60_000);
 

@@ -55,8 +55,9 @@ export function boxCopyPath(sampler: CompiledSampler): string {
 
 /**
  * The one command that starts a box's sampler: the compiled build for the box's architecture when there is one;
- * without a copy on the box it prints `W <arch>` and exits UPLOAD_NEEDED_EXIT; a copy the box cannot execute prints
- * `F <reason>` and the bash sampler runs instead. Runs in the login shell, so POSIX sh only.
+ * without a copy on the box it prints `W <arch>` and exits UPLOAD_NEEDED_EXIT; a copy the box cannot execute is
+ * removed (a damaged one is uploaded again by the next dashboard start), it prints `F <reason>` and the bash sampler
+ * runs instead. Runs in the login shell, so POSIX sh only.
  */
 export function samplerCommand(compiled: readonly CompiledSampler[], intervalSeconds: number, diskEverySeconds: number): ShellCommand {
   const bash = bashSamplerCommand(intervalSeconds, diskEverySeconds);
@@ -67,6 +68,7 @@ export function samplerCommand(compiled: readonly CompiledSampler[], intervalSec
 if [ -n "$f" ]; then
   [ -f "$HOME/$f" ] || { echo "W $(uname -m)"; exit ${sh.raw(String(UPLOAD_NEEDED_EXIT))}; }
   if "$HOME/$f" --check >/dev/null 2>&1; then exec "$HOME/$f" ${args}; fi
+  rm -f "$HOME/$f"
   echo "F the box cannot execute the compiled sampler in ~/.cache/boxyard (a noexec home folder?)"
 fi
 ${bash}`;
