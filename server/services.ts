@@ -1,4 +1,3 @@
-import { loadCompiledSamplers } from './metrics/compiled-sampler';
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { BoxRemote } from './boxes/remote';
@@ -12,6 +11,7 @@ import { isAppError } from './errors';
 import { DbJobQueue } from './jobs/queue';
 import { JobRunner } from './jobs/runner';
 import { logger } from './log';
+import { loadCompiledSamplers } from './metrics/compiled-sampler';
 import { MetricsService } from './metrics/service';
 import { dockerRecipe } from './provision/docker-recipe';
 import { mountApplyRecipe } from './mounts/apply-recipe';

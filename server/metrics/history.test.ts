@@ -7,29 +7,12 @@ import { providers, testDatabases } from '../db/test-databases';
 import { createBox } from '../boxes/boxes';
 import { createUser } from '../users/users';
 import { MINUTE, prunePoints, QUARTER, rollupMinutes, rollupQuarters, storedSeries } from './history';
-import type { Sample } from './parse';
 import type { RingEntry } from './sampler';
+import { fakeSample } from './test-helpers';
 
 const secrets = new SecretBox(Buffer.alloc(32, 7));
 
-function sample(at: number, cpuPct: number | null, extra: Partial<Sample> = {}): Sample {
-  return {
-    at,
-    cpuPct,
-    memUsedBytes: 100,
-    memTotalBytes: 1000,
-    load1: 0.5,
-    diskUsedPct: null,
-    netRxBps: 10,
-    netTxBps: 20,
-    sessions: 0,
-    containers: 0,
-    lastPid: 1,
-    containerCpuPct: [],
-    hostCpuPct: null,
-    ...extra,
-  };
-}
+const sample = fakeSample;
 
 describe.each(providers)('metric history on %s', (provider) => {
   const newDatabase = testDatabases(provider, 'metrics');

@@ -1,6 +1,5 @@
 // Shared by the metrics integration tests: the real services in-process (no HTTP: the API is not needed), and a
 // MetricsService on them with short intervals and windows, sampling only the boxes a test names.
-import { loadCompiledSamplers } from './compiled-sampler';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,8 @@ import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { startServices, stopServices, type Services } from '../services';
+import { loadCompiledSamplers } from './compiled-sampler';
+import type { Sample } from './parse';
 import { MetricsService, type MetricsServiceOptions } from './service';
 
 export interface MetricsBackend {
@@ -64,4 +65,24 @@ export async function until<T>(check: () => T | Promise<T>, what: string, timeou
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** A derived sample with plain figures (rollup and view tests): CPU as given, the rest fixed unless overridden. */
+export function fakeSample(at: number, cpuPct: number | null, extra: Partial<Sample> = {}): Sample {
+  return {
+    at,
+    cpuPct,
+    memUsedBytes: 100,
+    memTotalBytes: 1000,
+    load1: 0.5,
+    diskUsedPct: null,
+    netRxBps: 10,
+    netTxBps: 20,
+    sessions: 0,
+    containers: 0,
+    lastPid: 1,
+    containerCpuPct: [],
+    hostCpuPct: null,
+    ...extra,
+  };
 }

@@ -9,30 +9,14 @@ import { applyMigrations } from '../db/migrate';
 import { providers, testDatabases } from '../db/test-databases';
 import { createUser } from '../users/users';
 import { MINUTE, rollupMinutes } from './history';
-import type { Sample } from './parse';
 import type { RingEntry } from './sampler';
+import { fakeSample } from './test-helpers';
 import { boxSeries, fleetMetrics, sparklines, type FleetMetricsSource, type RingReader } from './views';
 
 const secrets = new SecretBox(Buffer.alloc(32, 7));
 const MIN = 60_000;
 
-function sample(at: number, cpuPct: number | null): Sample {
-  return {
-    at,
-    cpuPct,
-    memUsedBytes: 100,
-    memTotalBytes: 1000,
-    load1: 0.5,
-    diskUsedPct: null,
-    netRxBps: 10,
-    netTxBps: 20,
-    sessions: 0,
-    containers: 0,
-    lastPid: 1,
-    containerCpuPct: [],
-    hostCpuPct: null,
-  };
-}
+const sample = fakeSample;
 
 /** Rings by box id, as the sampler would hold them; a box not named has an empty ring (just restarted). */
 function rings(byBox: Record<string, RingEntry[]> = {}): RingReader {
