@@ -1,9 +1,11 @@
 import { sh, type ShellCommand } from '../ssh/quote';
 
 /**
- * The sampler that runs on a box: ONE bash process per box for as long as the dashboard watches it, started over an
- * exec channel of the box's pooled SSH connection. Every sample is made with bash builtins only (`read`, `mapfile`
- * is not even needed, globs, `printf`, arithmetic), so the box forks nothing per sample:
+ * The bash sampler, and the protocol every sampler speaks. Boxes normally run its compiled twin
+ * (sampler-c/boxyard-sampler.c, shipped by compiled-sampler.ts), which prints the same lines at a fraction of the
+ * CPU; this script runs where that cannot. ONE bash process per box for as long as the dashboard watches it, started
+ * over an exec channel of the box's pooled SSH connection. Every sample is made with bash builtins only (`read`,
+ * `mapfile` is not even needed, globs, `printf`, arithmetic), so the box forks nothing per sample:
  *
  * - CPU: the aggregate `cpu` line of /proc/stat (jiffies; the dashboard takes deltas). In a container the box's
  *   own cgroup CPU time is sent too (/proc/stat there is the whole host's), and the dashboard uses that instead.
