@@ -25,6 +25,12 @@ test('the host page’s VM buttons follow the state, and a VM becomes a box in o
   const hostName = uniqueName('kvm');
   const host = await adminApi.hosts.create.mutate({ name: hostName, kind: 'libvirt', host: lab.host, port: lab.port, sshUser: lab.user, auth: { method: 'dashboard-key' } });
 
+  // The add-box page leads to the host's template form.
+  await page.goto('/boxes/new');
+  await page.getByRole('link', { name: `New box from a template on ${hostName}` }).click();
+  await expect(page).toHaveURL(new RegExp(`/hosts/${host.id}\\?new=template$`));
+  await expect(page.getByRole('form', { name: 'New box from template' })).toBeVisible({ timeout: 30_000 });
+
   await page.goto(`/hosts/${host.id}`);
   await expect(page.getByRole('heading', { name: hostName })).toBeVisible();
   const row = page.locator(`tr[data-vm="${domain.name}"]`);

@@ -1,4 +1,5 @@
 import { AddBoxForm } from '../../../../components/box-form';
+import { VmBoxSources } from '../../../../components/hosts/vm-box-sources';
 import { PageHeader } from '../../../../components/ui';
 
 export default function NewBoxPage() {
@@ -6,6 +7,9 @@ export default function NewBoxPage() {
     <>
       <PageHeader title="Add a box" />
       <AddBoxForm />
+      <div className="mt-6">
+        <VmBoxSources />
+      </div>
     </>
   );
 }

@@ -1,7 +1,7 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useParams, useRouter } from 'next/navigation';
+import { useParams, useRouter, useSearchParams } from 'next/navigation';
 import { Fragment, useState } from 'react';
 import { DataTable, type Column } from '../../../../components/data-table';
 import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
@@ -30,7 +30,9 @@ export default function HostPage() {
   });
   const [stopTimeout, setStopTimeout] = useState(60);
   const [importing, setImporting] = useState<string | null>(null);
-  const [templateFor, setTemplateFor] = useState<string | null>(null);
+  // `?new=template` (from the add-box page) opens the template form at once.
+  const searchParams = useSearchParams();
+  const [templateFor, setTemplateFor] = useState<string | null>(searchParams.get('new') === 'template' ? '' : null);
   const [lastJob, setLastJob] = useState<string | null>(null);
   const act = useMutation(
     trpc.vms.hostAction.mutationOptions({
