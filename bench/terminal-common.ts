@@ -12,9 +12,24 @@ import { WebSocket } from 'ws';
 import { labKeyPair, type LabBox } from '../e2e/lab/lab';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../lib/terminal-protocol';
 import { startBackend, type Backend } from '../server/terminals/test-helpers';
-import { round } from './common';
+import { machine, printMachine, removeLabBoxesOnInterrupt, round, type Machine } from './common';
 
 export { startBackend, type Backend };
+
+/**
+ * What every terminal benchmark does first: says what it measures, on which machine and under which load, and
+ * removes its lab boxes (and the backend's data folders, pushed to tempDirs later) on Ctrl-C.
+ */
+export function beginTerminalBench(headline: string): { machine: Machine; loadBefore: Load; tempDirs: string[] } {
+  const m = machine();
+  console.log(headline);
+  printMachine(m);
+  const loadBefore = machineLoad();
+  printLoad('load before', loadBefore);
+  const tempDirs: string[] = [];
+  removeLabBoxesOnInterrupt(tempDirs);
+  return { machine: m, loadBefore, tempDirs };
+}
 
 /** components/terminal/terminal-connection.ts: acks are sent at once past 64 KiB processed, else after 20 ms. */
 export const BROWSER_ACK_BATCH_BYTES = 64 * 1024;

@@ -7,18 +7,8 @@
 import './quiet';
 import { performance } from 'node:perf_hooks';
 import { startLabBox, type LabBox } from '../e2e/lab/lab';
-import { formatSummary, machine, memorySnapshot, printMachine, removeLabBoxesOnInterrupt, round, summarize, verdict, writeResults } from './common';
-import {
-  BenchTerminal,
-  dataDirOf,
-  machineLoad,
-  openDirectShell,
-  OutputWatcher,
-  printLoad,
-  startBackend,
-  type Backend,
-  type DirectShell,
-} from './terminal-common';
+import { formatSummary, memorySnapshot, round, summarize, verdict, writeResults } from './common';
+import { beginTerminalBench, BenchTerminal, dataDirOf, machineLoad, openDirectShell, OutputWatcher, printLoad, startBackend, type Backend, type DirectShell } from './terminal-common';
 
 const NAME = 'terminal-latency';
 const N = Number(process.argv[2] ?? 1000);
@@ -67,13 +57,7 @@ async function keystroke(path: Path, c: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const m = machine();
-  console.log(`${NAME}: keystroke echo round trip, ${N} keystrokes each, dashboard WebSocket vs plain ssh2, one lab box`);
-  printMachine(m);
-  const loadBefore = machineLoad();
-  printLoad('load before', loadBefore);
-  const tempDirs: string[] = [];
-  removeLabBoxesOnInterrupt(tempDirs);
+  const { machine: m, loadBefore, tempDirs } = beginTerminalBench(`${NAME}: keystroke echo round trip, ${N} keystrokes each, dashboard WebSocket vs plain ssh2, one lab box`);
 
   let box: LabBox | undefined;
   let backend: Backend | undefined;

@@ -13,8 +13,8 @@ import { performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
 import { startLabBoxes, type LabBox } from '../e2e/lab/lab';
 import { closeCodes } from '../lib/terminal-protocol';
-import { formatSummary, machine, memorySnapshot, MiB, printMachine, removeLabBoxesOnInterrupt, round, summarize, verdict, writeResults, type MemorySnapshot, type Summary } from './common';
-import { BenchTerminal, dataDirOf, forceGc, machineLoad, printLoad, rssByMapping, sleep, startBackend, withTimeout, type Backend } from './terminal-common';
+import { formatSummary, memorySnapshot, MiB, round, summarize, verdict, writeResults, type MemorySnapshot, type Summary } from './common';
+import { beginTerminalBench, BenchTerminal, dataDirOf, forceGc, machineLoad, printLoad, rssByMapping, sleep, startBackend, withTimeout, type Backend } from './terminal-common';
 
 const NAME = 'terminal-many';
 const SESSIONS = Number(process.argv[2] ?? 50);
@@ -129,13 +129,7 @@ function stepTimeout<T>(work: Promise<T>, what: string): Promise<T> {
 }
 
 async function main(): Promise<void> {
-  const m = machine();
-  console.log(`${NAME}: ${SESSIONS} terminals opened, used and closed at once, ${ROUNDS} rounds, over ${BOX_COUNT} lab boxes`);
-  printMachine(m);
-  const loadBefore = machineLoad();
-  printLoad('load before', loadBefore);
-  const tempDirs: string[] = [];
-  removeLabBoxesOnInterrupt(tempDirs);
+  const { machine: m, loadBefore, tempDirs } = beginTerminalBench(`${NAME}: ${SESSIONS} terminals opened, used and closed at once, ${ROUNDS} rounds, over ${BOX_COUNT} lab boxes`);
 
   let labBoxes: LabBox[] = [];
   let backend: Backend | undefined;

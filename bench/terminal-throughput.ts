@@ -9,20 +9,8 @@
 import './quiet';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { startLabBox, type LabBox } from '../e2e/lab/lab';
-import { machine, MiB, printMachine, removeLabBoxesOnInterrupt, round, summarize, verdict, writeResults } from './common';
-import {
-  BenchTerminal,
-  dataDirOf,
-  forceGc,
-  machineLoad,
-  openDirectShell,
-  OutputWatcher,
-  printLoad,
-  startBackend,
-  type AckPolicy,
-  type Backend,
-  type DirectShell,
-} from './terminal-common';
+import { MiB, round, summarize, verdict, writeResults } from './common';
+import { beginTerminalBench, BenchTerminal, dataDirOf, forceGc, machineLoad, openDirectShell, OutputWatcher, printLoad, startBackend, type AckPolicy, type Backend, type DirectShell } from './terminal-common';
 
 const NAME = 'terminal-throughput';
 const RUNS = Number(process.argv[2] ?? 3);
@@ -94,16 +82,10 @@ async function catThrough(shell: Shell, during?: () => void): Promise<{ ms: numb
 }
 
 async function main(): Promise<void> {
-  const m = machine();
-  console.log(
+  const { machine: m, loadBefore, tempDirs } = beginTerminalBench(
     `${NAME}: cat of a ~100 MB printable file, dashboard WebSocket (${ACKS === 'browser' ? 'acks like the browser: 64 KiB batches or 20 ms' : 'acks every frame at once'}) ` +
       `vs plain ssh2, ${RUNS} runs each`,
   );
-  printMachine(m);
-  const loadBefore = machineLoad();
-  printLoad('load before', loadBefore);
-  const tempDirs: string[] = [];
-  removeLabBoxesOnInterrupt(tempDirs);
 
   let box: LabBox | undefined;
   let backend: Backend | undefined;
