@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
+import { Lease } from './cluster/lease';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
@@ -38,6 +39,8 @@ export interface Services {
   jobs: JobRunner;
   /** Box metrics, idle status and auto-suspend (server/metrics). */
   metrics: MetricsService;
+  /** Held by the one dashboard process that runs the suspend policies and writes metric history. */
+  fleetLease: Lease;
   dashboardPublicKey: string;
 }
 
@@ -100,17 +103,32 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   if (compiled.length < 2) {
     logger.warn({ built: compiled.map((c) => c.arch) }, 'compiled box sampler missing for some architectures (run scripts/build-sampler.sh); those boxes use the bash sampler');
   }
-  const metrics: MetricsService = new MetricsService({ db, pool, remote, hostRemote, terminals, sampler: { compiled }, ...vmLifecycleActions({ db, jobs, hostRemote }) });
-  if (options.sampleMetrics ?? options.pollStatus !== false) await metrics.start();
+  // Several dashboards on one PostgreSQL: one of them (the lease holder) runs the policies and writes history.
+  const fleetLease = new Lease(db, 'fleet-policies');
+  const metrics: MetricsService = new MetricsService({
+    db,
+    pool,
+    remote,
+    hostRemote,
+    terminals,
+    sampler: { compiled },
+    leads: () => fleetLease.held(),
+    ...vmLifecycleActions({ db, jobs, hostRemote }),
+  });
+  if (options.sampleMetrics ?? options.pollStatus !== false) {
+    await fleetLease.start();
+    await metrics.start();
+  }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, metrics, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
 
 export async function stopServices(services: Services): Promise<void> {
   await services.metrics.stop();
+  await services.fleetLease.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
   // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.

@@ -34,6 +34,12 @@ export interface MetricsServiceOptions {
   suspendRetryDelayMs?: number;
   /** Length of a policy minute (tests shorten the idle window of a policy). */
   policyMinuteMs?: number;
+  /**
+   * Whether this process does the fleet-wide work: idle times stored on boxes, auto-suspend policies, metric
+   * history. Several dashboards on one database: only the holder of the fleet lease (server/cluster/lease.ts).
+   * Every process samples for its own pages either way. Default: always.
+   */
+  leads?: () => boolean;
 }
 
 const ADMIN_VIEW = { id: '', email: '', name: '', role: 'admin' as const };
@@ -137,11 +143,17 @@ export class MetricsService {
     this.idle.onSample(boxId, sample, activityOf(sample, this.terminalsOn(boxId).open, this.settings));
   }
 
-  /** Idle bookkeeping, host CPU (every slow interval), and the suspend policies. */
+  private leads(): boolean {
+    return this.options.leads?.() ?? true;
+  }
+
+  /** Idle bookkeeping, host CPU (every slow interval), and (leading) stored idle times and the suspend policies. */
   async tick(): Promise<void> {
     const now = this.clock.now();
+    const leads = this.leads();
     for (const boxId of this.sampler.boxIds()) {
       if (this.terminalsOn(boxId).open > 0) this.idle.onTerminalAttached(boxId);
+      if (!leads) continue;
       const state = this.idleState(boxId);
       const idleSince = state.state === 'idle' ? state.since : null;
       if (this.persistedIdleSince.get(boxId) !== idleSince) {
@@ -155,11 +167,12 @@ export class MetricsService {
       this.lastHostPoll = now;
       await this.hostCpu.poll(this.only);
     }
-    await this.suspender.tick();
+    if (leads) await this.suspender.tick();
   }
 
-  /** 1-minute points from the rings, 15-minute points from those, then retention. */
+  /** 1-minute points from the rings, 15-minute points from those, then retention (leading only). */
   async rollup(): Promise<void> {
+    if (!this.leads()) return;
     const now = this.clock.now();
     for (const boxId of this.sampler.boxIds()) {
       const after = this.rolledUpTo.get(boxId) ?? 0;

@@ -1,7 +1,8 @@
 // Auto-suspend end to end on a lab box, with a real browser-style terminal (WebSocket -> TerminalManager -> SSH PTY):
 // while the terminal is attached the box is busy and never suspended; once it closes the box goes idle within the
 // (shortened) window, is warned, then suspended through the injected suspendBox (recorded here: the lead wires the
-// VM lifecycle); opening a terminal afterwards resumes it through resumeOnDemand.
+// VM lifecycle); opening a terminal afterwards resumes it through resumeOnDemand. While this dashboard does not hold
+// the fleet lease (another dashboard on the same database does), it sees the box idle but leaves the policy alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../e2e/lab/lab';
 import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
@@ -16,6 +17,7 @@ describe('auto-suspend on a lab box with a real terminal', () => {
   let boxId: string;
   let url: string;
   const calls: { what: SuspendAction | 'resume'; reason: string }[] = [];
+  let leading = false;
 
   beforeAll(async () => {
     box = await startLabBox({ namePrefix: 'metrics-suspend' });
@@ -30,6 +32,7 @@ describe('auto-suspend on a lab box with a real terminal', () => {
       settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 2, idleCpuPct: 10, suspendWarningS: 1 },
       suspendBox: async (_id, reason, action) => void calls.push({ what: action, reason }),
       resumeBox: async (_id, reason) => void calls.push({ what: 'resume', reason }),
+      leads: () => leading,
     });
     await metrics.start({ only: [boxId] });
   }, 180_000);
@@ -57,6 +60,13 @@ describe('auto-suspend on a lab box with a real terminal', () => {
 
     terminal.send({ type: 'close' });
     await terminal.closed;
+    // Not leading: idle here, but for 6 s (past window + policy + warning) no warning, no suspend, nothing stored.
+    await until(() => metrics.idleState(boxId).state === 'idle', 'idle', 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(metrics.idleState(boxId).state).toBe('idle');
+    expect(calls).toEqual([]);
+    expect(await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).toMatchObject({ suspendWarnedAt: null, idleSince: null });
+    leading = true;
     await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', 30_000);
     await until(() => calls.length > 0, 'the suspend', 30_000);
     expect(calls[0]).toMatchObject({ what: 'suspend', reason: expect.stringContaining('idle since') });

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Db } from '../db/client';
+import { logger } from '../log';
+
+const log = logger.child({ module: 'lease' });
+
+export interface LeaseOptions {
+  /** How long a claim lasts without renewal: another process takes over this long after the holder went silent. */
+  ttlMs?: number;
+  /** How often the holder renews (and a non-holder tries to take over). Well under ttlMs. */
+  renewMs?: number;
+  /** Names this process in the lease row; unique per process by default. */
+  holder?: string;
+}
+
+/**
+ * A named lease in the database, held by one dashboard process at a time. Several dashboards on one PostgreSQL each
+ * sample boxes for their own pages, but work with effects on the fleet (auto-suspend warnings and actions, metric
+ * history) must happen once: only the holder does it. With one dashboard (the SQLite default) it always holds.
+ *
+ * A claim is one UPDATE that succeeds only for the holder or once the lease expired (a row lock in PostgreSQL, the
+ * write lock in SQLite), else an INSERT of a new row; so two processes never both succeed. Expiry compares each
+ * process's own clock with the stored time: clocks more than ttl - renew apart could overlap, which the work it
+ * guards tolerates (one action per VM is enforced by the job queue anyway).
+ */
+export class Lease {
+  readonly holder: string;
+  private readonly ttlMs: number;
+  private readonly renewMs: number;
+  /** Local time until which this process may act; 0 while not holding. */
+  private heldUntil = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private claiming: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly db: Db,
+    readonly name: string,
+    options: LeaseOptions = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? 30_000;
+    this.renewMs = options.renewMs ?? 10_000;
+    this.holder = options.holder ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  }
+
+  /** Claims at once, then renews (or tries to take over) every renewMs until stop(). */
+  async start(): Promise<void> {
+    if (this.timer) return;
+    await this.tryClaim();
+    this.timer = setInterval(() => void this.tryClaim(), this.renewMs);
+  }
+
+  /** Stops renewing and gives the lease up, so another process takes over at its next try instead of after ttl. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.claiming;
+    if (this.heldUntil === 0) return;
+    this.heldUntil = 0;
+    await this.db.lease.updateMany({ where: { name: this.name, holder: this.holder }, data: { expiresAt: new Date(0) } });
+  }
+
+  /** Whether this process holds the lease now (a renewal that failed for longer than ttl ends it). */
+  held(): boolean {
+    return Date.now() < this.heldUntil;
+  }
+
+  /** One claim or renewal; true when this process holds the lease afterwards. */
+  tryClaim(): Promise<boolean> {
+    this.claiming ??= this.claim()
+      .catch((error: unknown) => {
+        log.warn({ lease: this.name, err: error instanceof Error ? error.message : String(error) }, 'could not claim or renew the lease');
+        return this.held();
+      })
+      .finally(() => {
+        this.claiming = null;
+      });
+    return this.claiming;
+  }
+
+  private async claim(): Promise<boolean> {
+    const was = this.held();
+    const now = Date.now();
+    const data = { holder: this.holder, expiresAt: new Date(now + this.ttlMs) };
+    const { count } = await this.db.lease.updateMany({ where: { name: this.name, OR: [{ holder: this.holder }, { expiresAt: { lt: new Date(now) } }] }, data });
+    let won = count === 1;
+    if (!won) won = await this.db.lease.create({ data: { name: this.name, ...data } }).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as { code?: string }).code === 'P2002') return false; // another process holds it
+        throw error;
+      },
+    );
+    this.heldUntil = won ? now + this.ttlMs : 0;
+    if (won !== was) log.info({ lease: this.name, holder: this.holder }, won ? 'lease taken: this process does the fleet-wide work' : 'lease lost to another process');
+    return won;
+  }
+}
