@@ -83,16 +83,20 @@ export class Lease {
     const now = Date.now();
     const data = { holder: this.holder, expiresAt: new Date(now + this.ttlMs) };
     const { count } = await this.db.lease.updateMany({ where: { name: this.name, OR: [{ holder: this.holder }, { expiresAt: { lt: new Date(now) } }] }, data });
-    let won = count === 1;
-    if (!won) won = await this.db.lease.create({ data: { name: this.name, ...data } }).then(
-      () => true,
-      (error: unknown) => {
-        if ((error as { code?: string }).code === 'P2002') return false; // another process holds it
-        throw error;
-      },
-    );
+    const won = count === 1 || (await this.createRow(data));
     this.heldUntil = won ? now + this.ttlMs : 0;
     if (won !== was) log.info({ lease: this.name, holder: this.holder }, won ? 'lease taken: this process does the fleet-wide work' : 'lease lost to another process');
     return won;
+  }
+
+  /** The first claim of a name: true if this process created its row, false if another one did (unique key). */
+  private async createRow(data: { holder: string; expiresAt: Date }): Promise<boolean> {
+    try {
+      await this.db.lease.create({ data: { name: this.name, ...data } });
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'P2002') return false;
+      throw error;
+    }
   }
 }
