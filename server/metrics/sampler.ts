@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientChannel } from 'ssh2';
+import { recordAudit, systemActor } from '../audit/audit';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { logger } from '../log';
 import type { SshPool } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
-import { recordAudit, systemActor } from '../audit/audit';
 import { samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 
 const log = logger.child({ module: 'metrics' });
