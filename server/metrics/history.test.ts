@@ -1,16 +1,11 @@
 // Rollup (ring -> 1-minute points -> 15-minute points), gaps and retention, on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecretBox } from '../crypto/secret-box';
-import { createDb, type Db } from '../db/client';
-import { applyMigrations } from '../db/migrate';
+import type { Db } from '../db/client';
 import { providers, testDatabases } from '../db/test-databases';
-import { createBox } from '../boxes/boxes';
-import { createUser } from '../users/users';
 import { MINUTE, prunePoints, QUARTER, rollupMinutes, rollupQuarters, storedSeries } from './history';
 import type { RingEntry } from './sampler';
-import { fakeSample } from './test-helpers';
+import { fakeSample, seededMetricsDatabase } from './test-helpers';
 
-const secrets = new SecretBox(Buffer.alloc(32, 7));
 
 const sample = fakeSample;
 
@@ -22,12 +17,9 @@ describe.each(providers)('metric history on %s', (provider) => {
   const t0 = Date.UTC(2026, 10, 20, 12, 0, 0);
 
   beforeAll(async () => {
-    const url = await newDatabase();
-    await applyMigrations(url);
-    db = createDb(url);
-    const user = await createUser(db, { email: 'lead@example.com', name: 'lead', password: 'a-long-password', role: 'admin' });
-    const admin = { id: user.id, email: user.email, name: user.name, role: 'admin' as const };
-    boxId = (await createBox(db, secrets, admin, { name: 'b1', host: '127.0.0.1', port: 22, sshUser: 'dev', tags: [], notes: '', ownerId: user.id, memberIds: [], auth: { method: 'dashboard-key' } })).id;
+    const seeded = await seededMetricsDatabase(newDatabase);
+    db = seeded.db;
+    boxId = await seeded.addBox('b1');
   });
   afterAll(() => db.$disconnect());
 

@@ -1,14 +1,11 @@
 // The auto-suspend policy: the pure decision, then the AutoSuspender on a real database (SQLite and PostgreSQL)
 // with a recording suspendBox (the real VM lifecycle is wired by the lead; see the report), retries and refusals.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBox } from '../boxes/boxes';
-import { SecretBox } from '../crypto/secret-box';
-import { createDb, type Db } from '../db/client';
-import { applyMigrations } from '../db/migrate';
+import type { Db } from '../db/client';
 import { providers, testDatabases } from '../db/test-databases';
-import { createUser } from '../users/users';
 import type { IdleState } from './idle';
 import { AutoSuspender, decideSuspend, policyFor, type DecisionInput, type PolicyRow, type SuspendAction } from './suspend';
+import { seededMetricsDatabase } from './test-helpers';
 
 const policy = (over: Partial<PolicyRow> = {}): PolicyRow => ({ id: 'p1', boxId: 'b1', tag: null, idleMinutes: 10, action: 'suspend', enabled: true, ...over });
 const MIN = 60_000;
@@ -99,12 +96,9 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
     });
 
   beforeAll(async () => {
-    const url = await newDatabase();
-    await applyMigrations(url);
-    db = createDb(url);
-    const user = await createUser(db, { email: 'lead@example.com', name: 'lead', password: 'a-long-password', role: 'admin' });
-    const admin = { id: user.id, email: user.email, name: user.name, role: 'admin' as const };
-    boxId = (await createBox(db, new SecretBox(Buffer.alloc(32, 1)), admin, { name: 'vm1', host: '127.0.0.1', port: 22, sshUser: 'dev', tags: ['laptop'], notes: '', ownerId: user.id, memberIds: [], auth: { method: 'dashboard-key' } })).id;
+    const seeded = await seededMetricsDatabase(newDatabase);
+    db = seeded.db;
+    boxId = await seeded.addBox('vm1', ['laptop']);
     await db.suspendPolicy.create({ data: { tag: 'laptop', idleMinutes: 10, action: 'suspend' } });
   });
   afterAll(() => db.$disconnect());

@@ -1,13 +1,18 @@
 // Shared by the metrics integration tests: the real services in-process (no HTTP: the API is not needed), and a
-// MetricsService on them with short intervals and windows, sampling only the boxes a test names.
+// MetricsService on them with short intervals and windows, sampling only the boxes a test names; and a seeded
+// database for the tests that need no SSH.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { LabBox } from '../../e2e/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
+import { SecretBox } from '../crypto/secret-box';
+import { createDb, type Db } from '../db/client';
+import { applyMigrations } from '../db/migrate';
 import { loadEnv } from '../env';
 import { startServices, stopServices, type Services } from '../services';
+import { createUser } from '../users/users';
 import { loadCompiledSamplers } from './compiled-sampler';
 import type { Sample } from './parse';
 import { MetricsService, type MetricsServiceOptions } from './service';
@@ -85,4 +90,20 @@ export function fakeSample(at: number, cpuPct: number | null, extra: Partial<Sam
     hostCpuPct: null,
     ...extra,
   };
+}
+
+/**
+ * A new migrated database (from testDatabases) with a lead (admin) and a way to add plain boxes to it: the seed of
+ * the metrics tests that need no SSH.
+ */
+export async function seededMetricsDatabase(newDatabase: () => Promise<string>): Promise<{ db: Db; admin: SessionUser; addBox: (name: string, tags?: string[]) => Promise<string> }> {
+  const url = await newDatabase();
+  await applyMigrations(url);
+  const db = createDb(url);
+  const user = await createUser(db, { email: 'lead@example.com', name: 'lead', password: 'a-long-password', role: 'admin' });
+  const admin: SessionUser = { id: user.id, email: user.email, name: user.name, role: 'admin' };
+  const secrets = new SecretBox(Buffer.alloc(32, 7));
+  const addBox = async (name: string, tags: string[] = []) =>
+    (await createBox(db, secrets, admin, { name, host: '127.0.0.1', port: 22, sshUser: 'dev', tags, notes: '', ownerId: user.id, memberIds: [], auth: { method: 'dashboard-key' } })).id;
+  return { db, admin, addBox };
 }

@@ -2,18 +2,13 @@
 // does not cover come from the stored 1-minute points, in one query for all boxes; gaps stay null, never zero.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionUser } from '../boxes/access';
-import { createBox } from '../boxes/boxes';
-import { SecretBox } from '../crypto/secret-box';
-import { createDb, type Db } from '../db/client';
-import { applyMigrations } from '../db/migrate';
+import type { Db } from '../db/client';
 import { providers, testDatabases } from '../db/test-databases';
-import { createUser } from '../users/users';
 import { MINUTE, rollupMinutes } from './history';
 import type { RingEntry } from './sampler';
-import { fakeSample } from './test-helpers';
+import { fakeSample, seededMetricsDatabase } from './test-helpers';
 import { boxSeries, fleetMetrics, sparklines, type FleetMetricsSource, type RingReader } from './views';
 
-const secrets = new SecretBox(Buffer.alloc(32, 7));
 const MIN = 60_000;
 
 const sample = fakeSample;
@@ -64,16 +59,12 @@ describe.each(providers)('sparklines and box series from stored points on %s', (
   }
 
   beforeAll(async () => {
-    const url = await newDatabase();
-    await applyMigrations(url);
-    db = createDb(url);
-    const user = await createUser(db, { email: 'lead@example.com', name: 'lead', password: 'a-long-password', role: 'admin' });
-    admin = { id: user.id, email: user.email, name: user.name, role: 'admin' };
-    const box = async (name: string) =>
-      (await createBox(db, secrets, admin, { name, host: '127.0.0.1', port: 22, sshUser: 'dev', tags: [], notes: '', ownerId: user.id, memberIds: [], auth: { method: 'dashboard-key' } })).id;
-    b1 = await box('b1');
-    b2 = await box('b2');
-    b3 = await box('b3');
+    const seeded = await seededMetricsDatabase(newDatabase);
+    db = seeded.db;
+    admin = seeded.admin;
+    b1 = await seeded.addBox('b1');
+    b2 = await seeded.addBox('b2');
+    b3 = await seeded.addBox('b3');
     // b1: four minutes spread over the hour, with a missing minute (slot 12) between 11 and 13.
     await storeMinutes(b1, { 0: 12, 10: 30, 11: 50.5, 13: 7.25, 40: 7 });
     // b2: one minute before the window (not shown) and one near its end.
