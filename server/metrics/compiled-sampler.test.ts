@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../e2e/lab/lab';
-import { boxCopyPath, COMPILED_SAMPLER_DIR, loadCompiledSamplers, samplerCommand } from './compiled-sampler';
+import { boxCopyPath, buildFor, COMPILED_SAMPLER_DIR, loadCompiledSamplers, samplerCommand } from './compiled-sampler';
 import { SampleStreamParser, type RawSample, type SamplerHeader } from './parse';
 import { bashSamplerCommand } from './script';
 import type { MetricsService } from './service';
@@ -75,6 +75,13 @@ describe('compiled sampler builds', () => {
     expect(result.status).toBe(0);
     const samples = new SampleStreamParser().feed(result.stdout).filter((e) => e.kind === 'sample');
     expect(samples.length).toBeGreaterThanOrEqual(3); // the first, one for the line, one or more at 0.2 s
+  });
+
+  it('finds the build for each name uname -m gives, and none for other architectures', () => {
+    expect(buildFor(builds, 'x86_64')?.arch).toBe('x86_64');
+    expect(buildFor(builds, 'aarch64')?.arch).toBe('aarch64');
+    expect(buildFor(builds, 'arm64')?.arch).toBe('aarch64');
+    expect(buildFor(builds, 'armv7l')).toBeUndefined();
   });
 
   it('the start command leaves out an architecture without a build (its boxes run bash at once)', () => {

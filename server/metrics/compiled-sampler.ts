@@ -48,6 +48,11 @@ export function loadCompiledSamplers(dir = COMPILED_SAMPLER_DIR): CompiledSample
   return found;
 }
 
+/** The build for a box whose `uname -m` is this (the names the start command's case arms accept), if any. */
+export function buildFor(compiled: readonly CompiledSampler[], unameArch: string): CompiledSampler | undefined {
+  return compiled.find((c) => ARCH_PATTERNS[c.arch].split('|').includes(unameArch));
+}
+
 /** Where the box keeps a build, relative to its home folder. */
 export function boxCopyPath(sampler: CompiledSampler): string {
   return `.cache/boxyard/boxyard-sampler-${sampler.sha256.slice(0, 16)}`;

@@ -6,7 +6,7 @@ import type { Db } from '../db/client';
 import { logger } from '../log';
 import type { SshPool } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
-import { samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
+import { buildFor, samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 
 const log = logger.child({ module: 'metrics' });
 
@@ -199,7 +199,7 @@ class BoxStream {
   }
 
   private async upload(box: { id: string; name: string }, target: ReturnType<BoxRemote['target']>, arch: string): Promise<void> {
-    const build = this.compiled.find((c) => c.arch === (arch === 'arm64' ? 'aarch64' : arch));
+    const build = buildFor(this.compiled, arch);
     if (!build) return this.refuseCompiled(`no compiled sampler for ${arch}`);
     const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.gzipped, timeoutMs: 120_000 });
     const ok = result.code === 0;
