@@ -1,24 +1,41 @@
-/**
- * Domain errors. Server code throws AppError with a code; server/trpc/init.ts maps codes to tRPC/HTTP
- * in one place. `message` is written for the user (what happened, what to do); `internal` keeps raw
- * detail (SSH stderr, stack causes) for logs and admins only.
- */
-export const appErrorCodes = {
-  BAD_INPUT: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  SSH_UNREACHABLE: 502,
-  SSH_AUTH_FAILED: 502,
-  SSH_HOST_KEY_MISMATCH: 502,
-  SSH_TIMEOUT: 504,
-  SSH_DISCONNECTED: 502,
-  REMOTE_COMMAND_FAILED: 502,
-  INTERNAL: 500,
-} as const;
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { closeCodes } from '../lib/terminal-protocol';
 
-export type AppErrorCode = keyof typeof appErrorCodes;
+/**
+ * Domain errors. Server code throws AppError with a code; every edge (tRPC, plain HTTP routes, WebSockets) turns the
+ * code into its own status through the one table below. `message` is written for the user (what happened, what to
+ * do); `internal` keeps raw detail (SSH stderr, stack causes) for logs and admins only.
+ */
+
+/** Standard WebSocket "internal error": the UI treats it like any unexpected close. */
+export const WS_INTERNAL_ERROR = 1011;
+
+interface EdgeStatus {
+  trpc: TRPC_ERROR_CODE_KEY;
+  http: number;
+  /** Close code of a WebSocket (the terminal, and the tunnels next) refused or ended for this reason. */
+  ws: number;
+}
+
+export const appErrorStatus = {
+  BAD_INPUT: { trpc: 'BAD_REQUEST', http: 400, ws: closeCodes.badRequest },
+  UNAUTHENTICATED: { trpc: 'UNAUTHORIZED', http: 401, ws: closeCodes.unauthenticated },
+  FORBIDDEN: { trpc: 'FORBIDDEN', http: 403, ws: closeCodes.forbidden },
+  NOT_FOUND: { trpc: 'NOT_FOUND', http: 404, ws: closeCodes.notFound },
+  CONFLICT: { trpc: 'CONFLICT', http: 409, ws: closeCodes.badRequest },
+  SSH_UNREACHABLE: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  SSH_AUTH_FAILED: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  SSH_HOST_KEY_MISMATCH: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  SSH_TIMEOUT: { trpc: 'TIMEOUT', http: 504, ws: closeCodes.boxUnavailable },
+  SSH_DISCONNECTED: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  REMOTE_COMMAND_FAILED: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  INTERNAL: { trpc: 'INTERNAL_SERVER_ERROR', http: 500, ws: WS_INTERNAL_ERROR },
+} as const satisfies Record<string, EdgeStatus>;
+
+export type AppErrorCode = keyof typeof appErrorStatus;
+
+/** What every edge tells the user about a failure that is not an AppError: the detail stays in the log. */
+export const INTERNAL_FAILURE_MESSAGE = 'Something went wrong on the dashboard; the error is in its log.';
 
 export class AppError extends Error {
   readonly code: AppErrorCode;
@@ -31,12 +48,13 @@ export class AppError extends Error {
     this.code = code;
     this.internal = options?.internal;
   }
-
-  get httpStatus(): number {
-    return appErrorCodes[this.code];
-  }
 }
 
 export function isAppError(error: unknown, code?: AppErrorCode): error is AppError {
   return error instanceof AppError && (code === undefined || error.code === code);
+}
+
+/** The message of anything thrown, for logs and job logs (an Error's message, or the value itself). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

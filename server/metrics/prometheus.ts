@@ -1,9 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import type { Db } from '../db/client';
-import { logger } from '../log';
 import type { MetricsService } from './service';
-import { checkPrometheusToken } from './settings';
 
 /**
  * Per-box gauges for Prometheus, read from the metrics service at scrape time (prom-client's collect callbacks), in
@@ -40,35 +37,4 @@ export function createMetricsRegistry(db: Db, metrics: MetricsService): Registry
     }
   };
   return registry;
-}
-
-/**
- * GET /metrics with `Authorization: Bearer <token>`: the token from BOXYARD_METRICS_TOKEN or the one an admin
- * rotated in the settings. Without a configured token the endpoint refuses everything (403), never serves openly.
- */
-export function createPrometheusHandler(db: Db, metrics: MetricsService, envToken: string | undefined) {
-  const registry = createMetricsRegistry(db, metrics);
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET' }).end('method not allowed\n');
-        return;
-      }
-      const header = req.headers.authorization ?? '';
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) {
-        res.writeHead(401, { 'www-authenticate': 'Bearer realm="boxyard metrics"', 'content-type': 'text/plain' }).end('a bearer token is required\n');
-        return;
-      }
-      if (!(await checkPrometheusToken(db, envToken, match[1]!))) {
-        res.writeHead(403, { 'content-type': 'text/plain' }).end('wrong token (or none configured: set BOXYARD_METRICS_TOKEN or rotate one in the settings)\n');
-        return;
-      }
-      const body = await registry.metrics();
-      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
-    } catch (error) {
-      logger.error({ err: error }, '/metrics failed');
-      if (!res.headersSent) res.writeHead(500).end('metrics failed; see the dashboard log\n');
-    }
-  };
 }

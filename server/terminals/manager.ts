@@ -5,9 +5,9 @@ import { recordAudit, systemActor, type Actor } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
-import { AppError } from '../errors';
+import { AppError, WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
-import { INTERNAL_ERROR, type Refusal } from './close';
+import type { Refusal } from './close';
 import { assertContainerRunning, containerShellCleanupCommand, containerShellCommand, containerStateCommand } from './container';
 import { TerminalSession, type EarlyFrame, type Ending, type TerminalSessionStats, type TerminalSize } from './session';
 
@@ -189,7 +189,7 @@ export class TerminalManager {
       return;
     }
     // The shell never opened: a refused container, an unreachable box, or closed while it was opening.
-    if (ending.closeCode === INTERNAL_ERROR) log.error({ err: failure, session: session.id }, 'terminal failed to open');
+    if (ending.closeCode === WS_INTERNAL_ERROR) log.error({ err: failure, session: session.id }, 'terminal failed to open');
     this.audit(session, 'terminal.open', session.user, {}, ending.reason);
   }
 

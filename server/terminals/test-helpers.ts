@@ -12,11 +12,10 @@ import type { LabBox } from '../../e2e/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
-import { createApiHandler } from '../http';
+import { createEdge } from '../http/edge';
 import { startServices, stopServices, type Services } from '../services';
 import { createUser } from '../users/users';
 import { RingBuffer } from './ring-buffer';
-import { createTerminalUpgradeHandler } from './ws';
 
 export interface TestUser {
   user: SessionUser;
@@ -60,13 +59,12 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
     origin: new URL(services.env.publicUrl).origin,
     admin,
     async listen(served = services) {
-      const api = createApiHandler(served);
-      const upgrade = createTerminalUpgradeHandler(served);
+      const edge = createEdge(served);
       const server = createServer((req, res) => {
-        if (!api(req, res)) res.writeHead(404).end();
+        if (!edge.handleRequest(req, res)) res.writeHead(404).end();
       });
       server.on('upgrade', (req, socket, head) => {
-        if (!upgrade(req, socket, head)) socket.destroy();
+        if (!edge.handleUpgrade(req, socket, head)) socket.destroy();
       });
       servers.push(server);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

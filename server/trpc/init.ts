@@ -1,38 +1,20 @@
-import type { IncomingMessage } from 'node:http';
 import { initTRPC, TRPCError } from '@trpc/server';
-import { fromNodeHeaders } from 'better-auth/node';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
 import type { SessionUser } from '../boxes/access';
-import { AppError, type AppErrorCode } from '../errors';
+import { AppError, appErrorStatus, INTERNAL_FAILURE_MESSAGE } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 
-/** Context and base procedures (public, authed, admin), and the one place AppError becomes tRPC/HTTP. */
+/**
+ * Context and base procedures (public, authed, admin). The edge (server/http/trpc-route.ts) makes the context with
+ * the one identity function every edge uses; AppError codes become tRPC codes through the one table in errors.ts.
+ */
 
-export async function createContext(services: Services, req: IncomingMessage) {
-  const session = await services.auth.api.getSession({ headers: fromNodeHeaders(req.headers) });
-  const user: SessionUser | null = session
-    ? { id: session.user.id, email: session.user.email, name: session.user.name, role: session.user.role === 'admin' ? 'admin' : 'developer' }
-    : null;
-  return { services, user };
+export interface Context {
+  services: Services;
+  user: SessionUser | null;
 }
-export type Context = Awaited<ReturnType<typeof createContext>>;
-
-const trpcCodes: Record<AppErrorCode, TRPCError['code']> = {
-  BAD_INPUT: 'BAD_REQUEST',
-  UNAUTHENTICATED: 'UNAUTHORIZED',
-  FORBIDDEN: 'FORBIDDEN',
-  NOT_FOUND: 'NOT_FOUND',
-  CONFLICT: 'CONFLICT',
-  SSH_UNREACHABLE: 'BAD_GATEWAY',
-  SSH_AUTH_FAILED: 'BAD_GATEWAY',
-  SSH_HOST_KEY_MISMATCH: 'BAD_GATEWAY',
-  SSH_TIMEOUT: 'TIMEOUT',
-  SSH_DISCONNECTED: 'BAD_GATEWAY',
-  REMOTE_COMMAND_FAILED: 'BAD_GATEWAY',
-  INTERNAL: 'INTERNAL_SERVER_ERROR',
-};
 
 function readableZodMessage(error: ZodError): string {
   return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
@@ -50,7 +32,7 @@ const t = initTRPC.context<Context>().create({
     if (cause instanceof ZodError) message = readableZodMessage(cause);
     else if (error.code === 'INTERNAL_SERVER_ERROR' && !(cause instanceof AppError)) {
       // Unexpected failures keep their detail in the log, not in the browser.
-      message = 'Something went wrong on the dashboard; the error is in its log.';
+      message = INTERNAL_FAILURE_MESSAGE;
     }
     return {
       ...shape,
@@ -70,7 +52,7 @@ const mapAppErrors = t.middleware(async ({ next, path }) => {
   if (!result.ok) {
     const cause = result.error.cause;
     if (cause instanceof AppError) {
-      throw new TRPCError({ code: trpcCodes[cause.code], message: cause.message, cause });
+      throw new TRPCError({ code: appErrorStatus[cause.code].trpc, message: cause.message, cause });
     }
     if (result.error.code === 'INTERNAL_SERVER_ERROR') logger.error({ err: cause ?? result.error, path }, 'procedure failed');
   }

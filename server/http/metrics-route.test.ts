@@ -1,13 +1,13 @@
 // GET /metrics: refused without a token, with a wrong one, or when none is configured; served with the env token or
-// the admin-rotated one (and the rotated-out one stops working). Real HTTP to the handler server/http.ts routes at
+// the admin-rotated one (and the rotated-out one stops working). Real HTTP to the handler the edge routes at
 // /metrics, on the real services (database, metrics service).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBox } from '../boxes/boxes';
-import { createPrometheusHandler } from './prometheus';
-import { rotatePrometheusToken } from './settings';
-import { startMetricsBackend, type MetricsBackend } from './test-helpers';
+import { rotatePrometheusToken } from '../metrics/settings';
+import { startMetricsBackend, type MetricsBackend } from '../metrics/test-helpers';
+import { createMetricsRoute } from './metrics-route';
 
 const ENV_TOKEN = 'env-token-0123456789abcdef';
 
@@ -20,7 +20,7 @@ describe('/metrics', () => {
     backend = await startMetricsBackend({ BOXYARD_METRICS_TOKEN: ENV_TOKEN });
     const { services, admin } = backend;
     await createBox(services.db, services.secrets, admin, { name: 'scraped "box"', host: '127.0.0.1', port: 1, sshUser: 'dev', tags: [], notes: '', ownerId: admin.id, memberIds: [], auth: { method: 'dashboard-key' } });
-    const handler = createPrometheusHandler(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN);
+    const handler = createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN);
     server = createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

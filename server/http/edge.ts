@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { toNodeHandler } from 'better-auth/node';
+import { TERMINAL_PATH } from '../../lib/terminal-protocol';
+import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
+import { logger } from '../log';
+import type { Services } from '../services';
+import { CLI_API_PATH, createCliApiRoute } from './cli-api';
+import { identify } from './identity';
+import { createMetricsRoute, METRICS_PATH } from './metrics-route';
+import { sendJson } from './responses';
+import { createTerminalRoute } from './terminal-ws';
+import { createTrpcRoute, TRPC_PATH } from './trpc-route';
+
+/**
+ * Every route the dashboard serves itself, HTTP and WebSocket, in two tables; pages are Next's (server.ts).
+ * A route matches its path exactly, or, for an API that routes below itself (`subtree`), the path and anything under
+ * `path/`: `/metricsx` and `/api/healthz` are not ours and go to Next, which answers 404.
+ */
+
+type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+interface Route<Handler> {
+  path: string;
+  subtree?: boolean;
+  handle: Handler;
+}
+
+export interface Edge {
+  /** Serves `req` if it is one of the dashboard's own routes; false leaves it to Next. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Takes a WebSocket upgrade on one of our paths; false leaves it to whoever else listens (Next's dev HMR). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+}
+
+export const AUTH_PATH = '/api/auth';
+export const HEALTH_PATH = '/api/health';
+
+export function createEdge(services: Services): Edge {
+  const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
+  const httpRoutes: Route<HttpHandler>[] = [
+    { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
+    { path: AUTH_PATH, subtree: true, handle: toNodeHandler(services.auth) },
+    { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, identify: identifyRequest }) },
+    { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
+    { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
+  ];
+  const upgradeRoutes: Route<UpgradeHandler>[] = [
+    {
+      path: TERMINAL_PATH,
+      handle: createTerminalRoute({
+        db: services.db,
+        terminals: services.terminals,
+        identify: identifyRequest,
+        dashboardOrigin: new URL(services.env.publicUrl).origin,
+      }),
+    },
+  ];
+
+  return {
+    handleRequest(req, res) {
+      const url = requestUrl(req);
+      const route = findRoute(httpRoutes, url.pathname);
+      if (!route) return false;
+      Promise.resolve()
+        .then(() => route.handle(req, res, url))
+        .catch((error: unknown) => answerFailure(res, error, url.pathname));
+      return true;
+    },
+    handleUpgrade(req, socket, head) {
+      const url = requestUrl(req);
+      const route = findRoute(upgradeRoutes, url.pathname);
+      if (!route) return false;
+      route.handle(req, socket, head, url);
+      return true;
+    },
+  };
+}
+
+/** The request's URL on the dashboard; a path such as `//host/x` stays a path, never becomes a host. */
+function requestUrl(req: IncomingMessage): URL {
+  return new URL(`http://dashboard.invalid${req.url?.startsWith('/') ? req.url : '/'}`);
+}
+
+export function findRoute<Handler>(routes: Route<Handler>[], pathname: string): Route<Handler> | undefined {
+  return routes.find((route) => pathname === route.path || (route.subtree && pathname.startsWith(`${route.path}/`)));
+}
+
+/** A route that threw: an AppError keeps its status and message; anything else is logged and stays on the server. */
+function answerFailure(res: ServerResponse, error: unknown, path: string): void {
+  if (!isAppError(error) || error.code === 'INTERNAL') logger.error({ err: error, path }, 'HTTP route failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (isAppError(error)) sendJson(res, appErrorStatus[error.code].http, { error: error.message });
+  else sendJson(res, 500, { error: INTERNAL_FAILURE_MESSAGE });
+}

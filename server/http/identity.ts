@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { fromNodeHeaders } from 'better-auth/node';
+import { authenticateApiToken } from '../access-keys/api-tokens';
+import type { Auth } from '../auth/auth';
+import type { SessionUser } from '../boxes/access';
+import type { Db } from '../db/client';
+
+/**
+ * Who is asking: the one function every edge (tRPC, the CLI API, every WebSocket) uses to turn a request into a
+ * SessionUser. A request that carries `Authorization: Bearer ...` is judged by that token alone (a script's token
+ * never falls back to a browser cookie); otherwise by the better-auth session cookie.
+ */
+export type Identity =
+  | { user: SessionUser; via: 'session' }
+  | { user: SessionUser; via: 'api-token'; tokenId: string }
+  | { user: null; refusal: 'no-credentials' | 'token-unknown' | 'token-revoked' };
+
+export interface IdentityDeps {
+  db: Db;
+  auth: Auth;
+}
+
+export function bearerToken(headers: IncomingHttpHeaders): string | null {
+  const match = /^Bearer +(\S+) *$/i.exec(headers.authorization ?? '');
+  return match ? match[1]! : null;
+}
+
+export async function identify(deps: IdentityDeps, headers: IncomingHttpHeaders): Promise<Identity> {
+  const token = bearerToken(headers);
+  if (token) {
+    const check = await authenticateApiToken(deps.db, token);
+    if (!check.ok) return { user: null, refusal: check.reason === 'revoked' ? 'token-revoked' : 'token-unknown' };
+    return { user: check.user, via: 'api-token', tokenId: check.tokenId };
+  }
+  const session = await deps.auth.api.getSession({ headers: fromNodeHeaders(headers) });
+  if (!session) return { user: null, refusal: 'no-credentials' };
+  const { id, email, name, role } = session.user;
+  return { user: { id, email, name, role: role === 'admin' ? 'admin' : 'developer' }, via: 'session' };
+}
+
+/** What a refused request is told, in words the user can act on. */
+export function identityRefusalMessage(refusal: Extract<Identity, { user: null }>['refusal']): string {
+  switch (refusal) {
+    case 'no-credentials':
+      return 'Sign in first (your session may have expired).';
+    case 'token-revoked':
+      return 'This API token was revoked; make a new one on your profile page.';
+    case 'token-unknown':
+      return 'This API token is not known to this dashboard (mistyped, or made on another dashboard); make one on your profile page.';
+  }
+}

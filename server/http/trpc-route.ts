@@ -1,0 +1,17 @@
+import type { IncomingMessage } from 'node:http';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { Services } from '../services';
+import type { Context } from '../trpc/init';
+import { appRouter } from '../trpc/router';
+import type { Identity } from './identity';
+
+export const TRPC_PATH = '/api/trpc';
+
+/** The tRPC API (queries, mutations, and the server-sent event subscriptions of live job logs). */
+export function createTrpcRoute(services: Services, identify: (req: IncomingMessage) => Promise<Identity>) {
+  return createHTTPHandler({
+    router: appRouter,
+    basePath: `${TRPC_PATH}/`,
+    createContext: async ({ req }): Promise<Context> => ({ services, user: (await identify(req)).user }),
+  });
+}
