@@ -3,7 +3,6 @@ import type { Db } from '../db/client';
 import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
 import type { SshPool } from '../ssh/pool';
-import type { TerminalManager } from '../terminals/manager';
 import { prunePoints, rollupMinutes, rollupQuarters } from './history';
 import { HostCpuPoller } from './host-cpu';
 import { activityOf, IdleTracker, type IdleState } from './idle';
@@ -14,12 +13,23 @@ import { AutoSuspender, type ResumeBoxFn, type SuspendBoxFn } from './suspend';
 
 const log = logger.child({ module: 'metrics' });
 
+/** Dashboard terminals on one box: open ones, and those with a browser attached. */
+export interface TerminalCount {
+  open: number;
+  attached: number;
+}
+
+/** What metrics asks the dashboard's terminals (a port: services.ts plugs the TerminalManager in). */
+export interface TerminalActivity {
+  terminalsOn(boxId: string): TerminalCount;
+}
+
 export interface MetricsServiceOptions {
   db: Db;
   pool: SshPool;
   remote: BoxRemote;
   hostRemote: HostRemote;
-  terminals: Pick<TerminalManager, 'list'>;
+  terminals: TerminalActivity;
   /** The VM lifecycle (server/vms requestVmAction) for auto-suspend; null until the lead wires it. */
   suspendBox?: SuspendBoxFn | null;
   resumeBox?: ResumeBoxFn | null;
@@ -42,7 +52,6 @@ export interface MetricsServiceOptions {
   leads?: () => boolean;
 }
 
-const ADMIN_VIEW = { id: '', email: '', name: '', role: 'admin' as const };
 
 /**
  * The metrics area as one service with explicit start/stop: the sampler streams, idle tracking (persisted as
@@ -127,10 +136,8 @@ export class MetricsService {
     return this.settings;
   }
 
-  /** Dashboard terminals on the box: open ones and those with a browser attached. */
-  terminalsOn(boxId: string): { open: number; attached: number } {
-    const sessions = this.options.terminals.list(ADMIN_VIEW).filter((s) => s.box.id === boxId && s.state !== 'done');
-    return { open: sessions.length, attached: sessions.filter((s) => s.attached).length };
+  terminalsOn(boxId: string): TerminalCount {
+    return this.options.terminals.terminalsOn(boxId);
   }
 
   idleState(boxId: string): IdleState {

@@ -154,6 +154,12 @@ export class TerminalManager {
     return stats;
   }
 
+  /** Sessions on one box that are not done: open, and with a browser attached (metrics' TerminalActivity port). */
+  terminalsOn(boxId: string): { open: number; attached: number } {
+    const open = [...this.sessions.values()].filter((session) => session.box.id === boxId && session.state !== 'done');
+    return { open: open.length, attached: open.filter((session) => session.attached).length };
+  }
+
   sessionStats(sessionId: string): TerminalSessionStats | null {
     return this.sessions.get(sessionId)?.stats() ?? null;
   }
