@@ -22,6 +22,7 @@ import {
   parseDomifaddr,
   parseDominfo,
   parseDomstatsCpuSeconds,
+  parseVirshCpuTimes,
   sharedFolderXml,
 } from './libvirt';
 import { expectAppError, failed, fakeClock, ok, scriptedExec, type ScriptedStep } from './testing';
@@ -335,5 +336,25 @@ describe('LibvirtDriver with real virsh and the test:///default driver', () => {
 
   it('reports an unknown domain as not found', async () => {
     await expectAppError(driver.start({ id: '00000000-0000-0000-0000-000000000000', name: 'ghost' }), 'NOT_FOUND', 'ghost is not a VM on host this machine (any more).');
+  });
+});
+
+describe('virsh host CPU output', () => {
+  it('maps domstats blocks to names and uuids', () => {
+    const text = [
+      '6695eb01-f6a4-8304-79aa-97f2502e193f test',
+      'a1b2c3d4-0000-4000-8000-000000000001 lab-vm-1',
+      '',
+      "Domain: 'test'",
+      '',
+      "Domain: 'lab-vm-1'",
+      '  cpu.time=12500000000',
+      '  cpu.user=10000000000',
+      '',
+    ].join('\n');
+    const times = parseVirshCpuTimes(text);
+    expect(times.get('lab-vm-1')).toBe(12.5);
+    expect(times.get('a1b2c3d4-0000-4000-8000-000000000001')).toBe(12.5);
+    expect(times.has('test')).toBe(false); // libvirt's test driver reports no cpu.time
   });
 });

@@ -15,9 +15,10 @@ import { boxAuth, boxName, hostAddress, sshPort, sshUser, tag } from '../../lib/
 import { cloneAddress, cloneNameTaken, cloneRecipe } from './clone-recipe';
 import { lifecycleRecipes } from './lifecycle-recipes';
 import { powerActions, powerRecipes } from './power-recipe';
-import { describeState } from '../hypervisors/common';
-import { availableActions, driverCanPause, refusal, vmActions, type VmAction } from './rules';
-import { activeVmJobs, earlierVmJob, lookUpVm, vmGoneMessage } from './steps';
+import { describeState, lookUpVm } from '../hypervisors/common';
+import { capabilitiesOf } from '../hypervisors/factory';
+import { availableActions, refusal, vmActions, type VmAction } from './rules';
+import { activeVmJobs, earlierVmJob, vmGoneMessage } from './steps';
 
 /**
  * VM lifecycle for the API and for other parts of the dashboard (auto-suspend, terminals): every action is a job
@@ -61,7 +62,7 @@ function busy(vmName: string, job: { id: string; kind: string; createdByEmail: s
 }
 
 async function vmOnHost(deps: VmDeps, host: HostRow, vmId: string, actor: Actor, knownName?: string): Promise<VmInfo> {
-  if (host.kind === 'ssh') {
+  if (!capabilitiesOf(host.kind).vms) {
     throw new AppError('BAD_INPUT', `host ${host.name} is a plain SSH machine without a hypervisor: it has no VMs to act on.`);
   }
   const vm = await deps.hostRemote.withDriver(host.id, actor, 'vms', (driver) => lookUpVm(driver, { id: vmId, name: knownName ?? vmId }));
@@ -88,7 +89,7 @@ export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, kn
   const vm = known?.id === request.vmId ? known : await vmOnHost(deps, host, request.vmId, request.actor, boxRow?.name);
   const refused = refusal(request.action, vm.name, vm.state);
   if (refused) throw new AppError('CONFLICT', refused);
-  if (request.action === 'pause' && !driverCanPause(host.kind)) throw new AppError('BAD_INPUT', `host ${host.name} cannot pause VMs.`);
+  if (request.action === 'pause' && !capabilitiesOf(host.kind).pause) throw new AppError('BAD_INPUT', `host ${host.name} cannot pause VMs.`);
 
   const [active] = await activeVmJobs(db, host.id, vm.id);
   if (active) throw busy(vm.name, active);
@@ -251,7 +252,7 @@ export async function hostVms(deps: VmDeps, admin: SessionUser, hostId: string):
     const box = boxes.find((candidate) => candidate.vmId === vm.id);
     return {
       ...vm,
-      actions: job ? [] : availableActions(vm.state, { canPause: driverCanPause(host.kind) }),
+      actions: job ? [] : availableActions(vm.state, { canPause: capabilitiesOf(host.kind).pause }),
       activeJob: job ? { id: job.id, kind: job.kind, status: job.status, createdByEmail: job.createdByEmail } : null,
       box: box ? { id: box.id, name: box.name } : null,
     };
@@ -315,7 +316,7 @@ export async function boxVmStatus(deps: VmDeps, user: SessionUser, boxId: string
     vmId: box.vmId,
     vm: { ...vm, stateText: describeState(vm.state as VmState) },
     problem: null,
-    actions: activeJob ? [] : availableActions(vm.state, { canPause: driverCanPause(host.kind) }),
+    actions: activeJob ? [] : availableActions(vm.state, { canPause: capabilitiesOf(host.kind).pause }),
     activeJob,
   };
 }
@@ -393,7 +394,7 @@ export const newBoxFromTemplateInput = z.object({
  */
 export async function newBoxFromTemplate(deps: VmDeps & { secrets: SecretBox }, admin: SessionUser, input: z.output<typeof newBoxFromTemplateInput>) {
   const host = await getHostRow(deps.db, input.hostId);
-  if (host.kind === 'ssh') throw new AppError('BAD_INPUT', `host ${host.name} has no hypervisor to clone VMs with.`);
+  if (!capabilitiesOf(host.kind).vms) throw new AppError('BAD_INPUT', `host ${host.name} has no hypervisor to clone VMs with.`);
   const vms = await deps.hostRemote.listVms(host.id, admin);
   const template = vms.find((vm) => vm.id === input.templateId);
   if (!template) throw new AppError('NOT_FOUND', `The template VM no longer exists on host ${host.name}.`);
