@@ -19,7 +19,9 @@ import { deleteBox } from '../server/boxes/boxes';
 import { loadEnv } from '../server/env';
 import { createHost } from '../server/hosts/hosts';
 import { startServices, stopServices, type Services } from '../server/services';
-import { ensureVmBoxRunning, newBoxFromTemplate, requestVmAction } from '../server/vms/vms';
+import { newBoxFromTemplate } from '../server/vms/from-template';
+import { requestVmAction } from '../server/vms/lifecycle';
+import { ensureVmBoxRunning } from '../server/vms/wake';
 import { machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
 
 const NAME = 'vm-lifecycle';

@@ -14,7 +14,7 @@ export function VmBoxSources() {
   const isAdmin = me.data?.role === 'admin';
   const hosts = useQuery({ ...trpc.hosts.list.queryOptions(), enabled: isAdmin });
   if (!isAdmin) return null;
-  const hypervisors = hosts.data?.filter((host) => host.kind !== 'ssh') ?? [];
+  const hypervisors = hosts.data?.filter((host) => host.capabilities.vms) ?? [];
   return (
     <Card title="Or a VM on a hypervisor host">
       {hosts.isPending ? (

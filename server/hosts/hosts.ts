@@ -3,6 +3,7 @@ import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import type { HypervisorKind } from '../hypervisors/driver';
+import { capabilitiesOf } from '../hypervisors/factory';
 import type { createHostInput } from '../../lib/validation';
 import { credentialSecret, decryptCredentials } from '../ssh/credentials';
 
@@ -15,6 +16,8 @@ export function toHostView(host: HostRow) {
     id: host.id,
     name: host.name,
     kind: host.kind as HypervisorKind,
+    /** What its driver can do: the browser asks this rather than the kind (e.g. whether it has VMs). */
+    capabilities: capabilitiesOf(host.kind),
     host: host.host,
     port: host.port,
     sshUser: host.sshUser,

@@ -12,6 +12,7 @@ import {
   type GuardedAction,
 } from './common';
 import type { VmState } from './driver';
+import { capabilitiesOf } from './factory';
 import { fakeClock, scriptedExec } from './testing';
 
 const vm = { id: 'id-1', name: 'dev box' };
@@ -151,5 +152,15 @@ describe('stopThenForce', () => {
       forceOff: async () => {},
     };
     await expect(stopThenForce(ctx, steps, 1_000)).rejects.toMatchObject({ code: 'SSH_UNREACHABLE' });
+  });
+});
+
+describe('capabilitiesOf', () => {
+  it('says what each kind’s driver can do, and refuses an unknown kind by name', () => {
+    expect(capabilitiesOf('libvirt')).toMatchObject({ vms: true, pause: true, hostCpuInOneCall: true, sharedFolders: { transports: ['9p', 'virtiofs'], inPersistentConfig: true } });
+    expect(capabilitiesOf('parallels')).toMatchObject({ vms: true, pause: true, hostCpuInOneCall: false, sharedFolders: { transports: ['parallels'], inPersistentConfig: false } });
+    expect(capabilitiesOf('utm').sharedFolders.byHandOnly).toMatch(/^UTM's command-line tool cannot share folders/);
+    expect(capabilitiesOf('ssh')).toMatchObject({ vms: false, pause: false, hostPower: true });
+    expect(() => capabilitiesOf('vmware')).toThrow(/Unknown hypervisor kind "vmware"/);
   });
 });

@@ -6,6 +6,7 @@ import {
   type Clock,
   type DriverOptions,
   type HostExec,
+  type HypervisorDriver,
   type HostExecOptions,
   type ResourceChange,
   type SharedFolder,
@@ -199,6 +200,19 @@ export function validateSharedFolder(folder: SharedFolder): void {
   if (!folder.hostPath.startsWith('/')) {
     throw new AppError('BAD_INPUT', `The host path of a shared folder must be absolute (start with /): ${folder.hostPath}`);
   }
+}
+
+/** One VM by id, or null when gone: the driver's single-VM lookup where it has one, else its listing. */
+export async function lookUpVm(driver: HypervisorDriver, vm: VmRef): Promise<VmInfo | null> {
+  if (driver.findVm) return driver.findVm(vm);
+  return (await driver.listVms()).find((info) => info.id === vm.id) ?? null;
+}
+
+/** hostCpuSecondsOfMany for drivers that read one VM per command: one after the other, an unreadable VM as null. */
+export async function hostCpuSecondsOneByOne(driver: Pick<HypervisorDriver, 'hostCpuSeconds'>, vms: readonly VmRef[]): Promise<Map<string, number | null>> {
+  const seconds = new Map<string, number | null>();
+  for (const vm of vms) seconds.set(vm.id, await driver.hostCpuSeconds(vm).catch(() => null));
+  return seconds;
 }
 
 export interface StopSteps {

@@ -7,7 +7,7 @@ import type { ShellCommand } from '../ssh/quote';
  * HostExec, which is the SSH pool in production and a scripted executor in unit tests.
  */
 
-import type { HypervisorKind } from '../../lib/validation';
+import type { HypervisorKind, MountTransport } from '../../lib/validation';
 
 export { hypervisorKinds, type HypervisorKind } from '../../lib/validation';
 
@@ -67,10 +67,47 @@ export interface SharedFolder {
   /** Absolute path on the hypervisor host. */
   hostPath: string;
   readOnly: boolean;
+  /**
+   * The hypervisor's own description of the share when the caller compiled one (libvirt: the <filesystem> XML of
+   * mounts/compile.ts, with its transport and cache options); without it the driver writes its default.
+   */
+  device?: string;
+}
+
+/**
+ * What a driver can do, as data: callers (rules, the mount recipe, the host-CPU sampler, the browser through the
+ * host view) ask this instead of branching on the kind. Each driver file declares its own.
+ */
+export interface DriverCapabilities {
+  /** The host runs VMs Boxyard can list and act on (false: a plain SSH machine). */
+  vms: boolean;
+  /** Freezes a VM in memory, apart from suspending it. */
+  pause: boolean;
+  /** Saves a VM's state so it stops using CPU and memory. */
+  suspend: boolean;
+  sharedFolders: SharedFolderCapabilities;
+  /** hostCpuSecondsOfMany reads every VM of the host with one command (otherwise one command per VM). */
+  hostCpuInOneCall: boolean;
+  /** Reboots and powers off the host itself (HostPowerControl). */
+  hostPower: boolean;
+  snapshots: false;
+}
+
+export interface SharedFolderCapabilities {
+  /** The mount transports whose folders the driver adds to a VM; empty when Boxyard cannot add any. */
+  transports: readonly MountTransport[];
+  /**
+   * true: a share goes into the VM's persistent configuration, which only a stopped VM takes (libvirt; seen at its
+   * next start), and sharedFolderNames lists what a VM has. false: added at once, and not listed (Parallels).
+   */
+  inPersistentConfig: boolean;
+  /** Why Boxyard cannot add shared folders, and where the user adds them instead; null when it can. */
+  byHandOnly: string | null;
 }
 
 export interface HypervisorDriver {
   readonly kind: HypervisorKind;
+  readonly capabilities: DriverCapabilities;
   /** The management tool's own version line. */
   version(): Promise<string>;
   listVms(): Promise<VmInfo[]>;
@@ -95,6 +132,13 @@ export interface HypervisorDriver {
   setResources(vm: VmRef, change: ResourceChange): Promise<void>;
   addSharedFolder(vm: VmRef, folder: SharedFolder): Promise<void>;
   removeSharedFolder(vm: VmRef, name: string): Promise<void>;
+  /**
+   * The names of the VM's shared folders, as it runs now (live) or as it will next start (persistent); only where
+   * capabilities.sharedFolders.inPersistentConfig, refused elsewhere.
+   */
+  sharedFolderNames(vm: VmRef, which: 'live' | 'persistent'): Promise<string[]>;
+  /** Why the VM's configuration cannot take a shared folder of this transport, in words; null when it can. */
+  sharedFolderProblem(vm: VmRef, transport: MountTransport): Promise<string | null>;
   /** The guest's reachable address (IPv4 before IPv6, never link-local); null when it has none or is not running. */
   guestIp(vm: VmRef): Promise<string | null>;
   /**
@@ -102,6 +146,11 @@ export interface HypervisorDriver {
    * run or the host offers no way to measure it (see each driver).
    */
   hostCpuSeconds(vm: VmRef): Promise<number | null>;
+  /**
+   * hostCpuSeconds of several VMs, by VM id: one command where capabilities.hostCpuInOneCall, otherwise one per VM
+   * (a VM that cannot be read counts as null, not as a failure of the others).
+   */
+  hostCpuSecondsOfMany(vms: readonly VmRef[]): Promise<Map<string, number | null>>;
 }
 
 /** Power control of the host itself; only the plain SSH driver offers it (the caller confirms first). */

@@ -22,6 +22,7 @@ import {
   parseDomifaddr,
   parseDominfo,
   parseDomstatsCpuSeconds,
+  parseVirshCpuTimes,
   sharedFolderXml,
 } from './libvirt';
 import { expectAppError, failed, fakeClock, ok, scriptedExec, type ScriptedStep } from './testing';
@@ -225,6 +226,41 @@ describe('LibvirtDriver', () => {
     await expectAppError(driver.removeSharedFolder(vm, 'nope'), 'NOT_FOUND', 'test has no shared folder named nope.');
   });
 
+  it('lists a domain’s shares, attaches a compiled device as given and says when virtiofs lacks shared memory', async () => {
+    const { driver, exec } = driverWith([
+      LOCATE,
+      { command: `LC_ALL=C virsh dumpxml --domain '${ID}'`, result: ok(DUMPXML_WITH_SHARES) },
+      { command: `LC_ALL=C virsh dumpxml --domain '${ID}' --inactive`, result: ok('<domain></domain>') },
+      { command: `cat | LC_ALL=C virsh attach-device --domain '${ID}' --file /dev/stdin --config` },
+      { command: `LC_ALL=C virsh dumpxml --domain '${ID}' --inactive`, result: ok(DUMPXML_WITH_SHARES) },
+      { command: `LC_ALL=C virsh dumpxml --domain '${ID}' --inactive`, result: ok('<domain></domain>') },
+    ]);
+    expect(await driver.sharedFolderNames(vm, 'live')).toEqual([`proj'"1`, 'src']);
+    expect(await driver.sharedFolderNames(vm, 'persistent')).toEqual([]);
+    const device = "<filesystem type='mount' accessmode='mapped'>\n  <source dir='/srv/x'/>\n  <target dir='x'/>\n</filesystem>";
+    await driver.addSharedFolder(vm, { name: 'x', hostPath: '/srv/x', readOnly: false, device });
+    expect(exec.calls[3]?.options?.stdin).toBe(`${device}\n`);
+    expect(await driver.sharedFolderProblem(vm, '9p')).toBeNull();
+    expect(await driver.sharedFolderProblem(vm, 'virtiofs')).toBeNull();
+    expect(await driver.sharedFolderProblem(vm, 'virtiofs')).toMatch(/^virtiofs needs shared memory backing in test's domain/);
+    expect(exec.pending).toEqual([]);
+  });
+
+  it('reads every running domain’s host CPU time with one command, a domain without one as null', async () => {
+    const { driver, exec } = driverWith([
+      {
+        command: 'LC_ALL=C virsh list --uuid --name; LC_ALL=C virsh domstats --cpu-total --list-active',
+        result: ok(`${ID} test\na1b2c3d4-0000-4000-8000-000000000001 lab-vm-1\n\nDomain: 'lab-vm-1'\n  cpu.time=12500000000\n`),
+      },
+    ]);
+    const seconds = await driver.hostCpuSecondsOfMany([vm, { id: 'a1b2c3d4-0000-4000-8000-000000000001', name: 'lab-vm-1' }]);
+    expect([...seconds]).toEqual([
+      [ID, null],
+      ['a1b2c3d4-0000-4000-8000-000000000001', 12.5],
+    ]);
+    expect(exec.calls).toHaveLength(1);
+  });
+
   it('falls back from DHCP leases to ARP to the guest agent for the address', async () => {
     const { driver } = driverWith([
       LOCATE,
@@ -335,5 +371,25 @@ describe('LibvirtDriver with real virsh and the test:///default driver', () => {
 
   it('reports an unknown domain as not found', async () => {
     await expectAppError(driver.start({ id: '00000000-0000-0000-0000-000000000000', name: 'ghost' }), 'NOT_FOUND', 'ghost is not a VM on host this machine (any more).');
+  });
+});
+
+describe('virsh host CPU output', () => {
+  it('maps domstats blocks to names and uuids', () => {
+    const text = [
+      '6695eb01-f6a4-8304-79aa-97f2502e193f test',
+      'a1b2c3d4-0000-4000-8000-000000000001 lab-vm-1',
+      '',
+      "Domain: 'test'",
+      '',
+      "Domain: 'lab-vm-1'",
+      '  cpu.time=12500000000',
+      '  cpu.user=10000000000',
+      '',
+    ].join('\n');
+    const times = parseVirshCpuTimes(text);
+    expect(times.get('lab-vm-1')).toBe(12.5);
+    expect(times.get('a1b2c3d4-0000-4000-8000-000000000001')).toBe(12.5);
+    expect(times.has('test')).toBe(false); // libvirt's test driver reports no cpu.time
   });
 });

@@ -16,7 +16,9 @@ import {
   type DriverContext,
   type GuardedAction,
 } from './common';
+import type { MountTransport } from '../../lib/validation';
 import type {
+  DriverCapabilities,
   DriverOptions,
   HostExec,
   HypervisorDriver,
@@ -130,6 +132,33 @@ export function parseDomstatsCpuSeconds(text: string): number | null {
   return match ? Number(match[1]) / 1e9 : null;
 }
 
+/** `virsh list --uuid --name` lines ("uuid name") then `virsh domstats --cpu-total` blocks: host CPU seconds by uuid and by name. */
+export function parseVirshCpuTimes(text: string): Map<string, number> {
+  const nameToUuid = new Map<string, string>();
+  const result = new Map<string, number>();
+  let domain: string | null = null;
+  for (const line of text.split('\n')) {
+    const listed = /^\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(\S.*?)\s*$/i.exec(line);
+    if (listed) {
+      nameToUuid.set(listed[2]!, listed[1]!);
+      continue;
+    }
+    const header = /^Domain: '(.*)'\s*$/.exec(line);
+    if (header) {
+      domain = header[1]!;
+      continue;
+    }
+    const time = /^\s*cpu\.time=(\d+)\s*$/.exec(line);
+    if (time && domain !== null) {
+      const seconds = Number(time[1]) / 1e9;
+      result.set(domain, seconds);
+      const uuid = nameToUuid.get(domain);
+      if (uuid) result.set(uuid, seconds);
+    }
+  }
+  return result;
+}
+
 function xmlEscape(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 }
@@ -160,13 +189,17 @@ export function sharedFolderXml(folder: SharedFolder): string {
   ].join('\n');
 }
 
+/** Each <filesystem> element of a domain's XML, verbatim, with its target (the guest's tag). */
+function filesystems(domainXml: string): { name: string; xml: string }[] {
+  return [...domainXml.matchAll(/<filesystem\b[\s\S]*?<\/filesystem>/g)].flatMap((match) => {
+    const target = /<target\s+dir=(['"])(.*?)\1/.exec(match[0]);
+    return target ? [{ name: xmlUnescape(target[2]), xml: match[0] }] : [];
+  });
+}
+
 /** The <filesystem> element of a domain's XML whose target (the guest's tag) is `name`, verbatim. */
 export function findFilesystemXml(domainXml: string, name: string): string | null {
-  for (const match of domainXml.matchAll(/<filesystem\b[\s\S]*?<\/filesystem>/g)) {
-    const target = /<target\s+dir=(['"])(.*?)\1/.exec(match[0]);
-    if (target && xmlUnescape(target[2]) === name) return match[0];
-  }
-  return null;
+  return filesystems(domainXml).find((filesystem) => filesystem.name === name)?.xml ?? null;
 }
 
 /** Listings retried when a domain vanished mid-listing. */
@@ -179,8 +212,19 @@ function domainGone(vm: VmRef, ctx: DriverContext) {
       : undefined;
 }
 
+export const libvirtCapabilities: DriverCapabilities = {
+  vms: true,
+  pause: true,
+  suspend: true,
+  sharedFolders: { transports: ['9p', 'virtiofs'], inPersistentConfig: true, byHandOnly: null },
+  hostCpuInOneCall: true,
+  hostPower: false,
+  snapshots: false,
+};
+
 export class LibvirtDriver implements HypervisorDriver {
   readonly kind = 'libvirt' as const;
+  readonly capabilities = libvirtCapabilities;
   private readonly ctx: DriverContext;
   private readonly virshTool: ToolLocator;
   private readonly virtCloneTool: ToolLocator;
@@ -352,12 +396,28 @@ export class LibvirtDriver implements HypervisorDriver {
   /** Added to the persistent config: the guest sees it after its next start. */
   async addSharedFolder(vm: VmRef, folder: SharedFolder): Promise<void> {
     validateSharedFolder(folder);
-    await this.deviceFromStdin(sh`attach-device --domain ${vm.id}`, sharedFolderXml(folder), `Sharing ${folder.hostPath} with ${vm.name}`, vm);
+    const xml = folder.device === undefined ? sharedFolderXml(folder) : `${folder.device}\n`;
+    await this.deviceFromStdin(sh`attach-device --domain ${vm.id}`, xml, `Sharing ${folder.hostPath} with ${vm.name}`, vm);
+  }
+
+  async sharedFolderNames(vm: VmRef, which: 'live' | 'persistent'): Promise<string[]> {
+    return filesystems(await this.domainXml(vm, which)).map((filesystem) => filesystem.name);
+  }
+
+  /** virtiofs (vhost-user-fs) needs the domain's memory shared with virtiofsd; without it the domain does not start. */
+  async sharedFolderProblem(vm: VmRef, transport: MountTransport): Promise<string | null> {
+    if (transport !== 'virtiofs' || /<access\s+mode=['"]shared['"]/.test(await this.domainXml(vm, 'persistent'))) return null;
+    return `virtiofs needs shared memory backing in ${vm.name}'s domain, which it lacks: add <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking> (virsh edit)`;
+  }
+
+  private domainXml(vm: VmRef, which: 'live' | 'persistent'): Promise<string> {
+    const inactive = which === 'persistent' ? sh.raw(' --inactive') : sh.raw('');
+    return this.run(sh`dumpxml --domain ${vm.id}${inactive}`, `Reading the configuration of ${vm.name}`, vm);
   }
 
   /** detach-device wants the device's XML, so the share is looked up in the domain's persistent XML first. */
   async removeSharedFolder(vm: VmRef, name: string): Promise<void> {
-    const domainXml = await this.run(sh`dumpxml --domain ${vm.id} --inactive`, `Reading the configuration of ${vm.name}`, vm);
+    const domainXml = await this.domainXml(vm, 'persistent');
     const device = findFilesystemXml(domainXml, name);
     if (!device) throw new AppError('NOT_FOUND', `${vm.name} has no shared folder named ${name}.`);
     await this.deviceFromStdin(sh`detach-device --domain ${vm.id}`, `${device}\n`, `Removing the shared folder ${name} from ${vm.name}`, vm);
@@ -390,5 +450,16 @@ export class LibvirtDriver implements HypervisorDriver {
   /** cpu.time from domstats is the host CPU time of the domain's QEMU process; a shut-off domain has none. */
   async hostCpuSeconds(vm: VmRef): Promise<number | null> {
     return parseDomstatsCpuSeconds(await this.run(sh`domstats --state --cpu-total -- ${vm.id}`, `Reading the CPU time of ${vm.name}`, vm));
+  }
+
+  /**
+   * Every running domain's cpu.time in one command (all domains at once, cheap on a host with many VMs). A
+   * domain without one (not running) reads as null. The output is read even when virsh exits non-zero: the
+   * domains it did print are still right.
+   */
+  async hostCpuSecondsOfMany(vms: readonly VmRef[]): Promise<Map<string, number | null>> {
+    const result = await this.ctx.exec(sh`${this.virsh} list --uuid --name; ${this.virsh} domstats --cpu-total --list-active`);
+    const times = parseVirshCpuTimes(result.stdout);
+    return new Map(vms.map((vm) => [vm.id, times.get(vm.id) ?? null]));
   }
 }

@@ -6,6 +6,7 @@ import {
   ensureNameFree,
   findCloned,
   guardTransition,
+  hostCpuSecondsOneByOne,
   parsePsCpuTime,
   pickGuestAddress,
   runChecked,
@@ -17,6 +18,7 @@ import {
   type GuardedAction,
 } from './common';
 import type {
+  DriverCapabilities,
   DriverOptions,
   HostExec,
   HypervisorDriver,
@@ -140,8 +142,19 @@ export function parsePrlctlList(text: string): PrlctlStatus[] {
   });
 }
 
+export const parallelsCapabilities: DriverCapabilities = {
+  vms: true,
+  pause: true,
+  suspend: true,
+  sharedFolders: { transports: ['parallels'], inPersistentConfig: false, byHandOnly: null },
+  hostCpuInOneCall: false,
+  hostPower: false,
+  snapshots: false,
+};
+
 export class ParallelsDriver implements HypervisorDriver {
   readonly kind = 'parallels' as const;
+  readonly capabilities = parallelsCapabilities;
   private readonly ctx: DriverContext;
   private readonly prlctl: ToolLocator;
 
@@ -253,6 +266,13 @@ export class ParallelsDriver implements HypervisorDriver {
     await this.run(sh`prlctl set ${vm.id} --shf-host-del ${name}`, `Removing the shared folder ${name} from ${vm.name}`);
   }
 
+  /** A share is added to a running VM at once; Boxyard does not read them back. */
+  sharedFolderNames: HypervisorDriver['sharedFolderNames'] = async () => {
+    throw new AppError('BAD_INPUT', `Boxyard does not read the shared folders of Parallels VMs on ${this.ctx.where} back.`);
+  };
+
+  sharedFolderProblem: HypervisorDriver['sharedFolderProblem'] = async () => null;
+
   async guestIp(vm: VmRef): Promise<string | null> {
     const status = await this.status(vm);
     return status.state === 'running' ? status.ip : null;
@@ -267,6 +287,8 @@ export class ParallelsDriver implements HypervisorDriver {
     const listing = await runChecked(this.ctx, sh`ps -axww -o time=,command=`, 'Listing the host’s processes');
     return findVmProcessCpuSeconds(listing.stdout, vm.id);
   }
+
+  hostCpuSecondsOfMany: HypervisorDriver['hostCpuSecondsOfMany'] = (vms) => hostCpuSecondsOneByOne(this, vms);
 }
 
 /** The CPU time of the prl_vm_app process running the VM with this id, from `ps -o time=,command=` lines. */

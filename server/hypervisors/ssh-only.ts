@@ -1,14 +1,25 @@
 import { AppError } from '../errors';
 import { sh, type ShellCommand } from '../ssh/quote';
-import { commandFailed, driverContext, type DriverContext } from './common';
-import type { DriverOptions, HostExec, HostPowerControl, HypervisorDriver, VmInfo } from './driver';
+import { commandFailed, driverContext, hostCpuSecondsOneByOne, type DriverContext } from './common';
+import type { DriverCapabilities, DriverOptions, HostExec, HostPowerControl, HypervisorDriver, VmInfo } from './driver';
 
 /**
  * A plain SSH box or VPS: there is no hypervisor to talk to, so the only lifecycle actions are rebooting and
  * powering off the box itself (the caller asks the user to confirm). Every VM operation is refused in words.
  */
+export const sshOnlyCapabilities: DriverCapabilities = {
+  vms: false,
+  pause: false,
+  suspend: false,
+  sharedFolders: { transports: [], inPersistentConfig: false, byHandOnly: 'A plain SSH host has no hypervisor to share folders through: add them on the machine by hand' },
+  hostCpuInOneCall: false,
+  hostPower: true,
+  snapshots: false,
+};
+
 export class SshOnlyDriver implements HypervisorDriver, HostPowerControl {
   readonly kind = 'ssh' as const;
+  readonly capabilities = sshOnlyCapabilities;
   private readonly ctx: DriverContext;
 
   constructor(exec: HostExec, options: DriverOptions = {}) {
@@ -44,8 +55,12 @@ export class SshOnlyDriver implements HypervisorDriver, HostPowerControl {
   setResources: HypervisorDriver['setResources'] = async () => this.refuse();
   addSharedFolder: HypervisorDriver['addSharedFolder'] = async () => this.refuse();
   removeSharedFolder: HypervisorDriver['removeSharedFolder'] = async () => this.refuse();
+  sharedFolderNames: HypervisorDriver['sharedFolderNames'] = async () => this.refuse();
+  sharedFolderProblem: HypervisorDriver['sharedFolderProblem'] = async () => this.refuse();
   guestIp: HypervisorDriver['guestIp'] = async () => this.refuse();
   hostCpuSeconds: HypervisorDriver['hostCpuSeconds'] = async () => this.refuse();
+  /** Every VM reads as null (as hostCpuSeconds refuses each), like a host that cannot measure. */
+  hostCpuSecondsOfMany: HypervisorDriver['hostCpuSecondsOfMany'] = (vms) => hostCpuSecondsOneByOne(this, vms);
 
   /** systemd first; `shutdown` for boxes without it. sudo -n: a password prompt would hang the SSH channel. */
   async rebootHost(): Promise<void> {

@@ -8,13 +8,14 @@ import {
   ensureNameFree,
   findCloned,
   guardTransition,
+  hostCpuSecondsOneByOne,
   pickGuestAddress,
   stopThenForce,
   ToolLocator,
   type DriverContext,
   type GuardedAction,
 } from './common';
-import type { DriverOptions, HostExec, HypervisorDriver, StopOptions, StopResult, VmInfo, VmRef, VmState } from './driver';
+import type { DriverCapabilities, DriverOptions, HostExec, HypervisorDriver, StopOptions, StopResult, VmInfo, VmRef, VmState } from './driver';
 
 /**
  * UTM through `utmctl` (utmapp/UTM, utmctl/UTMCtl.swift). utmctl drives UTM.app with Apple Events, which macOS
@@ -70,8 +71,21 @@ function appleEventFailed(result: ExecResult): boolean {
   return /Error from event:|OSStatus error|does not work from SSH sessions/.test(result.stderr);
 }
 
+const NO_SHARES = "UTM's command-line tool cannot share folders";
+
+export const utmCapabilities: DriverCapabilities = {
+  vms: true,
+  pause: true,
+  suspend: true,
+  sharedFolders: { transports: [], inPersistentConfig: false, byHandOnly: `${NO_SHARES}: add these in UTM's settings` },
+  hostCpuInOneCall: false,
+  hostPower: false,
+  snapshots: false,
+};
+
 export class UtmDriver implements HypervisorDriver {
   readonly kind = 'utm' as const;
+  readonly capabilities = utmCapabilities;
   private readonly ctx: DriverContext;
   private readonly utmctl: ToolLocator;
 
@@ -202,12 +216,18 @@ export class UtmDriver implements HypervisorDriver {
   };
 
   addSharedFolder: HypervisorDriver['addSharedFolder'] = async () => {
-    throw new AppError('BAD_INPUT', `UTM's command-line tool cannot share folders: add the shared folder in UTM's settings on ${this.ctx.where}.`);
+    throw new AppError('BAD_INPUT', `${NO_SHARES}: add the shared folder in UTM's settings on ${this.ctx.where}.`);
   };
 
   removeSharedFolder: HypervisorDriver['removeSharedFolder'] = async () => {
-    throw new AppError('BAD_INPUT', `UTM's command-line tool cannot share folders: remove the shared folder in UTM's settings on ${this.ctx.where}.`);
+    throw new AppError('BAD_INPUT', `${NO_SHARES}: remove the shared folder in UTM's settings on ${this.ctx.where}.`);
   };
+
+  sharedFolderNames: HypervisorDriver['sharedFolderNames'] = async () => {
+    throw new AppError('BAD_INPUT', `${NO_SHARES}: see them in UTM's settings on ${this.ctx.where}.`);
+  };
+
+  sharedFolderProblem: HypervisorDriver['sharedFolderProblem'] = async () => null;
 
   /** utmctl ip-address asks the guest agent and prints one address per line, IPv4 first. */
   async guestIp(vm: VmRef): Promise<string | null> {
@@ -220,4 +240,6 @@ export class UtmDriver implements HypervisorDriver {
    * Virtualization.framework helper process runs which UTM VM.
    */
   hostCpuSeconds: HypervisorDriver['hostCpuSeconds'] = async () => null;
+
+  hostCpuSecondsOfMany: HypervisorDriver['hostCpuSecondsOfMany'] = (vms) => hostCpuSecondsOneByOne(this, vms);
 }

@@ -6,15 +6,13 @@ import type { HostExec } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import { logger } from '../log';
 import type { SshPool } from '../ssh/pool';
-import { sh } from '../ssh/quote';
-import { parseVirshCpuTimes } from './parse';
 
 const log = logger.child({ module: 'metrics.host-cpu' });
 
 /**
  * Host-side CPU of VM boxes (Box.vmHostId set): what drains the laptop running the VM. One call per host per round:
- * for libvirt one exec running `virsh list --uuid --name; virsh domstats --cpu-total --list-active` (all domains at
- * once); other drivers through their hostCpuSeconds() per VM over the same pooled connection. Percent of ONE host
+ * the driver's hostCpuSecondsOfMany (one command for all domains where its capabilities say hostCpuInOneCall, as
+ * libvirt's domstats; one per VM otherwise) over the same pooled connection. Percent of ONE host
  * core, from cumulative CPU seconds between two rounds over the dashboard's monotonic clock.
  * Read-only and periodic, so not audited per call (like the status poller's probes).
  */
@@ -58,16 +56,9 @@ export class HostCpuPoller {
     const target = await this.deps.hostRemote.target(host);
     const exec: HostExec = (command, options = {}) => this.deps.pool.exec(hostPoolKey(host.id), target, command, { timeoutMs: options.timeoutMs ?? 20_000, stdin: options.stdin, signal: options.signal });
     const mono = performance.now();
-    const seconds = new Map<string, number | null>();
-    if (host.kind === 'libvirt') {
-      const result = await exec(sh`LC_ALL=C virsh list --uuid --name; LC_ALL=C virsh domstats --cpu-total --list-active`);
-      const times = parseVirshCpuTimes(result.stdout);
-      for (const vm of vms) seconds.set(vm.id, times.get(vm.vmId!) ?? null);
-    } else {
-      const driver = createDriver(host.kind, exec, { hostName: host.name });
-      for (const vm of vms) seconds.set(vm.id, await driver.hostCpuSeconds({ id: vm.vmId!, name: vm.name }).catch(() => null));
-    }
-    for (const [boxId, value] of seconds) this.record(boxId, value, mono);
+    const driver = createDriver(host.kind, exec, { hostName: host.name });
+    const seconds = await driver.hostCpuSecondsOfMany(vms.map((vm) => ({ id: vm.vmId!, name: vm.name })));
+    for (const vm of vms) this.record(vm.id, seconds.get(vm.vmId!) ?? null, mono);
   }
 
   /** Exposed for tests: one cumulative reading. */

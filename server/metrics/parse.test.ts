@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { deriveSample, parseVirshCpuTimes, SampleStreamParser, type RawSample, type SamplerHeader } from './parse';
+import { deriveSample, SampleStreamParser, type RawSample, type SamplerHeader } from './parse';
 
 // Fixtures: the sampler's real output (server/metrics/script.ts), captured on 2026-11-22:
 // - lab-container-cgroup-v1.txt: a lab box (Debian 12 container, cgroup v1, no /run/systemd, 384 MiB limit), 1 s interval.
@@ -126,25 +126,5 @@ describe('sampler stream parsing on captured output', () => {
     expect(events.filter((e) => e.kind === 'error').map((e) => (e as { message: string }).message)).toEqual(['incomplete sample 9: no uptime or CPU line']);
     expect(events.filter((e) => e.kind === 'sample').length).toBeGreaterThanOrEqual(3);
     expect(parser.feed('x'.repeat(70_000))).toEqual([{ kind: 'error', message: 'the sampler sent a line longer than 64 KiB' }]);
-  });
-});
-
-describe('virsh host CPU output', () => {
-  it('maps domstats blocks to names and uuids', () => {
-    const text = [
-      '6695eb01-f6a4-8304-79aa-97f2502e193f test',
-      'a1b2c3d4-0000-4000-8000-000000000001 lab-vm-1',
-      '',
-      "Domain: 'test'",
-      '',
-      "Domain: 'lab-vm-1'",
-      '  cpu.time=12500000000',
-      '  cpu.user=10000000000',
-      '',
-    ].join('\n');
-    const times = parseVirshCpuTimes(text);
-    expect(times.get('lab-vm-1')).toBe(12.5);
-    expect(times.get('a1b2c3d4-0000-4000-8000-000000000001')).toBe(12.5);
-    expect(times.has('test')).toBe(false); // libvirt's test driver reports no cpu.time
   });
 });

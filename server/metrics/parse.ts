@@ -276,30 +276,3 @@ export function deriveSample(header: SamplerHeader, prev: RawSample | null, cur:
     hostCpuPct: null,
   };
 }
-
-/** `virsh list --uuid --name` lines ("uuid name") then `virsh domstats --cpu-total` blocks: host CPU seconds by uuid and by name. */
-export function parseVirshCpuTimes(text: string): Map<string, number> {
-  const nameToUuid = new Map<string, string>();
-  const result = new Map<string, number>();
-  let domain: string | null = null;
-  for (const line of text.split('\n')) {
-    const listed = /^\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(\S.*?)\s*$/i.exec(line);
-    if (listed) {
-      nameToUuid.set(listed[2]!, listed[1]!);
-      continue;
-    }
-    const header = /^Domain: '(.*)'\s*$/.exec(line);
-    if (header) {
-      domain = header[1]!;
-      continue;
-    }
-    const time = /^\s*cpu\.time=(\d+)\s*$/.exec(line);
-    if (time && domain !== null) {
-      const seconds = Number(time[1]) / 1e9;
-      result.set(domain, seconds);
-      const uuid = nameToUuid.get(domain);
-      if (uuid) result.set(uuid, seconds);
-    }
-  }
-  return result;
-}

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLibvirtHost, virshOk, type LibvirtHost } from '../../e2e/lab/libvirt-host';
 import { startLabVm, type LabVm } from '../../e2e/lab/vm';
 import { createHost } from '../hosts/hosts';
-import { importVmAsBox } from '../vms/vms';
+import { importVmAsBox } from '../vms/import-vm';
 import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
 import type { MetricsService } from './service';
 import { testMetrics, until } from './test-helpers';
-import { vmLifecycleActions } from './vm-wiring';
+import { vmLifecycleActions } from '../vms/auto-suspend-actions';
 
 describe('auto-suspend of a real libvirt VM', () => {
   let backend: Backend;

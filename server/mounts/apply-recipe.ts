@@ -2,10 +2,10 @@ import { z } from 'zod';
 import type { Actor } from '../audit/audit';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
-import { AppError } from '../errors';
-import type { HostExec } from '../hypervisors/driver';
+import { AppError, isAppError } from '../errors';
+import type { HostExec, HypervisorDriver, VmRef } from '../hypervisors/driver';
+import { lookUpVm } from '../hypervisors/common';
 import { createDriver } from '../hypervisors/factory';
-import { findFilesystemXml } from '../hypervisors/libvirt';
 import { boxOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { ExecResult } from '../ssh/pool';
 import { sh, type ShellCommand } from '../ssh/quote';
@@ -28,9 +28,9 @@ import { validatePolicy, type MountSpec } from './policy';
 /**
  * Applying a box's mount policy as a job:
  *   1. read the policy from the database, validate and compile it; look at the box (root/sudo, systemd, rsync);
- *   2. hypervisor shares: each 9p/virtiofs/Parallels entry's folder on the box's VM host (libvirt: the compiled
- *      <filesystem> XML into the persistent config, which libvirt takes only into a stopped VM: a running VM that
- *      lacks a share is refused with what to do; Parallels through the driver);
+ *   2. hypervisor shares: each 9p/virtiofs/Parallels entry's folder on the box's VM host, through its driver as its
+ *      capabilities say (shares in the persistent config, as libvirt's compiled <filesystem> XML, go only into a
+ *      stopped VM: a running VM that lacks a share is refused with what to do; others are added at once);
  *   3. guest: write back the delegated replicas of the mounts in place (so a mode change loses nothing), take the
  *      old mounts down, write the systemd units (or the fstab block), mount in order, verify against /proc/mounts;
  *      on any failure take the new ones down and put the previous working set back (the box's applied.json), then
@@ -131,30 +131,36 @@ const probeGuest: ApplyStep = probeStep('Look at the box', async (ctx) => {
 // ---- hypervisor shares ----
 
 interface VmTarget {
-  kind: string;
-  vmId: string;
+  driver: HypervisorDriver;
+  vm: VmRef;
   exec: HostExec;
 }
 
 async function vmTarget(ctx: Ctx): Promise<VmTarget | null> {
   const box = await ctx.db.box.findUnique({ where: { id: boxOf(ctx).id }, select: { vmHostId: true, vmId: true } });
   if (!box?.vmHostId || !box.vmId || !ctx.host) return null;
-  return { kind: ctx.host.kind, vmId: box.vmId, exec: (command, options) => ctx.hostExec(command, { timeoutMs: options?.timeoutMs, stdin: options?.stdin }) };
+  const exec: HostExec = (command, options) => ctx.hostExec(command, { timeoutMs: options?.timeoutMs, stdin: options?.stdin });
+  return { driver: createDriver(ctx.host.kind, exec, { hostName: ctx.host.name }), vm: { id: box.vmId, name: boxOf(ctx).name }, exec };
 }
 
 const hypervisorEntries = (ctx: Ctx) => (ctx.state.entries ?? []).filter((e) => e.host.runsOn === 'hypervisor' && e.host.share);
 
-async function libvirtXml(target: VmTarget, inactive: boolean): Promise<string> {
-  const result = await target.exec(sh`LC_ALL=C virsh dumpxml --domain ${target.vmId}${inactive ? sh.raw(' --inactive') : sh.raw('')}`);
-  if (result.code !== 0) throw new StepFailed(`could not read the VM's configuration on its host: ${tail(result.stderr, 3)}`);
-  return result.stdout;
+/** The driver's failure as the step's, after what was being done. */
+async function orFail<T>(what: string, action: Promise<T>): Promise<T> {
+  try {
+    return await action;
+  } catch (error) {
+    if (isAppError(error)) throw new StepFailed(`${what}: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
+/** The entries whose share the VM lacks; every entry where the driver cannot list a VM's shares. */
 async function missingShares(ctx: Ctx, target: VmTarget, live: boolean): Promise<CompiledEntry[]> {
   const entries = hypervisorEntries(ctx);
-  if (target.kind !== 'libvirt') return entries;
-  const xml = await libvirtXml(target, !live);
-  return entries.filter((entry) => !findFilesystemXml(xml, entry.host.share!.name));
+  if (!target.driver.capabilities.sharedFolders.inPersistentConfig) return entries;
+  const names = await orFail("could not read the VM's configuration on its host", target.driver.sharedFolderNames(target.vm, live ? 'live' : 'persistent'));
+  return entries.filter((entry) => !names.includes(entry.host.share!.name));
 }
 
 const shares: ApplyStep = {
@@ -169,25 +175,27 @@ const shares: ApplyStep = {
           .join('\n')}`,
       );
     }
-    if (target.kind === 'utm') throw new StepFailed(`UTM's command-line tool cannot share folders: add these in UTM's settings, then apply again:\n${hypervisorEntries(ctx).map((e) => `${e.host.share!.name}: ${e.host.share!.hostPath}`).join('\n')}`);
-    if (target.kind === 'parallels') return false;
+    const { byHandOnly, inPersistentConfig } = target.driver.capabilities.sharedFolders;
+    if (byHandOnly) throw new StepFailed(`${byHandOnly}, then apply again:\n${hypervisorEntries(ctx).map((e) => `${e.host.share!.name}: ${e.host.share!.hostPath}`).join('\n')}`);
+    if (!inPersistentConfig) return false;
     return (await missingShares(ctx, target, true)).length === 0;
   },
   async apply(ctx) {
-    const target = (await vmTarget(ctx))!;
-    if (target.kind === 'parallels') {
-      const driver = createDriver(target.kind, target.exec);
+    const { driver, vm, exec } = (await vmTarget(ctx))!;
+    if (!driver.capabilities.sharedFolders.inPersistentConfig) {
       for (const entry of hypervisorEntries(ctx)) {
-        await driver.addSharedFolder({ id: target.vmId, name: boxOf(ctx).name }, entry.host.share!).catch(async (error: unknown) => {
+        await driver.addSharedFolder(vm, entry.host.share!).catch(async (error: unknown) => {
           if (error instanceof AppError && /already exists|exists/i.test(`${error.message} ${error.internal ?? ''}`)) return;
           throw error;
         });
       }
       return;
     }
-    const state = await target.exec(sh`LC_ALL=C virsh domstate --domain ${target.vmId}`);
-    const running = state.stdout.trim() !== 'shut off';
-    const missing = await missingShares(ctx, target, running);
+    const found = await orFail("could not read the VM's state on its host", lookUpVm(driver, vm));
+    if (!found) throw new StepFailed(`the VM of ${vm.name} no longer exists on ${ctx.host?.name ?? 'its host'}`);
+    // Shut off (saved or not): its persistent config is what it starts with next.
+    const running = found.state !== 'stopped' && found.state !== 'suspended';
+    const missing = await missingShares(ctx, { driver, vm, exec }, running);
     if (running && missing.length) {
       throw new StepFailed(
         `${boxOf(ctx).name} is running, and libvirt adds a shared folder only to a stopped VM (it takes effect at its next start). Stop the VM in Boxyard and apply again: Boxyard adds ${missing
@@ -195,27 +203,28 @@ const shares: ApplyStep = {
           .join(', ')} and starts it.`,
       );
     }
-    if (missing.some((e) => e.host.kind === 'libvirt-virtiofs') && !/<access\s+mode=['"]shared['"]/.test(await libvirtXml(target, true))) {
-      throw new StepFailed(`virtiofs needs shared memory backing in ${boxOf(ctx).name}'s domain, which it lacks: add <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking> (virsh edit) and apply again.`);
+    for (const transport of new Set(missing.map((e) => e.transport))) {
+      const problem = await orFail("could not read the VM's configuration on its host", driver.sharedFolderProblem(vm, transport));
+      if (problem) throw new StepFailed(`${problem} and apply again.`);
     }
     for (const entry of missing) {
-      const exists = await target.exec(sh`test -d ${entry.source}`);
+      const exists = await exec(sh`test -d ${entry.source}`);
       if (exists.code !== 0) throw new StepFailed(`the host path ${entry.source} (for ${entry.guestPath}) does not exist on ${ctx.host?.name ?? 'the host'}: create it or correct the mount`);
     }
     for (const entry of missing) {
-      const result = await target.exec(sh`cat | LC_ALL=C virsh attach-device --domain ${target.vmId} --file /dev/stdin --config`, { stdin: `${entry.host.text}\n` });
-      if (result.code !== 0) throw new StepFailed(`libvirt refused the shared folder for ${entry.guestPath}: ${tail(result.stderr, 3)}`);
+      await orFail(`the hypervisor refused the shared folder for ${entry.guestPath}`, driver.addSharedFolder(vm, { ...entry.host.share!, device: entry.host.text }));
       await ctx.log(`Added ${entry.host.share!.name} (${entry.source}) to the VM's configuration.`);
     }
     if (!running) {
       await ctx.log('Starting the VM with its new shared folders.');
-      const started = await target.exec(sh`LC_ALL=C virsh start --domain ${target.vmId}`);
-      if (started.code !== 0) throw new StepFailed(`the VM did not start with its new shared folders: ${tail(started.stderr, 3)}`);
+      await orFail('the VM did not start with its new shared folders', driver.start(vm));
     }
   },
   async verify(ctx) {
     const target = (await vmTarget(ctx))!;
-    if (target.kind === 'libvirt' && (await missingShares(ctx, target, false)).length) throw new StepFailed('the shared folders are not in the VM\'s configuration after adding them');
+    if (target.driver.capabilities.sharedFolders.inPersistentConfig && (await missingShares(ctx, target, false)).length) {
+      throw new StepFailed('the shared folders are not in the VM\'s configuration after adding them');
+    }
   },
 };
 

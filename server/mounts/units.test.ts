@@ -97,7 +97,9 @@ describe('the apply recipe on the hypervisor host', () => {
       exec: async () => result(''),
       hostExec: async (command: ShellCommand) => {
         hostCommands.push(command.text);
-        if (command.text.includes('domstate')) return result(`${options.domstate ?? 'running'}\n`);
+        // The recipe goes through the libvirt driver, which finds virsh first and reads the state with dominfo.
+        if (command.text.startsWith('command -v')) return result('/usr/bin/virsh\n');
+        if (command.text.includes('dominfo')) return result(`Id: -\nName: devbox\nUUID: uuid-1\nState: ${options.domstate ?? 'running'}\n`);
         if (command.text.includes('dumpxml')) return result(options.xml ?? '<domain></domain>');
         return result('');
       },

@@ -1,18 +1,9 @@
 import { z } from 'zod';
-import {
-  boxPower,
-  boxPowerInput,
-  boxVmAction,
-  boxVmActionInput,
-  boxVmStatus,
-  hostVmAction,
-  hostVmActionInput,
-  hostVms,
-  importVmAsBox,
-  importVmInput,
-  newBoxFromTemplate,
-  newBoxFromTemplateInput,
-} from '../vms/vms';
+import { newBoxFromTemplate, newBoxFromTemplateInput } from '../vms/from-template';
+import { importVmAsBox, importVmInput } from '../vms/import-vm';
+import { boxVmAction, boxVmActionInput, hostVmAction, hostVmActionInput } from '../vms/lifecycle';
+import { boxVmStatus, hostVms } from '../vms/views';
+import { boxPower, boxPowerInput } from '../vms/vps-power';
 import { adminProcedure, authedProcedure, router } from './init';
 
 /** VM lifecycle (each action a job: follow it with jobs.get / jobs.logs), import as a box, new box from a template. */

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { untilAborted } from '../abort';
 import { recordAudit } from '../audit/audit';
 import { AppError, isAppError } from '../errors';
+import { lookUpVm } from '../hypervisors/common';
 import type { VmRef } from '../hypervisors/driver';
 import { boxOf, hostOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import { DbJobQueue } from '../jobs/queue';
 import { dockerParams, dockerRecipe } from '../provision/docker-recipe';
-import { findVm, jobDriver, lookUpVm, waitForBoxSsh } from './steps';
+import { findVm, jobDriver, waitForBoxSsh } from './steps';
 
 /**
  * "New box from template": clone a template VM, set its CPUs and memory, start it, find its SSH address, wait for

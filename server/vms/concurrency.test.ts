@@ -8,7 +8,7 @@ import { loadEnv } from '../env';
 import { AppError } from '../errors';
 import type { HypervisorDriver, VmInfo } from '../hypervisors/driver';
 import { startServices, stopServices, type Services } from '../services';
-import { enqueueVmAction, type VmDeps } from './vms';
+import { enqueueVmAction, type VmDeps } from './lifecycle';
 
 /**
  * Two users acting on one VM at once: exactly one job is queued, the others are told who is already acting, on

@@ -10,7 +10,11 @@ import { loadEnv } from '../env';
 import { createHost } from '../hosts/hosts';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
-import { boxVmStatus, ensureVmBoxRunning, hostVmAction, importVmAsBox, newBoxFromTemplate, requestVmAction } from './vms';
+import { newBoxFromTemplate } from './from-template';
+import { importVmAsBox } from './import-vm';
+import { hostVmAction, requestVmAction } from './lifecycle';
+import { boxVmStatus } from './views';
+import { ensureVmBoxRunning } from './wake';
 
 /**
  * ONE real Debian guest (systemd, sshd) under QEMU TCG in this machine's libvirtd, driven through a lab hypervisor

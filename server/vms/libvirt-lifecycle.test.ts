@@ -8,7 +8,9 @@ import { loadEnv } from '../env';
 import { AppError } from '../errors';
 import { createHost } from '../hosts/hosts';
 import { startServices, stopServices, type Services } from '../services';
-import { boxVmStatus, hostVmAction, hostVms, importVmAsBox } from './vms';
+import { importVmAsBox } from './import-vm';
+import { hostVmAction } from './lifecycle';
+import { boxVmStatus, hostVms } from './views';
 
 /**
  * The lifecycle jobs end to end against this machine's real libvirtd, through a lab hypervisor host (SSH -> virsh ->

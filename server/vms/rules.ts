@@ -96,11 +96,6 @@ export function availableActions(state: VmState, options: { canPause: boolean })
   });
 }
 
-/** Drivers that tell pausing (in memory) from suspending (to disk); Parallels and UTM have both as well. */
-export function driverCanPause(kind: string): boolean {
-  return kind === 'libvirt' || kind === 'parallels' || kind === 'utm';
-}
-
 /** The job kind of a lifecycle action; stored in Job.kind, never rename. */
 export const lifecycleKind = (action: VmAction) => `vm.${action}`;
 export const lifecycleKinds: readonly string[] = vmActions.map(lifecycleKind);

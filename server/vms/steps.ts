@@ -3,6 +3,7 @@ import { untilAborted } from '../abort';
 import type { Db } from '../db/client';
 import { isAppError } from '../errors';
 import type { HypervisorDriver, VmInfo, VmRef } from '../hypervisors/driver';
+import { lookUpVm } from '../hypervisors/common';
 import { createDriver } from '../hypervisors/factory';
 import { hostOf, StepFailed, type StepContext } from '../jobs/recipe';
 import { sshBanner } from '../ssh/banner';
@@ -44,12 +45,6 @@ export async function findVm<P, S>(ctx: StepContext<P, S>, driver: HypervisorDri
   const found = await lookUpVm(driver, vm);
   if (!found) throw new StepFailed(vmGoneMessage(vm.name, hostOf(ctx).name));
   return found;
-}
-
-/** One VM by id, or null when gone: the driver's single-VM lookup where it has one, else its listing. */
-export async function lookUpVm(driver: HypervisorDriver, vm: VmRef): Promise<VmInfo | null> {
-  if (driver.findVm) return driver.findVm(vm);
-  return (await driver.listVms()).find((info) => info.id === vm.id) ?? null;
 }
 
 /** The part of a job's params that names its VM; the JSON text starts with it, so jobs on one VM can be found. */

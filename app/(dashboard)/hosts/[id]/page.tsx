@@ -112,7 +112,7 @@ export default function HostPage() {
             </h2>
             <div className="flex items-center gap-3">
               <StopTimeoutField value={stopTimeout} onChange={setStopTimeout} />
-              {h.kind !== 'ssh' && !!vms.data?.length && (
+              {h.capabilities.vms && !!vms.data?.length && (
                 <Button variant="secondary" onClick={() => setTemplateFor(templateFor === null ? '' : null)}>
                   New box from template
                 </Button>

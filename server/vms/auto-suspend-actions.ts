@@ -1,10 +1,15 @@
 import { systemActor } from '../audit/audit';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
-import { powerRecipes } from '../vms/power-recipe';
-import { ensureVmBoxRunning, requestVmAction, type VmDeps } from '../vms/vms';
-import type { Actor } from '../audit/audit';
-import type { AutoSuspender, ResumeBoxFn, SuspendBoxFn } from './suspend';
+import { requestVmAction, type VmDeps } from './lifecycle';
+import { powerRecipes } from './power-recipe';
+import { ensureVmBoxRunning } from './wake';
+
+/** How the auto-suspend engine acts on a box (server/metrics declares them as SuspendBoxFn and ResumeBoxFn). */
+export interface AutoSuspendActions {
+  suspendBox(boxId: string, reason: string, action: 'suspend' | 'power-off'): Promise<void>;
+  resumeBox(boxId: string, reason: string): Promise<void>;
+}
 
 /** Waits for a job to finish; throws its error when it failed or was cancelled. */
 async function waitForJob(db: Db, jobId: string, timeoutMs: number, pollMs: number): Promise<void> {
@@ -25,7 +30,7 @@ async function waitForJob(db: Db, jobId: string, timeoutMs: number, pollMs: numb
  * - resume (resume-on-demand): ensureVmBoxRunning (resumes or starts the VM and waits for its SSH).
  * Both wait for the job, so a failure is retried and reported by the AutoSuspender.
  */
-export function vmLifecycleActions(deps: VmDeps, options: { timeoutMs?: number; pollMs?: number } = {}): { suspendBox: SuspendBoxFn; resumeBox: ResumeBoxFn } {
+export function vmLifecycleActions(deps: VmDeps, options: { timeoutMs?: number; pollMs?: number } = {}): AutoSuspendActions {
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const pollMs = options.pollMs ?? 1_000;
   return {
@@ -46,16 +51,4 @@ export function vmLifecycleActions(deps: VmDeps, options: { timeoutMs?: number; 
       await ensureVmBoxRunning(deps, { boxId, actor: systemActor, timeoutMs });
     },
   };
-}
-
-/**
- * Opening a terminal is demand (TerminalManager.wakeBox): a box the idle policy suspended is resumed and its marks
- * cleared; a VM box suspended or stopped by hand (the status poller no longer reaches it) is woken all the same. An
- * online box is left alone, so a hypervisor host that cannot be reached never blocks a terminal to a running VM.
- */
-export async function wakeOnDemand(deps: VmDeps, suspender: Pick<AutoSuspender, 'resumeOnDemand'>, boxId: string, actor: Actor): Promise<void> {
-  if ((await suspender.resumeOnDemand(boxId, actor)) === 'resumed') return;
-  const box = await deps.db.box.findUnique({ where: { id: boxId }, select: { status: true, vmId: true } });
-  if (!box?.vmId || box.status === 'online') return;
-  await ensureVmBoxRunning(deps, { boxId, actor, reason: 'a terminal was opened' });
 }
