@@ -14,12 +14,13 @@ import { JobRunner } from './jobs/runner';
 import { logger } from './log';
 import { loadCompiledSamplers } from './metrics/compiled-sampler';
 import { MetricsService } from './metrics/service';
+import { resumeOnDemand } from './metrics/suspend';
 import { dockerRecipe } from './provision/docker-recipe';
 import { mountApplyRecipe } from './mounts/apply-recipe';
 import { measureRecipe } from './mounts/measure';
 import { vmRecipes } from './vms/recipes';
 import { vmLifecycleActions } from './vms/auto-suspend-actions';
-import { wakeOnDemand } from './vms/wake';
+import { wakeOnDemand, type SuspendedBoxes } from './vms/wake';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
@@ -76,15 +77,6 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const hostRemote = new HostRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
   if (options.pollStatus !== false) statusPoller.start();
-  const terminals: TerminalManager = new TerminalManager({
-    db,
-    remote,
-    idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
-    bufferBytes: env.TERMINAL_BUFFER_BYTES,
-    // Called only once services are up: `metrics` and `jobs` exist by then.
-    wakeBox: (boxId, actor): Promise<void> => wakeOnDemand({ db, jobs, hostRemote }, metrics.suspender, boxId, actor),
-  });
-  terminals.start();
   const jobs = new JobRunner({
     db,
     remote,
@@ -99,6 +91,19 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     commandTimeoutMs: env.SSH_COMMAND_TIMEOUT_MS,
   });
   if (options.runJobs !== false) await jobs.start();
+  // Auto-suspend and waking act through VM lifecycle jobs, so they come after the job runner.
+  const autoSuspendActions = vmLifecycleActions({ db, jobs, hostRemote });
+  const autoSuspended: SuspendedBoxes = {
+    resumeOnDemand: (boxId, actor) => resumeOnDemand({ db, resumeBox: autoSuspendActions.resumeBox }, boxId, actor),
+  };
+  const terminals = new TerminalManager({
+    db,
+    remote,
+    idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
+    bufferBytes: env.TERMINAL_BUFFER_BYTES,
+    wakeBox: (boxId, actor) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor),
+  });
+  terminals.start();
   // Off by default where status polling is off (tests): a sampler holds one SSH channel per box.
   const compiled = loadCompiledSamplers();
   if (compiled.length < 2) {
@@ -106,7 +111,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
   // Several dashboards on one PostgreSQL: one of them (the lease holder) runs the policies and writes history.
   const fleetLease = new Lease(db, 'fleet-policies');
-  const metrics: MetricsService = new MetricsService({
+  const metrics = new MetricsService({
     db,
     pool,
     remote,
@@ -114,7 +119,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     terminals,
     sampler: { compiled },
     leads: () => fleetLease.held(),
-    ...vmLifecycleActions({ db, jobs, hostRemote }),
+    ...autoSuspendActions,
   });
   if (options.sampleMetrics ?? options.pollStatus !== false) {
     await fleetLease.start();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../e2e/lab/lab';
 import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
 import type { MetricsService } from './service';
-import type { SuspendAction } from './suspend';
+import { resumeOnDemand, type SuspendAction } from './suspend';
 import { testMetrics, until } from './test-helpers';
 
 describe('auto-suspend on a lab box with a real terminal', () => {
@@ -17,6 +17,7 @@ describe('auto-suspend on a lab box with a real terminal', () => {
   let boxId: string;
   let url: string;
   const calls: { what: SuspendAction | 'resume'; reason: string }[] = [];
+  const resumeBox = async (_id: string, reason: string) => void calls.push({ what: 'resume', reason });
   let leading = false;
 
   beforeAll(async () => {
@@ -31,7 +32,7 @@ describe('auto-suspend on a lab box with a real terminal', () => {
       policyMinuteMs: 1_000,
       settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 2, idleCpuPct: 10, suspendWarningS: 1 },
       suspendBox: async (_id, reason, action) => void calls.push({ what: action, reason }),
-      resumeBox: async (_id, reason) => void calls.push({ what: 'resume', reason }),
+      resumeBox,
       leads: () => leading,
     });
     await metrics.start({ only: [boxId] });
@@ -78,7 +79,7 @@ describe('auto-suspend on a lab box with a real terminal', () => {
     ]);
 
     // Resume-on-demand, as the terminal open path will call it (wired by the lead).
-    expect(await metrics.suspender.resumeOnDemand(boxId, backend.admin.user)).toBe('resumed');
+    expect(await resumeOnDemand({ db: backend.services.db, resumeBox }, boxId, backend.admin.user)).toBe('resumed');
     expect(calls.at(-1)).toEqual({ what: 'resume', reason: `terminal opened by ${backend.admin.user.email}` });
   }, 120_000);
 });

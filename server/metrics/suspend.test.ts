@@ -1,10 +1,11 @@
 // The auto-suspend policy: the pure decision, then the AutoSuspender on a real database (SQLite and PostgreSQL)
 // with a recording suspendBox (the real VM lifecycle is wired by the lead; see the report), retries and refusals.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Actor } from '../audit/audit';
 import type { Db } from '../db/client';
 import { providers, testDatabases } from '../db/test-databases';
 import type { IdleState } from './idle';
-import { AutoSuspender, decideSuspend, policyFor, type DecisionInput, type PolicyRow, type SuspendAction } from './suspend';
+import { AutoSuspender, decideSuspend, policyFor, resumeOnDemand, type DecisionInput, type PolicyRow, type SuspendAction } from './suspend';
 import { seededMetricsDatabase } from './test-helpers';
 
 const policy = (over: Partial<PolicyRow> = {}): PolicyRow => ({ id: 'p1', boxId: 'b1', tag: null, idleMinutes: 10, action: 'suspend', enabled: true, ...over });
@@ -73,6 +74,9 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
   const calls: { boxId: string; reason: string; action: SuspendAction }[] = [];
   let failuresLeft = 0;
 
+  const resumeBox = async (id: string, reason: string) => {
+    calls.push({ boxId: id, reason, action: 'resume' as SuspendAction });
+  };
   const suspender = () =>
     new AutoSuspender({
       db,
@@ -88,9 +92,7 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
           throw new Error('the hypervisor said no');
         }
       },
-      resumeBox: async (id, reason) => {
-        calls.push({ boxId: id, reason, action: 'resume' as SuspendAction });
-      },
+      resumeBox,
       attempts: 3,
       retryDelayMs: 5,
     });
@@ -136,11 +138,11 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
   });
 
   it('resume-on-demand resumes a box the policy suspended and clears its marks', async () => {
-    const s = suspender();
-    expect(await s.resumeOnDemand(boxId, { id: null, email: 'dev@example.com' })).toBe('resumed');
+    const resume = (actor: Actor) => resumeOnDemand({ db, resumeBox }, boxId, actor);
+    expect(await resume({ id: null, email: 'dev@example.com' })).toBe('resumed');
     expect(calls).toEqual([{ boxId, reason: 'terminal opened by dev@example.com', action: 'resume' }]);
     expect(await boxRow()).toMatchObject({ autoSuspendedAt: null, suspendWarnedAt: null });
-    expect(await s.resumeOnDemand(boxId, { id: null, email: 'dev@example.com' })).toBe('not-suspended');
+    expect(await resume({ id: null, email: 'dev@example.com' })).toBe('not-suspended');
     expect(calls).toHaveLength(1);
   });
 

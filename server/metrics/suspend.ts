@@ -197,27 +197,28 @@ export class AutoSuspender {
       }
     }
   }
+}
 
-  /**
-   * Resume-on-demand: call before opening a terminal on the box. Resumes it when the policy suspended it (and clears
-   * the marks), does nothing otherwise. Returns what happened.
-   */
-  async resumeOnDemand(boxId: string, actor: Actor): Promise<'resumed' | 'not-suspended'> {
-    const { db } = this.options;
-    const box = await db.box.findUnique({ where: { id: boxId }, select: { id: true, name: true, autoSuspendedAt: true } });
-    if (!box) throw new AppError('NOT_FOUND', 'That box was deleted.');
-    if (!box.autoSuspendedAt) return 'not-suspended';
-    const resume = this.options.resumeBox;
-    const audited = { actor, action: 'box.resume.on-demand', box: { id: box.id, name: box.name } };
-    try {
-      if (!resume) throw new AppError('INTERNAL', 'resume is not wired to the VM lifecycle in this dashboard yet');
-      await resume(boxId, `terminal opened by ${actor.email ?? 'the dashboard'}`);
-    } catch (error) {
-      await recordAudit(db, { ...audited, result: 'error', error: error instanceof Error ? error.message : String(error) });
-      throw error;
-    }
-    await db.box.update({ where: { id: boxId }, data: { autoSuspendedAt: null, suspendWarnedAt: null, idleSince: null } });
-    await recordAudit(db, { ...audited, result: 'ok' });
-    return 'resumed';
+/**
+ * Resume-on-demand, called before a terminal opens on the box (server/vms/wake.ts): resumes it when the idle policy
+ * suspended it (and clears the marks), does nothing otherwise. Returns what happened. It needs no state of the
+ * AutoSuspender: the marks are on the box row.
+ */
+export async function resumeOnDemand(deps: { db: Db; resumeBox: ResumeBoxFn | null }, boxId: string, actor: Actor): Promise<'resumed' | 'not-suspended'> {
+  const { db } = deps;
+  const box = await db.box.findUnique({ where: { id: boxId }, select: { id: true, name: true, autoSuspendedAt: true } });
+  if (!box) throw new AppError('NOT_FOUND', 'That box was deleted.');
+  if (!box.autoSuspendedAt) return 'not-suspended';
+  const resume = deps.resumeBox;
+  const audited = { actor, action: 'box.resume.on-demand', box: { id: box.id, name: box.name } };
+  try {
+    if (!resume) throw new AppError('INTERNAL', 'resume is not wired to the VM lifecycle in this dashboard yet');
+    await resume(boxId, `terminal opened by ${actor.email ?? 'the dashboard'}`);
+  } catch (error) {
+    await recordAudit(db, { ...audited, result: 'error', error: error instanceof Error ? error.message : String(error) });
+    throw error;
   }
+  await db.box.update({ where: { id: boxId }, data: { autoSuspendedAt: null, suspendWarnedAt: null, idleSince: null } });
+  await recordAudit(db, { ...audited, result: 'ok' });
+  return 'resumed';
 }
