@@ -1,19 +1,17 @@
 import { z } from 'zod';
-import { boxStatuses, createBoxInput, tag, updateBoxInput } from '../../lib/validation';
+import { boxStatuses, createBoxInput, idInput, tag, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { createBox, deleteBox, getBox, getBoxRow, listBoxes, updateBox } from '../boxes/boxes';
 import { listContainersCommand, parseContainerListing } from '../boxes/containers';
 import { repinHostKey } from '../boxes/hostkey-pin';
 import { adminProcedure, authedProcedure, router } from './init';
 
-const byId = z.object({ id: z.string().min(1).max(64) });
-
 export const boxesRouter = router({
   list: authedProcedure
     .input(z.object({ search: z.string().max(200).optional(), status: z.enum(boxStatuses).optional(), tag: tag.optional() }).optional())
     .query(({ ctx, input }) => listBoxes(ctx.services.db, ctx.user, input)),
 
-  get: authedProcedure.input(byId).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
+  get: authedProcedure.input(idInput).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
 
   /** Saves the box first (nothing is lost if it cannot be reached), then connects and gathers facts. */
   create: adminProcedure.input(createBoxInput).mutation(async ({ ctx, input }) => {
@@ -33,7 +31,7 @@ export const boxesRouter = router({
     return box;
   }),
 
-  delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const { db, pool } = ctx.services;
     const box = await deleteBox(db, ctx.user, input.id);
     pool.evict(box.id);
@@ -42,7 +40,7 @@ export const boxesRouter = router({
   }),
 
   /** Reconnects and gathers facts now. Any user who may reach the box may ask. */
-  refresh: authedProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  refresh: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const { db, remote } = ctx.services;
     await getBoxRow(db, ctx.user, input.id);
     await remote.refreshFacts(input.id, ctx.user);
@@ -50,7 +48,7 @@ export const boxesRouter = router({
   }),
 
   /** Containers on the box (`docker ps -a` over SSH), or why there are none to show. */
-  containers: authedProcedure.input(byId).query(async ({ ctx, input }) => {
+  containers: authedProcedure.input(idInput).query(async ({ ctx, input }) => {
     const { db, remote } = ctx.services;
     await getBoxRow(db, ctx.user, input.id);
     const result = await remote.exec(input.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
@@ -59,7 +57,7 @@ export const boxesRouter = router({
 
   /** Trusts the host key the box now offers, which the admin compared out of band. */
   repin: adminProcedure
-    .input(byId.extend({ fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.') }))
+    .input(idInput.extend({ fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.') }))
     .mutation(async ({ ctx, input }) => {
       const { db, remote, pool } = ctx.services;
       const box = await repinHostKey(db, ctx.user, input.id, input.fingerprint);

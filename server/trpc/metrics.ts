@@ -1,15 +1,14 @@
 import { z } from 'zod';
+import { boxIdInput, idInput, recordId } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { AppError } from '../errors';
 import { metricsSettingsPatch, prometheusTokenSet, readMetricsSettings, rotatePrometheusToken, writeMetricsSettings } from '../metrics/settings';
 import { boxMetricsStatus, boxSeries, fleetMetrics, watchBox } from '../metrics/views';
 import { adminProcedure, authedProcedure, router } from './init';
 
-const boxId = z.string().min(1).max(64);
-
 const policyInput = z
   .object({
-    boxId: boxId.optional(),
+    boxId: recordId.optional(),
     tag: z.string().min(1).max(40).optional(),
     idleMinutes: z.number().int().min(1).max(7 * 24 * 60),
     action: z.enum(['suspend', 'power-off', 'none']),
@@ -22,13 +21,13 @@ export const metricsRouter = router({
   fleet: authedProcedure.query(({ ctx }) => fleetMetrics(ctx.services.db, ctx.services.metrics, ctx.user)),
 
   series: authedProcedure
-    .input(z.object({ boxId, from: z.number(), to: z.number() }).refine((r) => r.to > r.from, { message: 'The range must end after it starts.' }))
+    .input(boxIdInput.extend({ from: z.number(), to: z.number() }).refine((r) => r.to > r.from, { message: 'The range must end after it starts.' }))
     .query(({ ctx, input }) => boxSeries(ctx.services.db, ctx.services.metrics, ctx.user, input)),
 
-  status: authedProcedure.input(z.object({ boxId })).query(({ ctx, input }) => boxMetricsStatus(ctx.services.db, ctx.services.metrics, ctx.user, input.boxId)),
+  status: authedProcedure.input(boxIdInput).query(({ ctx, input }) => boxMetricsStatus(ctx.services.db, ctx.services.metrics, ctx.user, input.boxId)),
 
   /** Sent by the box page every 10 s while it is open: fast sampling. Never counted as activity on the box. */
-  watch: authedProcedure.input(z.object({ boxId })).mutation(({ ctx, input }) => watchBox(ctx.services.db, ctx.services.metrics, ctx.user, input.boxId)),
+  watch: authedProcedure.input(boxIdInput).mutation(({ ctx, input }) => watchBox(ctx.services.db, ctx.services.metrics, ctx.user, input.boxId)),
 
   settings: adminProcedure.query(async ({ ctx }) => ({
     settings: await readMetricsSettings(ctx.services.db),
@@ -69,7 +68,7 @@ export const metricsRouter = router({
     return policy;
   }),
 
-  deletePolicy: adminProcedure.input(z.object({ id: z.string().min(1).max(64) })).mutation(async ({ ctx, input }) => {
+  deletePolicy: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const { db } = ctx.services;
     const deleted = await db.suspendPolicy.deleteMany({ where: { id: input.id } });
     if (!deleted.count) throw new AppError('NOT_FOUND', 'No such policy.');

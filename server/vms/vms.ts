@@ -11,7 +11,7 @@ import { getHostRow, type HostRow } from '../hosts/hosts';
 import type { HostRemote } from '../hosts/remote';
 import type { VmInfo, VmState } from '../hypervisors/driver';
 import type { JobRunner } from '../jobs/runner';
-import { boxAuth, boxName, hostAddress, sshPort, sshUser, tag } from '../../lib/validation';
+import { boxAuth, boxName, hostAddress, recordId, sshPort, sshUser, tag } from '../../lib/validation';
 import { cloneAddress, cloneNameTaken, cloneRecipe } from './clone-recipe';
 import { lifecycleRecipes } from './lifecycle-recipes';
 import { powerActions, powerRecipes } from './power-recipe';
@@ -198,14 +198,14 @@ export async function ensureVmBoxRunning(
 export const stopTimeoutSeconds = z.coerce.number().int('Whole seconds.').min(2, 'At least 2 s.').max(3600, 'At most an hour.');
 
 export const hostVmActionInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   vmId: z.string().min(1).max(200),
   action: z.enum(vmActions),
   stopTimeoutSeconds: stopTimeoutSeconds.optional(),
 });
 
 export const boxVmActionInput = z.object({
-  boxId: z.string().min(1).max(64),
+  boxId: recordId,
   action: z.enum(vmActions),
   stopTimeoutSeconds: stopTimeoutSeconds.optional(),
 });
@@ -323,7 +323,7 @@ export async function boxVmStatus(deps: VmDeps, user: SessionUser, boxId: string
 // ---- Import a VM as a box ----
 
 export const importVmInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   vmId: z.string().min(1).max(200),
   name: boxName,
   sshUser,
@@ -373,7 +373,7 @@ export async function importVmAsBox(deps: VmDeps & { secrets: SecretBox }, admin
 // ---- New box from a template ----
 
 export const newBoxFromTemplateInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   templateId: z.string().min(1).max(200),
   /** The box's name, also the new VM's name. */
   name: boxName,
@@ -440,7 +440,7 @@ export async function newBoxFromTemplate(deps: VmDeps & { secrets: SecretBox }, 
 // ---- Plain SSH boxes (VPS) ----
 
 export const boxPowerInput = z.object({
-  boxId: z.string().min(1).max(64),
+  boxId: recordId,
   action: z.enum(powerActions),
   /** The box's name typed back by the user. */
   confirmName: z.string().max(100),
