@@ -81,8 +81,8 @@ export async function importPolicy(db: Db, user: SessionUser, boxId: string, yam
 }
 
 export async function exportPolicy(db: Db, user: SessionUser, boxId: string) {
-  await getBoxRow(db, user, boxId);
-  const rows = await db.mount.findMany({ where: { boxId }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
+  const box = await getBoxRow(db, user, boxId);
+  const rows = await db.mount.findMany({ where: { boxId: box.id }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
   return { yaml: exportPolicyYaml(rows.map((row) => mountSpec.parse(specOf(row)))) };
 }
 

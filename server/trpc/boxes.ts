@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { boxStatuses, createBoxInput, idInput, tag, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
-import { createBox, deleteBox, getBox, getBoxRow, listBoxes, updateBox } from '../boxes/boxes';
+import { createBox, deleteBox, getBox, listBoxes, updateBox } from '../boxes/boxes';
 import { listContainersCommand, parseContainerListing } from '../boxes/containers';
 import { repinHostKey } from '../boxes/hostkey-pin';
-import { adminProcedure, authedProcedure, router } from './init';
+import { adminProcedure, authedProcedure, boxProcedure, router } from './init';
 
 export const boxesRouter = router({
   list: authedProcedure
@@ -40,18 +40,15 @@ export const boxesRouter = router({
   }),
 
   /** Reconnects and gathers facts now. Any user who may reach the box may ask. */
-  refresh: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
+  refresh: boxProcedure('id').mutation(async ({ ctx }) => {
     const { db, remote } = ctx.services;
-    await getBoxRow(db, ctx.user, input.id);
-    await remote.refreshFacts(input.id, ctx.user);
-    return getBox(db, ctx.user, input.id);
+    await remote.refreshFacts(ctx.box.id, ctx.user);
+    return getBox(db, ctx.user, ctx.box.id);
   }),
 
   /** Containers on the box (`docker ps -a` over SSH), or why there are none to show. */
-  containers: authedProcedure.input(idInput).query(async ({ ctx, input }) => {
-    const { db, remote } = ctx.services;
-    await getBoxRow(db, ctx.user, input.id);
-    const result = await remote.exec(input.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
+  containers: boxProcedure('id').query(async ({ ctx }) => {
+    const result = await ctx.services.remote.exec(ctx.box.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
     return parseContainerListing(result);
   }),
 

@@ -2,13 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { fromNodeHeaders } from 'better-auth/node';
 import superjson from 'superjson';
-import { ZodError } from 'zod';
+import { z, ZodError } from 'zod';
+import { recordId } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
+import { getBoxRow } from '../boxes/boxes';
 import { AppError, type AppErrorCode } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 
-/** Context and base procedures (public, authed, admin), and the one place AppError becomes tRPC/HTTP. */
+/** Context and base procedures (public, authed, admin, box), and the one place AppError becomes tRPC/HTTP. */
 
 export async function createContext(services: Services, req: IncomingMessage) {
   const session = await services.auth.api.getSession({ headers: fromNodeHeaders(req.headers) });
@@ -89,3 +91,16 @@ export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only admins (team leads) can do this.' });
   return next();
 });
+
+/**
+ * A procedure acting on one box: the input field `field` names it, as the browser sends it (`id` in boxes.*,
+ * `boxId` elsewhere), and the box, looked up once with the user's access, is `ctx.box`. A box the user may not
+ * reach is NOT_FOUND, exactly like an unknown id. More input is merged in with `.input(...)`.
+ */
+export function boxProcedure<const Field extends string>(field: Field) {
+  const shape = { [field]: recordId } as Record<Field, typeof recordId>;
+  return authedProcedure.input(z.object(shape)).use(async ({ ctx, input, next }) => {
+    const box = await getBoxRow(ctx.services.db, ctx.user, (input as Record<Field, string>)[field]);
+    return next({ ctx: { box } });
+  });
+}

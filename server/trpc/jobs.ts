@@ -30,9 +30,9 @@ export const jobsRouter = router({
   logs: authedProcedure
     .input(idInput.extend({ lastEventId: z.string().regex(/^\d+$/).nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
-      await getJobRow(ctx.services.db, ctx.user, input.id);
+      const job = await getJobRow(ctx.services.db, ctx.user, input.id);
       let lastSeq = Number(input.lastEventId ?? 0);
-      for await (const event of followJobLog(ctx.services.db, ctx.services.jobs.events, input.id, { afterSeq: lastSeq, signal })) {
+      for await (const event of followJobLog(ctx.services.db, ctx.services.jobs.events, job.id, { afterSeq: lastSeq, signal })) {
         if (event.type === 'line') lastSeq = event.seq;
         yield tracked(String(lastSeq), event);
       }

@@ -216,8 +216,8 @@ export function hostVmAction(deps: VmDeps, admin: SessionUser, input: z.output<t
 
 /** Anyone who may reach the box may start, stop, suspend and resume its VM (audited with their name). */
 export async function boxVmAction(deps: VmDeps, user: SessionUser, input: z.output<typeof boxVmActionInput>) {
-  await getBoxRow(deps.db, user, input.boxId);
-  const { jobId } = await enqueueBoxVmAction(deps, input.boxId, { action: input.action, actor: user, stopTimeoutSeconds: input.stopTimeoutSeconds });
+  const box = await getBoxRow(deps.db, user, input.boxId);
+  const { jobId } = await enqueueBoxVmAction(deps, box.id, { action: input.action, actor: user, stopTimeoutSeconds: input.stopTimeoutSeconds });
   return { jobId };
 }
 
