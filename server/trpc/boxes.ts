@@ -1,14 +1,13 @@
-import { z } from 'zod';
-import { boxStatuses, createBoxInput, idInput, tag, updateBoxInput } from '../../lib/validation';
+import { createBoxInput, idInput, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
-import { createBox, deleteBox, getBox, listBoxes, updateBox } from '../boxes/boxes';
+import { boxFilterInput, createBox, deleteBox, getBox, listBoxes, updateBox } from '../boxes/boxes';
 import { listContainersCommand, parseContainerListing } from '../boxes/containers';
-import { repinHostKey } from '../boxes/hostkey-pin';
+import { repinHostKey, repinInput } from '../boxes/hostkey-pin';
 import { adminProcedure, authedProcedure, boxProcedure, router } from './init';
 
 export const boxesRouter = router({
   list: authedProcedure
-    .input(z.object({ search: z.string().max(200).optional(), status: z.enum(boxStatuses).optional(), tag: tag.optional() }).optional())
+    .input(boxFilterInput.optional())
     .query(({ ctx, input }) => listBoxes(ctx.services.db, ctx.user, input)),
 
   get: authedProcedure.input(idInput).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
@@ -54,7 +53,7 @@ export const boxesRouter = router({
 
   /** Trusts the host key the box now offers, which the admin compared out of band. */
   repin: adminProcedure
-    .input(idInput.extend({ fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.') }))
+    .input(repinInput)
     .mutation(async ({ ctx, input }) => {
       const { db, remote, pool } = ctx.services;
       const box = await repinHostKey(db, ctx.user, input.id, input.fingerprint);
