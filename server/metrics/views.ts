@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { boxIdInput } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
@@ -162,6 +164,10 @@ export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: Se
   summary.idleVpsCostPerDay = Math.round(summary.idleVpsCostPerDay * 100) / 100;
   return { now, rows, summary };
 }
+
+export const seriesInput = boxIdInput
+  .extend({ from: z.number(), to: z.number() })
+  .refine((r) => r.to > r.from, { message: 'The range must end after it starts.' });
 
 /**
  * A box's series for [from, to]: the in-memory samples when they cover the range (up to 2 hours), 1-minute points
