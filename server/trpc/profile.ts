@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { idInput } from '../../lib/validation';
-import { createApiToken, listApiTokens, revokeApiToken, tokenNameInput } from '../access-keys/api-tokens';
+import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from '../access-keys/api-tokens';
 import { addSshKey, listSshKeys, removeSshKey, sshKeyInput } from '../access-keys/ssh-keys';
 import { recordAudit } from '../audit/audit';
 import { cliConnectCommand } from '../connect/snippets';
@@ -28,7 +27,7 @@ export const profileRouter = router({
     list: authedProcedure.query(({ ctx }) => listApiTokens(ctx.services.db, ctx.user.id)),
 
     /** Returns the token itself (and the CLI command using it) this once; only its hash is kept. */
-    create: authedProcedure.input(z.object({ name: tokenNameInput })).mutation(async ({ ctx, input }) => {
+    create: authedProcedure.input(createApiTokenInput).mutation(async ({ ctx, input }) => {
       const created = await createApiToken(ctx.services.db, ctx.user, input.name);
       await recordAudit(ctx.services.db, {
         actor: ctx.user,
