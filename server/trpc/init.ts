@@ -95,11 +95,12 @@ export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
 /**
  * A procedure acting on one box: the input field `field` names it, as the browser sends it (`id` in boxes.*,
  * `boxId` elsewhere), and the box, looked up once with the user's access, is `ctx.box`. A box the user may not
- * reach is NOT_FOUND, exactly like an unknown id. More input is merged in with `.input(...)`.
+ * reach is NOT_FOUND, exactly like an unknown id.
  */
 export function boxProcedure<const Field extends string>(field: Field) {
   const shape = { [field]: recordId } as Record<Field, typeof recordId>;
   return authedProcedure.input(z.object(shape)).use(async ({ ctx, input, next }) => {
+    // zod's inferred output cannot be indexed by a generic key; the schema above makes it a string.
     const box = await getBoxRow(ctx.services.db, ctx.user, (input as Record<Field, string>)[field]);
     return next({ ctx: { box } });
   });
