@@ -10,6 +10,11 @@ export function formatBytes(bytes: number | null | undefined): string {
   return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** A duration in milliseconds as seconds for logs and messages: 1234 -> "1.2 s". */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined) return '—';
   const days = Math.floor(seconds / 86400);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { recordId } from './validation';
 
 /**
  * The terminal WebSocket protocol, shared by the browser (components/terminal) and the server
@@ -84,7 +85,7 @@ export type ServerMessage =
 
 export const connectParams = z.object({
   session: z.uuid('The session id must be a UUID.'),
-  box: z.string().min(1).max(64),
+  box: recordId,
   container: z
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, 'Not a container name or id.')

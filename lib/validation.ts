@@ -4,6 +4,15 @@ import { z } from 'zod';
  * Input rules shared by the browser forms and the server (the server always re-checks).
  * Names are DNS-label-like so they work unchanged as ssh `Host` aliases and docker context names.
  */
+/** The id of a stored row (box, host, job, key...) as the API accepts it. */
+export const recordId = z.string().min(1).max(64);
+/** Input of a procedure on one row named `id`. */
+export const idInput = z.object({ id: recordId });
+/** Input of a procedure on one box named `boxId`. */
+export const boxIdInput = z.object({ boxId: recordId });
+/** Input of a procedure on one hypervisor host named `hostId`. */
+export const hostIdInput = z.object({ hostId: recordId });
+
 export const boxName = z
   .string()
   .trim()

@@ -14,12 +14,13 @@ export const TOKEN_PREFIX = 'byd_';
 /** Shown in lists to tell tokens apart: "byd_" and the first 4 random characters. */
 const DISPLAY_PREFIX_LENGTH = 8;
 
-export const tokenNameInput = z
+const tokenNameInput = z
   .string()
   .trim()
   .min(1, 'Give the token a name, e.g. "work laptop".')
   .max(100, 'A token name is at most 100 characters.')
   .regex(/^[^\p{Cc}]+$/u, 'A token name is one line of printable characters.');
+export const createApiTokenInput = z.object({ name: tokenNameInput });
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');

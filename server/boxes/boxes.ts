@@ -1,5 +1,5 @@
-import type { z } from 'zod';
-import type { createBoxInput, updateBoxInput, BoxStatus } from '../../lib/validation';
+import { z } from 'zod';
+import { boxStatuses, tag, type createBoxInput, type updateBoxInput, type BoxStatus } from '../../lib/validation';
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
@@ -46,11 +46,8 @@ export function toBoxView(box: BoxWithPeople) {
 }
 export type BoxView = ReturnType<typeof toBoxView>;
 
-export interface BoxFilter {
-  search?: string;
-  status?: BoxStatus;
-  tag?: string;
-}
+export const boxFilterInput = z.object({ search: z.string().max(200).optional(), status: z.enum(boxStatuses).optional(), tag: tag.optional() });
+export type BoxFilter = z.output<typeof boxFilterInput>;
 
 export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {}): Promise<BoxView[]> {
   const rows = await db.box.findMany({

@@ -1,8 +1,14 @@
+import { z } from 'zod';
+import { idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import type { SessionUser } from './access';
 import { getBoxRow } from './boxes';
+
+export const repinInput = idInput.extend({
+  fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.'),
+});
 
 /**
  * Re-pins a box's host key after a mismatch. The admin names the fingerprint they checked, and it must

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { formatSeconds } from '../../lib/format';
 import { untilAborted } from '../abort';
 import type { Actor } from '../audit/audit';
 import { recordAudit } from '../audit/audit';
@@ -83,10 +84,6 @@ function messageOf(error: unknown): string {
 /** Host jobs name their host in the audit detail (audit rows have a box column only). */
 function hostDetail(host: JobTargetRef | null): Record<string, string> {
   return host ? { hostId: host.id, hostName: host.name } : {};
-}
-
-function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 interface ActiveJob {
@@ -257,7 +254,7 @@ export class JobRunner {
     try {
       await this.runSteps(job, journal, signal);
       outcome = { status: 'succeeded' };
-      await journal.log([{ level: 'info', text: `Succeeded in ${seconds(Date.now() - started)}.` }]);
+      await journal.log([{ level: 'info', text: `Succeeded in ${formatSeconds(Date.now() - started)}.` }]);
     } catch (error) {
       const interrupted = signal.aborted && signal.reason instanceof JobInterrupted ? signal.reason.reason : null;
       if (interrupted === 'lease-lost') {
@@ -361,7 +358,7 @@ export class JobRunner {
         if (attempt >= stepAttempts) throw new StepFailed(`${messageOf(error)} (gave up after ${attempt} attempts)`, { cause: error });
         const delay = retryDelayMs * 2 ** (attempt - 1);
         await journal.log(
-          [{ level: 'warn', text: `Connection problem: ${messageOf(error)}. Running this step again, from its check, in ${seconds(delay)} (attempt ${attempt + 1} of ${stepAttempts}).` }],
+          [{ level: 'warn', text: `Connection problem: ${messageOf(error)}. Running this step again, from its check, in ${formatSeconds(delay)} (attempt ${attempt + 1} of ${stepAttempts}).` }],
           index,
         );
         await untilAborted(sleep(delay), ctx.signal);
@@ -439,7 +436,7 @@ export class JobRunner {
       const status = result.code === null ? `killed by ${result.signal ?? 'a signal'}` : `exit ${result.code}`;
       splitters.stdout.end();
       splitters.stderr.end();
-      written.push(journal.log([{ level: 'info', text: `${status} after ${seconds(result.durationMs)}` }], stepIndex));
+      written.push(journal.log([{ level: 'info', text: `${status} after ${formatSeconds(result.durationMs)}` }], stepIndex));
       return result;
     } finally {
       await Promise.all(written);

@@ -1,7 +1,9 @@
+import { z } from 'zod';
+import { boxIdInput } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';
+import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
-import { AppError } from '../errors';
 import { MINUTE, QUARTER, ringSeries, storedCpuOfBoxes, storedSeries, type SeriesPoint } from './history';
 import type { IdleState } from './idle';
 import type { Sample } from './parse';
@@ -41,12 +43,6 @@ export interface FleetSummary {
   /** What idle-but-running non-VM boxes (VPS) cost per day at vpsCostPerHour. */
   idleVpsCostPerDay: number;
   how: string;
-}
-
-async function reachable(db: Db, user: SessionUser, boxId: string) {
-  const box = await db.box.findFirst({ where: { id: boxId, ...reachableBoxes(user) } });
-  if (!box) throw new AppError('NOT_FOUND', 'No such box (or it is not yours).');
-  return box;
 }
 
 export function activityFor(metrics: Pick<FleetMetricsSource, 'idleState'>, box: { id: string; autoSuspendedAt: Date | null; idleSince: Date | null }): BoxActivity {
@@ -169,19 +165,23 @@ export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: Se
   return { now, rows, summary };
 }
 
+export const seriesInput = boxIdInput
+  .extend({ from: z.number(), to: z.number() })
+  .refine((r) => r.to > r.from, { message: 'The range must end after it starts.' });
+
 /**
  * A box's series for [from, to]: the in-memory samples when they cover the range (up to 2 hours), 1-minute points
  * up to 2 days, 15-minute points beyond. Null values are gaps.
  */
 export async function boxSeries(db: Db, metrics: { sampler: RingReader }, user: SessionUser, input: { boxId: string; from: number; to: number }) {
-  await reachable(db, user, input.boxId);
+  const box = await getBoxRow(db, user, input.boxId);
   const span = input.to - input.from;
-  const ring = metrics.sampler.recent(input.boxId);
+  const ring = metrics.sampler.recent(box.id);
   if (span <= 2 * 3600_000 && ring.length && ring[0]!.at <= input.from + 60_000) {
     return { resolution: 0, points: ringSeries(ring, input.from).filter((p) => p.at <= input.to) };
   }
   const resolution = span <= 2 * 24 * 3600_000 ? MINUTE : QUARTER;
-  const points: SeriesPoint[] = await storedSeries(db, input.boxId, resolution, input.from, input.to);
+  const points: SeriesPoint[] = await storedSeries(db, box.id, resolution, input.from, input.to);
   // The stored points end at the last rolled-up minute; the ring carries on from there.
   const stored = points.length;
   const lastStored = stored ? points[stored - 1]!.at + resolution * 1000 : input.from;
@@ -199,7 +199,7 @@ export async function boxSeries(db: Db, metrics: { sampler: RingReader }, user: 
 }
 
 export async function boxMetricsStatus(db: Db, metrics: MetricsService, user: SessionUser, boxId: string) {
-  const box = await reachable(db, user, boxId);
+  const box = await getBoxRow(db, user, boxId);
   const policies = await db.suspendPolicy.findMany();
   const policy = policyFor({ id: box.id, tags: JSON.parse(box.tags) as string[] }, policies);
   const header = metrics.sampler.streamView(box.id);
@@ -219,6 +219,6 @@ export async function boxMetricsStatus(db: Db, metrics: MetricsService, user: Se
 
 /** The box page is open: fast sampling for 30 s (the page pings every 10 s). Needs access, like any view. */
 export async function watchBox(db: Db, metrics: MetricsService, user: SessionUser, boxId: string): Promise<void> {
-  await reachable(db, user, boxId);
-  metrics.sampler.watch(boxId, 30_000);
+  const box = await getBoxRow(db, user, boxId);
+  metrics.sampler.watch(box.id, 30_000);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { mountSpec } from '../../lib/validation';
+import { boxIdInput, mountSpec } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
@@ -14,7 +14,6 @@ import { exportPolicyYaml, importPolicyYaml, validatePolicy, type MountSpec } fr
 
 /** Domain functions behind server/trpc/mounts.ts. Seeing follows box access; editing, applying and measuring need an admin or the box's owner. */
 
-export const boxIdInput = z.object({ boxId: z.string().min(1).max(64) });
 export const savePolicyInput = boxIdInput.extend({ mounts: z.array(mountSpec).max(64) });
 export const importPolicyInput = boxIdInput.extend({ yaml: z.string().max(256_000) });
 export const previewInput = z.object({ mounts: z.array(mountSpec).max(64) });
@@ -82,8 +81,8 @@ export async function importPolicy(db: Db, user: SessionUser, boxId: string, yam
 }
 
 export async function exportPolicy(db: Db, user: SessionUser, boxId: string) {
-  await getBoxRow(db, user, boxId);
-  const rows = await db.mount.findMany({ where: { boxId }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
+  const box = await getBoxRow(db, user, boxId);
+  const rows = await db.mount.findMany({ where: { boxId: box.id }, include: { overrides: { orderBy: { subPath: 'asc' } } }, orderBy: { guestPath: 'asc' } });
   return { yaml: exportPolicyYaml(rows.map((row) => mountSpec.parse(specOf(row)))) };
 }
 

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { boxIdInput } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
@@ -6,7 +7,7 @@ import { AppError } from '../errors';
 import type { JobRunner } from '../jobs/runner';
 import { dockerParams, dockerRecipe } from './docker-recipe';
 
-export const provisionDockerInput = dockerParams.extend({ boxId: z.string().min(1).max(64) });
+export const provisionDockerInput = dockerParams.extend(boxIdInput.shape);
 
 /** Queues Docker provisioning of a box; one at a time per box, since two would fight over its package manager. */
 export async function provisionDocker(

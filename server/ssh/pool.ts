@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import { formatSeconds } from '../../lib/format';
 import { untilAborted } from '../abort';
 import { AppError } from '../errors';
 import { logger } from '../log';
@@ -115,10 +116,6 @@ const CHANNEL_OPEN_RETRIES = 5;
 
 function hostPort(target: Pick<SshTarget, 'host' | 'port'>): string {
   return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-}
-
-function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /**
@@ -625,7 +622,7 @@ export class SshPool {
   }
 
   private timeoutError(phase: Phase, timeoutMs: number, where: string): AppError {
-    const after = seconds(timeoutMs);
+    const after = formatSeconds(timeoutMs);
     switch (phase) {
       case 'connecting':
         return new AppError('SSH_TIMEOUT', `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
@@ -731,7 +728,7 @@ function classifyConnectError(
   // A port forwarder (docker-proxy, a load balancer) accepts the TCP connection even when sshd is down.
   if (error.message === 'Connection lost before handshake') return unreachable(closedEarly);
   if (error.level === 'client-timeout') {
-    return unreachable(`timed out connecting to ${where} after ${seconds(connectTimeoutMs)}; check that the box is up and the port is open`);
+    return unreachable(`timed out connecting to ${where} after ${formatSeconds(connectTimeoutMs)}; check that the box is up and the port is open`);
   }
   if (error.level === 'client-authentication') {
     const what =

@@ -1,19 +1,16 @@
-import { z } from 'zod';
-import { boxStatuses, createBoxInput, tag, updateBoxInput } from '../../lib/validation';
+import { createBoxInput, idInput, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
-import { createBox, deleteBox, getBox, getBoxRow, listBoxes, updateBox } from '../boxes/boxes';
+import { boxFilterInput, createBox, deleteBox, getBox, listBoxes, updateBox } from '../boxes/boxes';
 import { listContainersCommand, parseContainerListing } from '../boxes/containers';
-import { repinHostKey } from '../boxes/hostkey-pin';
-import { adminProcedure, authedProcedure, router } from './init';
-
-const byId = z.object({ id: z.string().min(1).max(64) });
+import { repinHostKey, repinInput } from '../boxes/hostkey-pin';
+import { adminProcedure, authedProcedure, boxProcedure, router } from './init';
 
 export const boxesRouter = router({
   list: authedProcedure
-    .input(z.object({ search: z.string().max(200).optional(), status: z.enum(boxStatuses).optional(), tag: tag.optional() }).optional())
+    .input(boxFilterInput.optional())
     .query(({ ctx, input }) => listBoxes(ctx.services.db, ctx.user, input)),
 
-  get: authedProcedure.input(byId).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
+  get: authedProcedure.input(idInput).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
 
   /** Saves the box first (nothing is lost if it cannot be reached), then connects and gathers facts. */
   create: adminProcedure.input(createBoxInput).mutation(async ({ ctx, input }) => {
@@ -33,7 +30,7 @@ export const boxesRouter = router({
     return box;
   }),
 
-  delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const { db, pool } = ctx.services;
     const box = await deleteBox(db, ctx.user, input.id);
     pool.evict(box.id);
@@ -42,24 +39,21 @@ export const boxesRouter = router({
   }),
 
   /** Reconnects and gathers facts now. Any user who may reach the box may ask. */
-  refresh: authedProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  refresh: boxProcedure('id').mutation(async ({ ctx }) => {
     const { db, remote } = ctx.services;
-    await getBoxRow(db, ctx.user, input.id);
-    await remote.refreshFacts(input.id, ctx.user);
-    return getBox(db, ctx.user, input.id);
+    await remote.refreshFacts(ctx.box.id, ctx.user);
+    return getBox(db, ctx.user, ctx.box.id);
   }),
 
   /** Containers on the box (`docker ps -a` over SSH), or why there are none to show. */
-  containers: authedProcedure.input(byId).query(async ({ ctx, input }) => {
-    const { db, remote } = ctx.services;
-    await getBoxRow(db, ctx.user, input.id);
-    const result = await remote.exec(input.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
+  containers: boxProcedure('id').query(async ({ ctx }) => {
+    const result = await ctx.services.remote.exec(ctx.box.id, listContainersCommand, { actor: ctx.user, purpose: 'containers', timeoutMs: 20_000 });
     return parseContainerListing(result);
   }),
 
   /** Trusts the host key the box now offers, which the admin compared out of band. */
   repin: adminProcedure
-    .input(byId.extend({ fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.') }))
+    .input(repinInput)
     .mutation(async ({ ctx, input }) => {
       const { db, remote, pool } = ctx.services;
       const box = await repinHostKey(db, ctx.user, input.id, input.fingerprint);

@@ -1,17 +1,14 @@
-import { z } from 'zod';
+import { createHostInput, idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { createHost, deleteHost, getHost, listHosts } from '../hosts/hosts';
-import { createHostInput } from '../../lib/validation';
 import { hostPoolKey } from '../hosts/remote';
 import { adminProcedure, router } from './init';
-
-const byId = z.object({ id: z.string().min(1).max(64) });
 
 /** Hypervisor hosts: admins only (developers do not see hosts at all). */
 export const hostsRouter = router({
   list: adminProcedure.query(({ ctx }) => listHosts(ctx.services.db)),
 
-  get: adminProcedure.input(byId).query(({ ctx, input }) => getHost(ctx.services.db, input.id)),
+  get: adminProcedure.input(idInput).query(({ ctx, input }) => getHost(ctx.services.db, input.id)),
 
   /** Saves the host first (nothing is lost if it cannot be reached or lacks the tool), then detects the version. */
   create: adminProcedure.input(createHostInput).mutation(async ({ ctx, input }) => {
@@ -27,7 +24,7 @@ export const hostsRouter = router({
     return getHost(db, host.id);
   }),
 
-  delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const { db, pool } = ctx.services;
     const host = await deleteHost(db, input.id);
     await pool.evict(hostPoolKey(host.id));
@@ -36,5 +33,5 @@ export const hostsRouter = router({
   }),
 
   /** The host's VMs and their state, or the driver's plain error (e.g. the tool is not installed). */
-  vms: adminProcedure.input(byId).query(({ ctx, input }) => ctx.services.hostRemote.listVms(input.id, ctx.user)),
+  vms: adminProcedure.input(idInput).query(({ ctx, input }) => ctx.services.hostRemote.listVms(input.id, ctx.user)),
 });

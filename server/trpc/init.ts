@@ -1,13 +1,15 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
-import { ZodError } from 'zod';
+import { z, ZodError } from 'zod';
+import { recordId } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
+import { getBoxRow } from '../boxes/boxes';
 import { AppError, appErrorStatus, INTERNAL_FAILURE_MESSAGE } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 
 /**
- * Context and base procedures (public, authed, admin). The edge (server/http/trpc-route.ts) makes the context with
+ * Context and base procedures (public, authed, admin, box). The edge (server/http/trpc-route.ts) makes the context with
  * the one identity function every edge uses; AppError codes become tRPC codes through the one table in errors.ts.
  */
 
@@ -71,3 +73,17 @@ export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.user.role !== 'admin') throw new TRPCError({ code: 'FORBIDDEN', message: 'Only admins (team leads) can do this.' });
   return next();
 });
+
+/**
+ * A procedure acting on one box: the input field `field` names it, as the browser sends it (`id` in boxes.*,
+ * `boxId` elsewhere), and the box, looked up once with the user's access, is `ctx.box`. A box the user may not
+ * reach is NOT_FOUND, exactly like an unknown id.
+ */
+export function boxProcedure<const Field extends string>(field: Field) {
+  const shape = { [field]: recordId } as Record<Field, typeof recordId>;
+  return authedProcedure.input(z.object(shape)).use(async ({ ctx, input, next }) => {
+    // zod's inferred output cannot be indexed by a generic key; the schema above makes it a string.
+    const box = await getBoxRow(ctx.services.db, ctx.user, (input as Record<Field, string>)[field]);
+    return next({ ctx: { box } });
+  });
+}

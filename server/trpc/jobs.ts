@@ -1,23 +1,22 @@
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
+import { idInput, recordId } from '../../lib/validation';
 import { AppError } from '../errors';
 import { followJobLog, getJob, getJobRow, listJobs } from '../jobs/jobs';
 import { adminProcedure, authedProcedure, router } from './init';
-
-const byId = z.object({ id: z.string().min(1).max(64) });
 
 /** Jobs (provisioning and the like). Each recipe has its own procedure to start one, e.g. provision.docker. */
 export const jobsRouter = router({
   /** Newest first; developers see the jobs of the boxes they may reach. */
   list: authedProcedure
-    .input(z.object({ boxId: z.string().min(1).max(64).optional(), limit: z.number().int().min(1).max(200).default(50) }).optional())
+    .input(z.object({ boxId: recordId.optional(), limit: z.number().int().min(1).max(200).default(50) }).optional())
     .query(({ ctx, input }) => listJobs(ctx.services.db, ctx.user, { boxId: input?.boxId, limit: input?.limit ?? 50 })),
 
   /** The job with its steps. */
-  get: authedProcedure.input(byId).query(({ ctx, input }) => getJob(ctx.services.db, ctx.user, input.id)),
+  get: authedProcedure.input(idInput).query(({ ctx, input }) => getJob(ctx.services.db, ctx.user, input.id)),
 
   /** Cancels a queued job, or interrupts a running one mid-command. */
-  cancel: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
+  cancel: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
     const outcome = await ctx.services.jobs.cancel(input.id, ctx.user);
     if (outcome === 'not-found') throw new AppError('NOT_FOUND', 'No such job.');
     return { id: input.id, outcome };
@@ -29,11 +28,11 @@ export const jobsRouter = router({
    * (httpSubscriptionLink does this itself) continues after that line, without repeats.
    */
   logs: authedProcedure
-    .input(byId.extend({ lastEventId: z.string().regex(/^\d+$/).nullish() }))
+    .input(idInput.extend({ lastEventId: z.string().regex(/^\d+$/).nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
-      await getJobRow(ctx.services.db, ctx.user, input.id);
+      const job = await getJobRow(ctx.services.db, ctx.user, input.id);
       let lastSeq = Number(input.lastEventId ?? 0);
-      for await (const event of followJobLog(ctx.services.db, ctx.services.jobs.events, input.id, { afterSeq: lastSeq, signal })) {
+      for await (const event of followJobLog(ctx.services.db, ctx.services.jobs.events, job.id, { afterSeq: lastSeq, signal })) {
         if (event.type === 'line') lastSeq = event.seq;
         yield tracked(String(lastSeq), event);
       }

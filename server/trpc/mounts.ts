@@ -1,6 +1,6 @@
+import { boxIdInput } from '../../lib/validation';
 import {
   applyMounts,
-  boxIdInput,
   exportPolicy,
   getMounts,
   importPolicy,

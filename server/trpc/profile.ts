@@ -1,11 +1,9 @@
-import { z } from 'zod';
-import { createApiToken, listApiTokens, revokeApiToken, tokenNameInput } from '../access-keys/api-tokens';
+import { idInput } from '../../lib/validation';
+import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from '../access-keys/api-tokens';
 import { addSshKey, listSshKeys, removeSshKey, sshKeyInput } from '../access-keys/ssh-keys';
 import { recordAudit } from '../audit/audit';
 import { cliConnectCommand } from '../connect/snippets';
 import { authedProcedure, router } from './init';
-
-const byId = z.object({ id: z.string().min(1).max(64) });
 
 /** The signed-in user's own SSH public keys and API tokens; nobody, admins included, sees another user's here. */
 export const profileRouter = router({
@@ -18,7 +16,7 @@ export const profileRouter = router({
       return key;
     }),
 
-    remove: authedProcedure.input(byId).mutation(async ({ ctx, input }) => {
+    remove: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
       const key = await removeSshKey(ctx.services.db, ctx.user, input.id);
       await recordAudit(ctx.services.db, { actor: ctx.user, action: 'profile.key.remove', detail: { name: key.name, fingerprint: key.fingerprint }, result: 'ok' });
       return { id: key.id };
@@ -29,7 +27,7 @@ export const profileRouter = router({
     list: authedProcedure.query(({ ctx }) => listApiTokens(ctx.services.db, ctx.user.id)),
 
     /** Returns the token itself (and the CLI command using it) this once; only its hash is kept. */
-    create: authedProcedure.input(z.object({ name: tokenNameInput })).mutation(async ({ ctx, input }) => {
+    create: authedProcedure.input(createApiTokenInput).mutation(async ({ ctx, input }) => {
       const created = await createApiToken(ctx.services.db, ctx.user, input.name);
       await recordAudit(ctx.services.db, {
         actor: ctx.user,
@@ -40,7 +38,7 @@ export const profileRouter = router({
       return { ...created, cliCommand: cliConnectCommand(ctx.services.env.publicUrl, created.token) };
     }),
 
-    revoke: authedProcedure.input(byId).mutation(async ({ ctx, input }) => {
+    revoke: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
       const token = await revokeApiToken(ctx.services.db, ctx.user, input.id);
       await recordAudit(ctx.services.db, { actor: ctx.user, action: 'profile.token.revoke', detail: { name: token.name, prefix: token.prefix }, result: 'ok' });
       return token;

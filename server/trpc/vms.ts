@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { boxIdInput, hostIdInput } from '../../lib/validation';
 import { newBoxFromTemplate, newBoxFromTemplateInput } from '../vms/from-template';
 import { importVmAsBox, importVmInput } from '../vms/import-vm';
 import { boxVmAction, boxVmActionInput, hostVmAction, hostVmActionInput } from '../vms/lifecycle';
@@ -9,12 +9,12 @@ import { adminProcedure, authedProcedure, router } from './init';
 /** VM lifecycle (each action a job: follow it with jobs.get / jobs.logs), import as a box, new box from a template. */
 export const vmsRouter = router({
   /** The host's VMs with the actions their state allows and the job under way on each. */
-  onHost: adminProcedure.input(z.object({ hostId: z.string().min(1).max(64) })).query(({ ctx, input }) => hostVms(ctx.services, ctx.user, input.hostId)),
+  onHost: adminProcedure.input(hostIdInput).query(({ ctx, input }) => hostVms(ctx.services, ctx.user, input.hostId)),
 
   hostAction: adminProcedure.input(hostVmActionInput).mutation(({ ctx, input }) => hostVmAction(ctx.services, ctx.user, input)),
 
   /** The VM card of a box page; null when the box is not a VM. */
-  ofBox: authedProcedure.input(z.object({ boxId: z.string().min(1).max(64) })).query(({ ctx, input }) => boxVmStatus(ctx.services, ctx.user, input.boxId)),
+  ofBox: authedProcedure.input(boxIdInput).query(({ ctx, input }) => boxVmStatus(ctx.services, ctx.user, input.boxId)),
 
   boxAction: authedProcedure.input(boxVmActionInput).mutation(({ ctx, input }) => boxVmAction(ctx.services, ctx.user, input)),
 

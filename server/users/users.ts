@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hashPassword } from 'better-auth/crypto';
-import type { Role } from '../auth/auth';
+import { z } from 'zod';
+import { displayName, email, idInput, password } from '../../lib/validation';
+import { roles, type Role } from '../auth/auth';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 
@@ -10,6 +12,9 @@ export interface NewUser {
   password: string;
   role: Role;
 }
+
+export const createUserInput = z.object({ email, name: displayName, password, role: z.enum(roles) });
+export const setRoleInput = idInput.extend({ role: z.enum(roles) });
 
 const publicUserFields = { id: true, email: true, name: true, role: true, createdAt: true } as const;
 

@@ -7,14 +7,14 @@ import { AppError } from '../errors';
 import { getHostRow } from '../hosts/hosts';
 import { capabilitiesOf } from '../hypervisors/factory';
 import type { JobRunner } from '../jobs/runner';
-import { boxAuth, boxName, hostAddress, sshPort, sshUser } from '../../lib/validation';
+import { boxAuth, boxName, hostAddress, recordId, sshPort, sshUser } from '../../lib/validation';
 import { cloneAddress, cloneNameTaken, cloneRecipe } from './clone-recipe';
 import type { VmDeps } from './lifecycle';
 
 /** A new box cloned from a template VM on a host (the clone itself is a job: clone-recipe.ts). */
 
 export const newBoxFromTemplateInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   templateId: z.string().min(1).max(200),
   /** The box's name, also the new VM's name. */
   name: boxName,

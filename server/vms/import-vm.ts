@@ -6,13 +6,13 @@ import type { SecretBox } from '../crypto/secret-box';
 import { AppError } from '../errors';
 import { getHostRow } from '../hosts/hosts';
 import { describeState } from '../hypervisors/common';
-import { boxAuth, boxName, hostAddress, sshPort, sshUser, tag } from '../../lib/validation';
+import { boxAuth, boxName, hostAddress, recordId, sshPort, sshUser, tag } from '../../lib/validation';
 import { vmOnHost, type VmDeps } from './lifecycle';
 
 /** An existing VM on a host becomes a box: its SSH address given or asked of the hypervisor. */
 
 export const importVmInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   vmId: z.string().min(1).max(200),
   name: boxName,
   sshUser,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Actor } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
+import { recordId } from '../../lib/validation';
 import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
@@ -148,14 +149,14 @@ async function enqueueBoxVmAction(deps: VmDeps, boxId: string, request: Omit<VmA
 export const stopTimeoutSeconds = z.coerce.number().int('Whole seconds.').min(2, 'At least 2 s.').max(3600, 'At most an hour.');
 
 export const hostVmActionInput = z.object({
-  hostId: z.string().min(1).max(64),
+  hostId: recordId,
   vmId: z.string().min(1).max(200),
   action: z.enum(vmActions),
   stopTimeoutSeconds: stopTimeoutSeconds.optional(),
 });
 
 export const boxVmActionInput = z.object({
-  boxId: z.string().min(1).max(64),
+  boxId: recordId,
   action: z.enum(vmActions),
   stopTimeoutSeconds: stopTimeoutSeconds.optional(),
 });
@@ -166,7 +167,7 @@ export function hostVmAction(deps: VmDeps, admin: SessionUser, input: z.output<t
 
 /** Anyone who may reach the box may start, stop, suspend and resume its VM (audited with their name). */
 export async function boxVmAction(deps: VmDeps, user: SessionUser, input: z.output<typeof boxVmActionInput>) {
-  await getBoxRow(deps.db, user, input.boxId);
-  const { jobId } = await enqueueBoxVmAction(deps, input.boxId, { action: input.action, actor: user, stopTimeoutSeconds: input.stopTimeoutSeconds });
+  const box = await getBoxRow(deps.db, user, input.boxId);
+  const { jobId } = await enqueueBoxVmAction(deps, box.id, { action: input.action, actor: user, stopTimeoutSeconds: input.stopTimeoutSeconds });
   return { jobId };
 }

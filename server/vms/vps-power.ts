@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { SessionUser } from '../boxes/access';
+import { recordId } from '../../lib/validation';
 import { getBoxRow } from '../boxes/boxes';
 import { AppError } from '../errors';
 import type { JobRunner } from '../jobs/runner';
@@ -9,7 +10,7 @@ import { powerActions, powerRecipes } from './power-recipe';
 /** Plain SSH boxes (VPS): reboot or power off from inside, as a job (power-recipe.ts). */
 
 export const boxPowerInput = z.object({
-  boxId: z.string().min(1).max(64),
+  boxId: recordId,
   action: z.enum(powerActions),
   /** The box's name typed back by the user. */
   confirmName: z.string().max(100),
