@@ -5,6 +5,7 @@ import { isAppError } from '../errors';
 import type { HypervisorDriver, VmInfo, VmRef } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import { hostOf, StepFailed, type StepContext } from '../jobs/recipe';
+import { activeJobStatuses } from '../jobs/status';
 import { sshBanner } from '../ssh/banner';
 import { sh } from '../ssh/quote';
 import { lifecycleKinds } from './rules';
@@ -52,18 +53,15 @@ export async function lookUpVm(driver: HypervisorDriver, vm: VmRef): Promise<VmI
   return (await driver.listVms()).find((info) => info.id === vm.id) ?? null;
 }
 
-/** The part of a job's params that names its VM; the JSON text starts with it, so jobs on one VM can be found. */
-export function vmParamsNeedle(vmId: string): string {
-  return `"vmId":${JSON.stringify(vmId)}`;
+/** The exclusive key of the lifecycle jobs on one VM (JobRunner.enqueue): one action at a time per VM. */
+export function vmJobKey(hostId: string, vmId: string): string {
+  return `vm:${hostId}:${vmId}`;
 }
 
-/**
- * The lifecycle jobs on this VM that are queued or running, oldest first. Jobs carry the VM in their params (no
- * column for it): the host id narrows them down, the params text picks the VM.
- */
+/** The lifecycle jobs on this VM that are queued or running, oldest first. */
 export async function activeVmJobs(db: Db, hostId: string, vmId: string) {
   return db.job.findMany({
-    where: { hostId, kind: { in: [...lifecycleKinds] }, status: { in: ['queued', 'running'] }, params: { contains: vmParamsNeedle(vmId) } },
+    where: { hostId, vmId, kind: { in: [...lifecycleKinds] }, status: { in: [...activeJobStatuses] } },
     orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     select: { id: true, kind: true, createdAt: true, createdByEmail: true, status: true },
   });

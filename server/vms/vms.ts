@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Actor } from '../audit/audit';
 import { recordAudit } from '../audit/audit';
@@ -10,14 +9,16 @@ import { AppError, isAppError } from '../errors';
 import { getHostRow, type HostRow } from '../hosts/hosts';
 import type { HostRemote } from '../hosts/remote';
 import type { VmInfo, VmState } from '../hypervisors/driver';
+import { parseJobParams } from '../jobs/recipe';
 import type { JobRunner } from '../jobs/runner';
+import { activeJobStatuses } from '../jobs/status';
 import { boxAuth, boxName, hostAddress, sshPort, sshUser, tag } from '../../lib/validation';
 import { cloneAddress, cloneNameTaken, cloneRecipe } from './clone-recipe';
 import { lifecycleRecipes } from './lifecycle-recipes';
 import { powerActions, powerRecipes } from './power-recipe';
 import { describeState } from '../hypervisors/common';
 import { availableActions, driverCanPause, refusal, vmActions, type VmAction } from './rules';
-import { activeVmJobs, earlierVmJob, lookUpVm, vmGoneMessage } from './steps';
+import { activeVmJobs, lookUpVm, vmGoneMessage, vmJobKey } from './steps';
 
 /**
  * VM lifecycle for the API and for other parts of the dashboard (auto-suspend, terminals): every action is a job
@@ -27,7 +28,7 @@ import { activeVmJobs, earlierVmJob, lookUpVm, vmGoneMessage } from './steps';
 
 export interface VmDeps {
   db: Db;
-  jobs: Pick<JobRunner, 'enqueue' | 'cancel'>;
+  jobs: Pick<JobRunner, 'enqueue' | 'cancel' | 'waitFor'>;
   hostRemote: Pick<HostRemote, 'listVms' | 'withDriver'>;
 }
 
@@ -52,12 +53,9 @@ const kindWords: Record<string, string> = {
   'vm.pause': 'pausing',
 };
 
-function busy(vmName: string, job: { id: string; kind: string; createdByEmail: string | null; status: string }): AppError {
+function busyMessage(vmName: string, job: { id: string; kind: string; createdByEmail: string | null; status: string }): string {
   const who = job.createdByEmail ?? 'the dashboard';
-  return new AppError(
-    'CONFLICT',
-    `${who} is already ${kindWords[job.kind] ?? 'acting on'} ${vmName} (job ${job.id}, ${job.status}); wait for it to finish or cancel it, then try again.`,
-  );
+  return `${who} is already ${kindWords[job.kind] ?? 'acting on'} ${vmName} (job ${job.id}, ${job.status}); wait for it to finish or cancel it, then try again.`;
 }
 
 async function vmOnHost(deps: VmDeps, host: HostRow, vmId: string, actor: Actor, knownName?: string): Promise<VmInfo> {
@@ -74,9 +72,8 @@ async function vmOnHost(deps: VmDeps, host: HostRow, vmId: string, actor: Actor,
 
 /**
  * Queues one lifecycle action on a VM and returns the job id. Refuses (CONFLICT) when the state does not allow it,
- * and when another lifecycle job on the same VM is queued or running. Two requests at the same moment: each inserts
- * its job, then looks for an earlier active one; the later of the two (by createdAt, id) cancels its own job and is
- * refused, so exactly one runs, on SQLite and PostgreSQL alike. The job's first step checks once more.
+ * and when another lifecycle job on the same VM is queued or running: the jobs share an exclusive key, so of two
+ * requests at the same moment exactly one is queued, on SQLite and PostgreSQL alike. The job's first step checks once more.
  */
 export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, known?: VmInfo): Promise<{ jobId: string; vm: VmInfo }> {
   const { db } = deps;
@@ -90,9 +87,6 @@ export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, kn
   if (refused) throw new AppError('CONFLICT', refused);
   if (request.action === 'pause' && !driverCanPause(host.kind)) throw new AppError('BAD_INPUT', `host ${host.name} cannot pause VMs.`);
 
-  const [active] = await activeVmJobs(db, host.id, vm.id);
-  if (active) throw busy(vm.name, active);
-
   const recipe = lifecycleRecipes[request.action];
   const jobId = await deps.jobs.enqueue(recipe, {
     box: boxRow ? { id: boxRow.id, name: boxRow.name } : null,
@@ -105,12 +99,8 @@ export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, kn
       waitForSsh: request.waitForSsh ?? false,
       reason: request.reason ?? '',
     },
+    exclusive: { key: vmJobKey(host.id, vm.id), busy: (holder) => busyMessage(vm.name, holder) },
   });
-  const earlier = await earlierVmJob(db, host.id, vm.id, jobId);
-  if (earlier) {
-    await deps.jobs.cancel(jobId, request.actor);
-    throw busy(vm.name, earlier);
-  }
   return { jobId, vm };
 }
 
@@ -182,14 +172,17 @@ export async function ensureVmBoxRunning(
     ));
     outcome = action === 'start' ? 'started' : 'resumed';
   }
-  const deadline = Date.now() + (request.timeoutMs ?? 240_000);
-  for (;;) {
-    const job = await deps.db.job.findUnique({ where: { id: jobId }, select: { status: true, error: true } });
-    if (!job || job.status === 'cancelled') throw new AppError('CONFLICT', `Waking ${box.name} was cancelled.`);
-    if (job.status === 'succeeded') return { outcome, jobId };
-    if (job.status === 'failed') throw new AppError('REMOTE_COMMAND_FAILED', `Could not wake ${box.name}: ${job.error ?? 'the job failed'}`);
-    if (Date.now() > deadline) throw new AppError('SSH_TIMEOUT', `${box.name} did not wake up in time (job ${jobId} is still ${job.status}).`);
-    await sleep(request.pollMs ?? 200);
+  const job = await deps.jobs.waitFor(jobId, { timeoutMs: request.timeoutMs ?? 240_000, pollMs: request.pollMs ?? 200 });
+  switch (job.status) {
+    case 'succeeded':
+      return { outcome, jobId };
+    case 'failed':
+      throw new AppError('REMOTE_COMMAND_FAILED', `Could not wake ${box.name}: ${job.error ?? 'the job failed'}`);
+    case 'timed-out':
+      throw new AppError('SSH_TIMEOUT', `${box.name} did not wake up in time (job ${jobId} is still ${job.last}).`);
+    case 'cancelled':
+    case 'missing':
+      throw new AppError('CONFLICT', `Waking ${box.name} was cancelled.`);
   }
 }
 
@@ -240,14 +233,14 @@ export async function hostVms(deps: VmDeps, admin: SessionUser, hostId: string):
   const vms = await deps.hostRemote.listVms(host.id, admin);
   const [jobs, boxes] = await Promise.all([
     deps.db.job.findMany({
-      where: { hostId: host.id, kind: { startsWith: 'vm.' }, status: { in: ['queued', 'running'] } },
+      where: { hostId: host.id, kind: { startsWith: 'vm.' }, status: { in: [...activeJobStatuses] } },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      select: { id: true, kind: true, status: true, createdByEmail: true, params: true },
+      select: { id: true, kind: true, status: true, createdByEmail: true, vmId: true, params: true },
     }),
     deps.db.box.findMany({ where: { vmHostId: host.id }, select: { id: true, name: true, vmId: true } }),
   ]);
   return vms.map((vm) => {
-    const job = jobs.find((candidate) => vmIdOfParams(candidate.params) === vm.id || vmNameOfCloneParams(candidate.params) === vm.name);
+    const job = jobs.find((candidate) => candidate.vmId === vm.id || cloneTemplateName(candidate) === vm.name);
     const box = boxes.find((candidate) => candidate.vmId === vm.id);
     return {
       ...vm,
@@ -258,23 +251,11 @@ export async function hostVms(deps: VmDeps, admin: SessionUser, hostId: string):
   });
 }
 
-function vmIdOfParams(params: string): string | null {
-  try {
-    const parsed = JSON.parse(params) as { vmId?: unknown };
-    return typeof parsed.vmId === 'string' ? parsed.vmId : null;
-  } catch {
-    return null;
-  }
-}
-
-function vmNameOfCloneParams(params: string): string | null {
-  try {
-    const parsed = JSON.parse(params) as { templateId?: unknown; templateName?: unknown };
-    // A clone job keeps its template busy (virt-clone needs it shut off).
-    return typeof parsed.templateName === 'string' ? parsed.templateName : null;
-  } catch {
-    return null;
-  }
+/** A clone job keeps its template busy (virt-clone needs it shut off). */
+function cloneTemplateName(job: { kind: string; params: string }): string | null {
+  if (job.kind !== cloneRecipe.kind) return null;
+  const parsed = parseJobParams(cloneRecipe, job.params);
+  return parsed.ok ? parsed.params.templateName : null;
 }
 
 export interface BoxVmStatus {
@@ -451,9 +432,12 @@ export async function boxPower(deps: VmDeps, user: SessionUser, input: z.output<
   const box = await getBoxRow(deps.db, user, input.boxId);
   if (box.vmId) throw new AppError('BAD_INPUT', `${box.name} is a VM: use its stop or restart instead, through its host.`);
   if (input.confirmName !== box.name) throw new AppError('BAD_INPUT', `Type the box's name (${box.name}) to confirm.`);
-  const busyJob = await deps.db.job.findFirst({ where: { boxId: box.id, kind: { in: ['box.reboot', 'box.poweroff'] }, status: { in: ['queued', 'running'] } } });
-  if (busyJob) throw new AppError('CONFLICT', `${box.name} is already being rebooted or powered off (job ${busyJob.id}).`);
-  const jobId = await deps.jobs.enqueue(powerRecipes[input.action], { box: { id: box.id, name: box.name }, actor: user, params: {} });
+  const jobId = await deps.jobs.enqueue(powerRecipes[input.action], {
+    box: { id: box.id, name: box.name },
+    actor: user,
+    params: {},
+    exclusive: { key: `box-power:${box.id}`, busy: (holder) => `${box.name} is already being rebooted or powered off (job ${holder.id}).` },
+  });
   return { jobId };
 }
 
