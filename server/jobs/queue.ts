@@ -1,6 +1,6 @@
 import type { Actor } from '../audit/audit';
 import { isUniqueViolation, type Db } from '../db/client';
-import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus } from './status';
+import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus, type FinishedJobStatus } from './status';
 
 /**
  * Scheduling of jobs: which runner runs which job, and when. Only this is behind the JobQueue interface; the job's
@@ -78,7 +78,7 @@ export class ExclusiveKeyHeld extends Error {
   }
 }
 
-export type JobOutcome = { status: 'succeeded' } | { status: 'failed' | 'cancelled'; error: string };
+export type JobOutcome = { status: 'succeeded' } | { status: Exclude<FinishedJobStatus, 'succeeded'>; error: string };
 
 export type CancelOutcome =
   /** It was queued: it will never run. */
