@@ -1,6 +1,7 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { isFinishedJobStatus } from '../../server/jobs/status';
 import { useTRPC } from '../trpc';
 import { JobStatusBadge } from './job-status';
 
@@ -10,7 +11,7 @@ function BatchRow({ boxName, jobId, error }: { boxName: string; jobId?: string; 
   const job = useQuery({
     ...trpc.jobs.get.queryOptions({ id: jobId ?? '' }),
     enabled: Boolean(jobId),
-    refetchInterval: (query) => (['succeeded', 'failed', 'cancelled'].includes(query.state.data?.status ?? '') ? false : 2_000),
+    refetchInterval: (query) => (isFinishedJobStatus(query.state.data?.status ?? '') ? false : 2_000),
   });
   const steps = job.data?.steps ?? [];
   const done = steps.filter((s) => s.status !== 'pending' && s.status !== 'running').length;

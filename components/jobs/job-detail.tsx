@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
 import { formatWhen } from '../../lib/format';
+import { isActiveJobStatus } from '../../server/jobs/status';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';
@@ -53,7 +54,7 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
   const j = job.data;
   const done = j.steps.filter((s) => ['succeeded', 'skipped', 'failed'].includes(s.status)).length;
   const percent = j.steps.length ? Math.round((done / j.steps.length) * 100) : 0;
-  const active = j.status === 'queued' || j.status === 'running';
+  const active = isActiveJobStatus(j.status);
 
   return (
     <div className="space-y-6" data-job={j.id}>

@@ -1,4 +1,7 @@
-const look: Record<string, string> = {
+import type { StepStatus } from '../../server/jobs/journal';
+import type { JobStatus } from '../../server/jobs/status';
+
+const look: Record<JobStatus | StepStatus, string> = {
   queued: 'bg-slate-100 text-slate-700 ring-slate-200',
   running: 'bg-indigo-50 text-indigo-800 ring-indigo-200',
   succeeded: 'bg-emerald-50 text-emerald-800 ring-emerald-200',
@@ -11,7 +14,7 @@ const look: Record<string, string> = {
 /** Status of a job or of one of its steps. */
 export function JobStatusBadge({ status }: { status: string }) {
   return (
-    <span data-job-status={status} className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${look[status] ?? look.pending}`}>
+    <span data-job-status={status} className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${look[status as JobStatus | StepStatus] ?? look.pending}`}>
       {status}
     </span>
   );

@@ -7,11 +7,53 @@ export interface Actor {
   email: string | null;
 }
 
-export const systemActor: Actor = { id: null, email: null };
+/** The dashboard itself as the actor: its status checks, host-key pinning on first contact, scheduled work. */
+export const systemActor: Actor = Object.freeze({ id: null, email: null });
+
+/**
+ * Every action written to the audit log (AuditEvent.action), by area. The SSH ones carry the command's purpose,
+ * e.g. "ssh.exec.facts" or "ssh.exec.host.vms". The audit page filters by prefix ("box." finds every box action).
+ */
+export type AuditAction =
+  | 'box.create'
+  | 'box.update'
+  | 'box.delete'
+  | 'box.import-vm'
+  | 'box.status'
+  | 'box.hostkey.pin'
+  | 'box.hostkey.repin'
+  | 'box.autosuspend'
+  | 'box.autosuspend.warn'
+  | 'box.resume.on-demand'
+  | 'box.sampler.upload'
+  | 'host.create'
+  | 'host.delete'
+  | 'host.hostkey.pin'
+  | 'user.create'
+  | 'user.role'
+  | 'user.delete'
+  | 'profile.key.add'
+  | 'profile.key.remove'
+  | 'profile.token.create'
+  | 'profile.token.revoke'
+  | 'job.enqueue'
+  | 'job.cancel'
+  | 'job.finish'
+  | 'mounts.save'
+  | 'mounts.write-back'
+  | 'metrics.settings'
+  | 'metrics.token.rotate'
+  | 'metrics.policy.save'
+  | 'metrics.policy.delete'
+  | 'terminal.open'
+  | 'terminal.close'
+  | 'cli.boxes'
+  | `ssh.exec.host.${string}`
+  | `ssh.exec.${string}`;
 
 export interface AuditEntry {
   actor: Actor;
-  action: string;
+  action: AuditAction;
   box?: { id: string; name: string } | null;
   /** Details such as the command line or the changed fields. Never secrets. */
   detail?: Record<string, unknown>;

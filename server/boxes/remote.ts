@@ -1,6 +1,6 @@
 import type { ClientChannel, Client as SshClient, PseudoTtyOptions } from 'ssh2';
 import type { Actor } from '../audit/audit';
-import { recordAudit } from '../audit/audit';
+import { recordAudit, systemActor } from '../audit/audit';
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError, isAppError } from '../errors';
@@ -73,7 +73,7 @@ export class BoxRemote {
           data: { hostKeyFingerprint: fingerprint, hostKeyAlgorithm: algorithm, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null },
         });
         await recordAudit(db, {
-          actor: { id: null, email: null },
+          actor: systemActor,
           action: 'box.hostkey.pin',
           box: { id: box.id, name: box.name },
           detail: { fingerprint, algorithm },
@@ -101,7 +101,7 @@ export class BoxRemote {
     options: { actor: Actor; purpose: string; timeoutMs?: number; signal?: AbortSignal; stdin?: string; onOutput?: OutputListener },
   ): Promise<ExecResult> {
     const box = await this.loadBox(boxId);
-    const audited = { actor: options.actor, action: `ssh.exec.${options.purpose}`, box: { id: box.id, name: box.name } };
+    const audited = { actor: options.actor, action: `ssh.exec.${options.purpose}` as const, box: { id: box.id, name: box.name } };
     try {
       // The signal (a cancelled job) makes the pool kill the remote command, not just stop waiting for it.
       const result = await this.deps.pool.exec(box.id, this.target(box), command, {
@@ -217,7 +217,7 @@ export class BoxRemote {
     await recordStatus(this.deps.db, box.id, status, message, { offeredHostKeyFingerprint: status === 'online' ? null : offeredHostKeyFingerprint });
     if (changed) {
       await recordAudit(this.deps.db, {
-        actor: { id: null, email: null },
+        actor: systemActor,
         action: 'box.status',
         box: { id: box.id, name: box.name },
         detail: { from: box.status, to: status },

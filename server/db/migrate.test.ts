@@ -124,6 +124,32 @@ describe.each(providers)('applyMigrations on %s', (provider) => {
     expect(await applyMigrations(url, { migrationsDir: dir })).toEqual([broken]);
   });
 
+  it('moves the VM and the exclusive key of existing jobs into their columns', async () => {
+    const url = await freshDatabase();
+    const latest = migrations.find((name) => name.endsWith('_job_vm_and_exclusive_key'))!;
+    const before = copyOfMigrations(provider);
+    for (const name of migrations.filter((candidate) => candidate >= latest)) rmSync(path.join(before, name), { recursive: true });
+    await applyMigrations(url, { migrationsDir: before });
+    const job = (id: string, kind: string, status: string, params: string, createdAt: string, target: { boxId?: string; hostId?: string } = {}) =>
+      sql(url, `INSERT INTO "job" (id, kind, status, params, "createdAt", "boxId", "hostId") VALUES ('${id}', '${kind}', '${status}', '${params}', '${createdAt}', ${target.boxId ? `'${target.boxId}'` : 'NULL'}, ${target.hostId ? `'${target.hostId}'` : 'NULL'})`);
+    await job('stop-1', 'vm.stop', 'running', '{"vmId":"uuid-1","vmName":"web"}', '2026-01-01T00:00:01.000Z', { hostId: 'h1' });
+    await job('start-1', 'vm.start', 'queued', '{"vmId":"uuid-1","vmName":"web"}', '2026-01-01T00:00:02.000Z', { hostId: 'h1' });
+    await job('old-1', 'vm.start', 'succeeded', '{"vmId":"uuid-2","vmName":"db"}', '2026-01-01T00:00:00.000Z', { hostId: 'h1' });
+    await job('docker-1', 'docker', 'queued', '{}', '2026-01-01T00:00:03.000Z', { boxId: 'b1' });
+    await job('clone-1', 'vm.clone-box', 'running', '{"templateId":"t","vmName":"new"}', '2026-01-01T00:00:04.000Z', { boxId: 'b2', hostId: 'h1' });
+
+    expect(await applyMigrations(url)).toEqual([latest]);
+    const rows = await sql(url, 'SELECT id, "vmId", "exclusiveKey" FROM "job" ORDER BY id');
+    expect(rows).toEqual([
+      { id: 'clone-1', vmId: null, exclusiveKey: null },
+      { id: 'docker-1', vmId: null, exclusiveKey: 'docker:b1' },
+      { id: 'old-1', vmId: 'uuid-2', exclusiveKey: null },
+      // Two active jobs on one VM (a race the old check lost): the older one holds the key.
+      { id: 'start-1', vmId: 'uuid-1', exclusiveKey: null },
+      { id: 'stop-1', vmId: 'uuid-1', exclusiveKey: 'vm:h1:uuid-1' },
+    ]);
+  });
+
   it("writes a history Prisma's schema engine reads as complete", async () => {
     const url = await freshDatabase();
     await applyMigrations(url);

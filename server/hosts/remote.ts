@@ -1,5 +1,5 @@
 import type { Actor } from '../audit/audit';
-import { recordAudit } from '../audit/audit';
+import { recordAudit, systemActor } from '../audit/audit';
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { isAppError } from '../errors';
@@ -39,7 +39,7 @@ export class HostRemote {
           data: { hostKeyFingerprint: fingerprint, hostKeyAlgorithm: algorithm, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null },
         });
         await recordAudit(db, {
-          actor: { id: null, email: null },
+          actor: systemActor,
           action: 'host.hostkey.pin',
           detail: { hostId: host.id, hostName: host.name, fingerprint, algorithm },
           result: 'ok',
@@ -52,7 +52,7 @@ export class HostRemote {
   private async executor(host: HostRow, actor: Actor, purpose: string): Promise<HostExec> {
     const target = await this.target(host);
     return async (command, options = {}) => {
-      const audited = { actor, action: `ssh.exec.host.${purpose}` };
+      const audited = { actor, action: `ssh.exec.host.${purpose}` as const };
       try {
         const result = await this.deps.pool.exec(hostPoolKey(host.id), target, command, options);
         await recordAudit(this.deps.db, {

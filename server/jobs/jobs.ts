@@ -3,18 +3,31 @@ import { reachableBoxes, type SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import { AppError, isAppError } from '../errors';
 import type { JobEvents, JobLogLine, StepStatus } from './journal';
-import type { LogLevel } from './recipe';
+import { parseJobParams, type AnyRecipe, type LogLevel } from './recipe';
+import { isFinishedJobStatus, type JobStatus } from './status';
 
 /** Read side of jobs for the API: lists, details with steps, and the live log. Access follows the job's box. */
 
-export const jobStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type JobStatus = (typeof jobStatuses)[number];
-const finishedStatuses: readonly string[] = ['succeeded', 'failed', 'cancelled'] satisfies JobStatus[];
+export { jobStatuses, type JobStatus } from './status';
+
+/** What the read side needs: the database, and the recipes (the job runner's) to read each job's params with. */
+export interface JobReadDeps {
+  db: Db;
+  jobs: { recipeOf(kind: string): AnyRecipe | undefined };
+}
 
 type JobRow = NonNullable<Awaited<ReturnType<Db['job']['findUnique']>>>;
 type JobStepRow = NonNullable<Awaited<ReturnType<Db['jobStep']['findUnique']>>>;
 
-function toJobView(job: JobRow) {
+/** The job's params as its recipe reads them (defaults filled in), or null with the reason they cannot be read. */
+function readParams(deps: JobReadDeps, job: JobRow): { params: unknown; paramsProblem: string | null } {
+  const recipe = deps.jobs.recipeOf(job.kind);
+  if (!recipe) return { params: null, paramsProblem: `This dashboard does not know jobs of kind "${job.kind}" (made by another version?).` };
+  const parsed = parseJobParams(recipe, job.params);
+  return parsed.ok ? { params: parsed.params, paramsProblem: null } : { params: null, paramsProblem: parsed.problem };
+}
+
+function toJobView(deps: JobReadDeps, job: JobRow) {
   return {
     id: job.id,
     kind: job.kind,
@@ -22,8 +35,9 @@ function toJobView(job: JobRow) {
     boxName: job.boxName,
     hostId: job.hostId,
     hostName: job.hostName,
+    vmId: job.vmId,
     createdByEmail: job.createdByEmail,
-    params: JSON.parse(job.params) as unknown,
+    ...readParams(deps, job),
     status: job.status as JobStatus,
     error: job.error,
     cancelRequested: job.cancelRequested,
@@ -64,7 +78,8 @@ export async function getJobRow(db: Db, user: SessionUser, id: string): Promise<
   return job;
 }
 
-export async function listJobs(db: Db, user: SessionUser, filter: { boxId?: string; limit: number }): Promise<JobView[]> {
+export async function listJobs(deps: JobReadDeps, user: SessionUser, filter: { boxId?: string; limit: number }): Promise<JobView[]> {
+  const { db } = deps;
   const boxIds =
     user.role === 'admin' ? undefined : (await db.box.findMany({ where: reachableBoxes(user), select: { id: true } })).map((box) => box.id);
   const rows = await db.job.findMany({
@@ -72,13 +87,13 @@ export async function listJobs(db: Db, user: SessionUser, filter: { boxId?: stri
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: filter.limit,
   });
-  return rows.map(toJobView);
+  return rows.map((row) => toJobView(deps, row));
 }
 
-export async function getJob(db: Db, user: SessionUser, id: string) {
-  const job = await getJobRow(db, user, id);
-  const steps = await db.jobStep.findMany({ where: { jobId: id }, orderBy: { index: 'asc' } });
-  return { ...toJobView(job), steps: steps.map(toStepView) };
+export async function getJob(deps: JobReadDeps, user: SessionUser, id: string) {
+  const job = await getJobRow(deps.db, user, id);
+  const steps = await deps.db.jobStep.findMany({ where: { jobId: id }, orderBy: { index: 'asc' } });
+  return { ...toJobView(deps, job), steps: steps.map(toStepView) };
 }
 
 export type JobLogEvent =
@@ -134,8 +149,8 @@ export async function* followJobLog(
         }
         if (rows.length < PAGE) break;
       }
-      if (finishedStatuses.includes(job.status)) {
-        yield { type: 'end', status: job.status as JobStatus, error: job.error };
+      if (isFinishedJobStatus(job.status)) {
+        yield { type: 'end', status: job.status, error: job.error };
         return;
       }
       if (!woken) {

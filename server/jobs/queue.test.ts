@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { providers, testDatabases } from '../db/test-databases';
-import { DbJobQueue, type ClaimedJob } from './queue';
+import { DbJobQueue, ExclusiveKeyHeld, type ClaimedJob } from './queue';
 
 const admin = { id: 'user-1', email: 'lead@example.com' };
 
@@ -135,5 +135,49 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
     await queue.finish(running, { status: 'cancelled', error: 'Cancelled while it was running.' });
     expect(await queue.cancel(running.id)).toBe('already-finished');
     expect(await queue.cancel('no-such-job')).toBe('not-found');
+  });
+
+  it('admits one active job per exclusive key, even when many enqueue at once', async () => {
+    // PostgreSQL: separate clients, as several dashboards have. SQLite: one, as its one dashboard process has (the
+    // driver is synchronous: a second connection in the same thread would wait for a lock its own thread holds).
+    const queues = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const client = provider === 'postgres' ? connect() : db;
+        await client.job.count();
+        return new DbJobQueue(client, { runnerId: `enqueuer-${i}`, leaseMs: 60_000 });
+      }),
+    );
+    await drain(queues[0]!);
+    const exclusive = (queue: DbJobQueue, key: string, vmId: string | null = null) =>
+      queue.enqueue({ kind: 'test', box: { id: 'id-x', name: 'x' }, host: null, vmId, exclusiveKey: key, createdBy: admin, params: {}, stepNames: ['one'] });
+
+    const outcomes = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => exclusive(queues[i % queues.length]!, 'lane:x', 'vm-1')));
+    const won = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    expect(won).toHaveLength(1);
+    const winner = won[0]!;
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') continue;
+      expect(outcome.reason).toBeInstanceOf(ExclusiveKeyHeld);
+      expect((outcome.reason as ExclusiveKeyHeld).holder).toEqual({ id: winner, kind: 'test', status: 'queued', createdByEmail: admin.email });
+    }
+    expect(await db.job.count({ where: { exclusiveKey: 'lane:x' } })).toBe(1);
+    expect(await db.job.findUniqueOrThrow({ where: { id: winner } })).toMatchObject({ vmId: 'vm-1', exclusiveKey: 'lane:x' });
+
+    // Still held while it runs; free once it finished. Another key is another lane.
+    const running = (await queues[1]!.claim([]))!;
+    expect(running.id).toBe(winner);
+    await expect(exclusive(queues[2]!, 'lane:x')).rejects.toMatchObject({ holder: { id: winner, status: 'running' } });
+    await exclusive(queues[0]!, 'lane:y');
+    await queues[1]!.finish(running, { status: 'succeeded' });
+    const next = await exclusive(queues[2]!, 'lane:x');
+    expect(await queues[3]!.cancel(next)).toBe('cancelled');
+    const afterCancel = await exclusive(queues[3]!, 'lane:x');
+
+    // A job whose status was written by hand (not through the queue) no longer blocks its key.
+    await db.job.update({ where: { id: afterCancel }, data: { status: 'failed' } });
+    const afterManual = await exclusive(queues[0]!, 'lane:x');
+    expect(await db.job.findUniqueOrThrow({ where: { id: afterCancel } })).toMatchObject({ exclusiveKey: null });
+    expect(await db.job.findUniqueOrThrow({ where: { id: afterManual } })).toMatchObject({ exclusiveKey: 'lane:x', status: 'queued' });
+    await drain(queues[0]!);
   });
 });

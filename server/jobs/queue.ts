@@ -1,5 +1,6 @@
 import type { Actor } from '../audit/audit';
-import type { Db } from '../db/client';
+import { isUniqueViolation, type Db } from '../db/client';
+import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus, type FinishedJobStatus } from './status';
 
 /**
  * Scheduling of jobs: which runner runs which job, and when. Only this is behind the JobQueue interface; the job's
@@ -25,6 +26,14 @@ export interface NewJob {
   kind: string;
   box: JobTargetRef | null;
   host: JobTargetRef | null;
+  /** The VM the job acts on (Job.vmId), when it acts on one. */
+  vmId?: string | null;
+  /**
+   * Work only one job may do at a time (e.g. "vm:<hostId>:<vmId>"): while a queued or running job holds the key,
+   * enqueue records nothing and returns that job. Atomic: of many enqueues at once, exactly one gets the key (a
+   * unique index; the job lets go of it when it finishes).
+   */
+  exclusiveKey?: string | null;
   createdBy: Actor;
   /** Already validated by the recipe's schema. */
   params: unknown;
@@ -50,7 +59,26 @@ export interface ClaimedJob {
   claim: number;
 }
 
-export type JobOutcome = { status: 'succeeded' } | { status: 'failed' | 'cancelled'; error: string };
+/** The queued or running job that holds an exclusive key. */
+export interface ActiveJob {
+  id: string;
+  kind: string;
+  status: ActiveJobStatus;
+  createdByEmail: string | null;
+}
+
+/** enqueue's refusal of a job whose exclusive key another job holds. */
+export class ExclusiveKeyHeld extends Error {
+  constructor(
+    readonly key: string,
+    readonly holder: ActiveJob,
+  ) {
+    super(`job ${holder.id} (${holder.kind}, ${holder.status}) holds "${key}"`);
+    this.name = 'ExclusiveKeyHeld';
+  }
+}
+
+export type JobOutcome = { status: 'succeeded' } | { status: Exclude<FinishedJobStatus, 'succeeded'>; error: string };
 
 export type CancelOutcome =
   /** It was queued: it will never run. */
@@ -63,7 +91,7 @@ export type CancelOutcome =
 export interface JobQueue {
   /** Called once before the first claim. */
   start(): Promise<void>;
-  /** Records the job as queued; returns its id. */
+  /** Records the job as queued and returns its id; throws ExclusiveKeyHeld when another job holds its exclusive key. */
   enqueue(job: NewJob): Promise<string>;
   /**
    * Takes the oldest runnable job (queued, or running under an expired lease) for this runner, except those it runs
@@ -92,6 +120,8 @@ export interface DbJobQueueOptions {
 
 /** Lost compare-and-set races in a row before claim() gives up until the runner's next poll. */
 const CLAIM_RACES = 5;
+/** Times enqueue tries again when the job holding its exclusive key finished between the insert and the look. */
+const ENQUEUE_RACES = 5;
 
 export class DbJobQueue implements JobQueue {
   constructor(
@@ -109,6 +139,25 @@ export class DbJobQueue implements JobQueue {
   }
 
   async enqueue(job: NewJob): Promise<string> {
+    for (let race = 0; ; race++) {
+      try {
+        return await this.insert(job);
+      } catch (error) {
+        // The unique index on exclusiveKey refused the row: another job holds the key.
+        if (!job.exclusiveKey || !isUniqueViolation(error) || race >= ENQUEUE_RACES) throw error;
+        const holder = await this.db.job.findUnique({
+          where: { exclusiveKey: job.exclusiveKey },
+          select: { id: true, kind: true, status: true, createdByEmail: true },
+        });
+        if (holder && isActiveJobStatus(holder.status)) throw new ExclusiveKeyHeld(job.exclusiveKey, { ...holder, status: holder.status });
+        // Gone since, or finished without letting go (its status was written by hand): free the key and try again.
+        // Only a finished holder is cleared, so two enqueues doing this at once still let one job in.
+        if (holder) await this.db.job.updateMany({ where: { id: holder.id, status: { notIn: [...activeJobStatuses] } }, data: { exclusiveKey: null } });
+      }
+    }
+  }
+
+  private async insert(job: NewJob): Promise<string> {
     const created = await this.db.job.create({
       data: {
         kind: job.kind,
@@ -116,6 +165,8 @@ export class DbJobQueue implements JobQueue {
         boxName: job.box?.name ?? null,
         hostId: job.host?.id ?? null,
         hostName: job.host?.name ?? null,
+        vmId: job.vmId ?? null,
+        exclusiveKey: job.exclusiveKey ?? null,
         createdById: job.createdBy.id,
         createdByEmail: job.createdBy.email,
         params: JSON.stringify(job.params),
@@ -185,6 +236,7 @@ export class DbJobQueue implements JobQueue {
         finishedAt: new Date(),
         leaseOwner: null,
         leaseExpiresAt: null,
+        exclusiveKey: null,
       },
     });
     return count === 1;
@@ -197,7 +249,7 @@ export class DbJobQueue implements JobQueue {
   async cancel(jobId: string): Promise<CancelOutcome> {
     const queued = await this.db.job.updateMany({
       where: { id: jobId, status: 'queued' },
-      data: { status: 'cancelled', error: 'Cancelled before it started.', finishedAt: new Date() },
+      data: { status: 'cancelled', error: 'Cancelled before it started.', finishedAt: new Date(), exclusiveKey: null },
     });
     if (queued.count === 1) return 'cancelled';
     const running = await this.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { cancelRequested: true } });

@@ -72,9 +72,35 @@ export interface Recipe<P, S> {
   readonly needs: { readonly box: boolean; readonly host: boolean };
   /** What a job of this kind does, e.g. "Provision Docker". */
   readonly title: string;
-  /** Validates params when the job is enqueued, and again when a runner loads it. */
+  /**
+   * Validates params when the job is enqueued, and again whenever they are read back (parseJobParams): by the runner
+   * before it runs the job, and by the job views.
+   */
   readonly params: z.ZodType<P>;
+  /** For a recipe that acts on one VM: which one, kept in Job.vmId so the jobs on a VM are found by that column. */
+  vmIdOf?(params: P): string;
   readonly steps: readonly Step<P, S>[];
+}
+
+export type ParsedJobParams<P> = { ok: true; params: P } | { ok: false; problem: string };
+
+/**
+ * A stored job's params (Job.params, JSON) read through its recipe's schema. A row that no longer fits (edited by
+ * hand, written by another version) is a plain sentence, never a crash.
+ */
+export function parseJobParams<P>(recipe: Pick<Recipe<P, object>, 'params' | 'title'>, json: string): ParsedJobParams<P> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ok: false, problem: `The job's parameters are not valid JSON, so this ${recipe.title} job cannot be read.` };
+  }
+  const parsed = recipe.params.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+    return { ok: false, problem: `The job's parameters are not valid any more: ${issues}` };
+  }
+  return { ok: true, params: parsed.data };
 }
 
 /** Any recipe, as the runner sees it: it never looks inside params or state, it only stores them as JSON. */

@@ -7,6 +7,8 @@ import { startLabBox, type LabBox } from '../../e2e/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
+import { AppError } from '../errors';
+import { getJob } from './jobs';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
 import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
@@ -324,6 +326,44 @@ describe('JobRunner on a lab box', () => {
     // The stalled runner noticed it lost the job and recorded nothing of its own ending.
     expect(count(log, /^(Failed|Cancelled|Interrupted)/)).toBe(0);
     expect(await markersOnBox(id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses a second job on an exclusive key (CONFLICT, naming the job that holds it) until the first finished', async () => {
+    const runner = newRunner('exclusive');
+    const exclusive = { key: `files:${boxRef.id}` };
+    const first = await runner.enqueue(filesRecipe, { box: boxRef, actor: admin, params: {}, exclusive });
+    const refused = await runner.enqueue(filesRecipe, { box: boxRef, actor: admin, params: {}, exclusive }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({
+      code: 'CONFLICT',
+      message: `File test cannot be queued: job ${first} (files, queued, by ${admin.email}) is doing this work already; wait for it to finish or cancel it, then try again.`,
+    });
+    const worded = await runner
+      .enqueue(filesRecipe, { box: boxRef, actor: admin, params: {}, exclusive: { ...exclusive, busy: (holder) => `busy with ${holder.id}` } })
+      .catch((error: unknown) => error);
+    expect(worded).toMatchObject({ code: 'CONFLICT', message: `busy with ${first}` });
+
+    // Not started yet: still queued when the wait is over.
+    expect(await runner.waitFor(first, { timeoutMs: 300, pollMs: 50 })).toEqual({ status: 'timed-out', last: 'queued' });
+    await runner.start();
+    expect(await runner.waitFor(first, { timeoutMs: 60_000 })).toEqual({ status: 'succeeded', error: null });
+    const second = await runner.enqueue(filesRecipe, { box: boxRef, actor: admin, params: {}, exclusive });
+    expect(await runner.waitFor(second, { timeoutMs: 60_000 })).toEqual({ status: 'succeeded', error: null });
+    expect(await runner.waitFor('no-such-job', { timeoutMs: 1_000 })).toEqual({ status: 'missing' });
+  });
+
+  it('a job whose stored params no longer fit its recipe fails in plain words, and its view says why', async () => {
+    const runner = newRunner('bad-params');
+    const id = await enqueue(runner);
+    await services.db.job.update({ where: { id }, data: { params: '{"seconds":"soon"}' } });
+    await runner.start();
+    const problem = "The job's parameters are not valid any more: seconds: Invalid input: expected number, received string";
+    expect(await runner.waitFor(id, { timeoutMs: 60_000 })).toEqual({ status: 'failed', error: problem });
+    expect(await getJob({ db: services.db, jobs: runner }, admin, id)).toMatchObject({ params: null, paramsProblem: problem, status: 'failed' });
+
+    const good = await enqueue(runner, { failAt: 'b' });
+    await runner.waitFor(good, { timeoutMs: 60_000 });
+    expect(await getJob({ db: services.db, jobs: runner }, admin, good)).toMatchObject({ params: { slow: '', seconds: 0, failAt: 'b' }, paramsProblem: null });
   });
 
   it('a dashboard restarted under the same runner id resumes its jobs at once, without waiting for their lease', async () => {

@@ -4,13 +4,14 @@ import { untilAborted } from '../abort';
 import type { Actor } from '../audit/audit';
 import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
-import { isAppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import { logger } from '../log';
 import type { ExecResult, OutputListener } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 import { JobEvents, JobJournal, OutputLines } from './journal';
-import type { CancelOutcome, ClaimedJob, JobOutcome, JobQueue, JobTargetRef } from './queue';
-import { StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
+import { ExclusiveKeyHeld, type ActiveJob, type CancelOutcome, type ClaimedJob, type JobOutcome, type JobQueue, type JobTargetRef } from './queue';
+import { parseJobParams, StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
+import { isFinishedJobStatus, type ActiveJobStatus, type FinishedJobStatus } from './status';
 
 const log = logger.child({ module: 'jobs' });
 
@@ -86,10 +87,33 @@ function hostDetail(host: JobTargetRef | null): Record<string, string> {
   return host ? { hostId: host.id, hostName: host.name } : {};
 }
 
-interface ActiveJob {
+interface RunningHere {
   controller: AbortController;
   done: Promise<void>;
 }
+
+/**
+ * Only one job at a time may do this work: enqueue refuses (AppError CONFLICT) while a queued or running job holds the
+ * key, whichever process queued it. `busy` words the refusal; by default it names the recipe and the job holding it.
+ */
+export interface Exclusive {
+  key: string;
+  busy?: (holder: ActiveJob) => string;
+}
+
+/** How a job ended, as waitFor saw it: finished, gone (deleted), or still active when the time was up. */
+export type JobWaitOutcome =
+  | { status: FinishedJobStatus; error: string | null }
+  | { status: 'missing' }
+  | { status: 'timed-out'; last: ActiveJobStatus };
+
+function defaultBusyMessage(title: string, holder: ActiveJob): string {
+  const who = holder.createdByEmail ?? 'the dashboard';
+  return `${title} cannot be queued: job ${holder.id} (${holder.kind}, ${holder.status}, by ${who}) is doing this work already; wait for it to finish or cancel it, then try again.`;
+}
+
+/** How often waitFor looks at a job that another process runs (one run here wakes it at once). */
+const WAIT_POLL_MS = 1_000;
 
 /**
  * Runs queued jobs, a few at a time: claims them from the JobQueue, runs their recipe's steps (check, then apply and
@@ -103,7 +127,7 @@ interface ActiveJob {
 export class JobRunner {
   readonly events = new JobEvents();
   private readonly recipes: Map<string, AnyRecipe>;
-  private readonly active = new Map<string, ActiveJob>();
+  private readonly active = new Map<string, RunningHere>();
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeLoop: (() => void) | null = null;
@@ -112,6 +136,11 @@ export class JobRunner {
 
   constructor(private readonly options: JobRunnerOptions) {
     this.recipes = new Map(options.recipes.map((recipe) => [recipe.kind, recipe]));
+  }
+
+  /** The registered recipe of a job kind; undefined for kinds this dashboard does not know (another version's). */
+  recipeOf(kind: string): AnyRecipe | undefined {
+    return this.recipes.get(kind);
   }
 
   async start(): Promise<void> {
@@ -130,10 +159,13 @@ export class JobRunner {
     await Promise.all([...this.active.values()].map((job) => job.done));
   }
 
-  /** Queues a job of a recipe this runner knows; params are validated (and defaulted) by the recipe. */
+  /**
+   * Queues a job of a recipe this runner knows; params are validated (and defaulted) by the recipe. With `exclusive`,
+   * refuses (AppError CONFLICT) while another queued or running job holds its key.
+   */
   async enqueue<P, S>(
     recipe: Recipe<P, S>,
-    request: { box?: JobTargetRef | null; host?: JobTargetRef | null; actor: Actor; params: unknown },
+    request: { box?: JobTargetRef | null; host?: JobTargetRef | null; actor: Actor; params: unknown; exclusive?: Exclusive },
   ): Promise<string> {
     if (this.recipes.get(recipe.kind) !== (recipe as AnyRecipe)) throw new Error(`recipe "${recipe.kind}" is not registered with the job runner`);
     const box = request.box ?? null;
@@ -141,14 +173,22 @@ export class JobRunner {
     if (recipe.needs.box && !box) throw new Error(`a ${recipe.kind} job runs on a box`);
     if (recipe.needs.host && !host) throw new Error(`a ${recipe.kind} job runs on a hypervisor host`);
     const params = recipe.params.parse(request.params);
-    const jobId = await this.options.queue.enqueue({
-      kind: recipe.kind,
-      box,
-      host,
-      createdBy: request.actor,
-      params,
-      stepNames: recipe.steps.map((step) => step.name),
-    });
+    const jobId = await this.options.queue
+      .enqueue({
+        kind: recipe.kind,
+        box,
+        host,
+        vmId: recipe.vmIdOf?.(params) ?? null,
+        exclusiveKey: request.exclusive?.key ?? null,
+        createdBy: request.actor,
+        params,
+        stepNames: recipe.steps.map((step) => step.name),
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof ExclusiveKeyHeld)) throw error;
+        const busy = request.exclusive?.busy ?? ((holder: ActiveJob) => defaultBusyMessage(recipe.title, holder));
+        throw new AppError('CONFLICT', busy(error.holder));
+      });
     await recordAudit(this.options.db, {
       actor: request.actor,
       action: 'job.enqueue',
@@ -158,6 +198,44 @@ export class JobRunner {
     });
     this.wake();
     return jobId;
+  }
+
+  /**
+   * Waits until the job finished (or timeoutMs passed) and says how it ended; never throws for the job's own failure.
+   * A job run by this runner wakes the wait as it finishes; one run elsewhere is looked at every pollMs.
+   */
+  async waitFor(jobId: string, options: { timeoutMs: number; pollMs?: number }): Promise<JobWaitOutcome> {
+    const deadline = Date.now() + options.timeoutMs;
+    let woken = false;
+    let wakeUp: (() => void) | null = null;
+    const onFinished = (id: string) => {
+      if (id !== jobId) return;
+      woken = true;
+      wakeUp?.();
+    };
+    // Listen before the first look, so a finish in between still wakes the wait.
+    this.events.on('finished', onFinished);
+    try {
+      for (;;) {
+        woken = false;
+        const job = await this.options.db.job.findUnique({ where: { id: jobId }, select: { status: true, error: true } });
+        if (!job) return { status: 'missing' };
+        if (isFinishedJobStatus(job.status)) return { status: job.status, error: job.error };
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return { status: 'timed-out', last: job.status as ActiveJobStatus };
+        if (woken) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(options.pollMs ?? WAIT_POLL_MS, remaining));
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeUp = null;
+      }
+    } finally {
+      this.events.off('finished', onFinished);
+    }
   }
 
   /** Cancels a queued job at once; a running one is interrupted mid-command (here, or by its own runner elsewhere). */
@@ -297,8 +375,8 @@ export class JobRunner {
     const { db } = this.options;
     const recipe = this.recipes.get(job.kind);
     if (!recipe) throw new StepFailed(`This dashboard cannot run jobs of kind "${job.kind}" (made by another version?).`);
-    const params = recipe.params.safeParse(JSON.parse(job.params));
-    if (!params.success) throw new StepFailed(`The job's parameters are not valid any more: ${params.error.message}`);
+    const params = parseJobParams(recipe, job.params);
+    if (!params.ok) throw new StepFailed(params.problem);
     const box = job.box ? await db.box.findUnique({ where: { id: job.box.id }, select: { id: true, name: true, sshUser: true } }) : null;
     if (job.box && !box) throw new StepFailed(`The box ${job.box.name} was deleted.`);
     const host = job.host ? await db.host.findUnique({ where: { id: job.host.id }, select: { id: true, name: true, kind: true } }) : null;
@@ -321,7 +399,7 @@ export class JobRunner {
     for (const [index, row] of rows.entries()) {
       if (row.status === 'succeeded') continue;
       const step = recipe.steps[index]!;
-      const ctx = this.stepContext(job, { box, host }, params.data, state, journal, index, signal);
+      const ctx = this.stepContext(job, { box, host }, params.params, state, journal, index, signal);
       try {
         await this.runStep(step, ctx, journal, index, total);
       } catch (error) {

@@ -210,7 +210,7 @@ export async function resumeOnDemand(deps: { db: Db; resumeBox: ResumeBoxFn | nu
   if (!box) throw new AppError('NOT_FOUND', 'That box was deleted.');
   if (!box.autoSuspendedAt) return 'not-suspended';
   const resume = deps.resumeBox;
-  const audited = { actor, action: 'box.resume.on-demand', box: { id: box.id, name: box.name } };
+  const audited = { actor, action: 'box.resume.on-demand' as const, box: { id: box.id, name: box.name } };
   try {
     if (!resume) throw new AppError('INTERNAL', 'resume is not wired to the VM lifecycle in this dashboard yet');
     await resume(boxId, `terminal opened by ${actor.email ?? 'the dashboard'}`);

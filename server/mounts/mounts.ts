@@ -6,7 +6,7 @@ import { getBoxRow } from '../boxes/boxes';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
-import type { JobRunner } from '../jobs/runner';
+import type { Exclusive, JobRunner } from '../jobs/runner';
 import { compileBoxPolicy, mountApplyRecipe, specOf, writeBackDelegatedMounts } from './apply-recipe';
 import { compilePolicy } from './compile';
 import { measureParams, measureRecipe, recommend } from './measure';
@@ -90,24 +90,26 @@ export function previewPolicy(input: unknown[]) {
   return compilePolicy(validatePolicy(input));
 }
 
-async function busy(db: Db, boxId: string, kinds: string[]) {
-  return db.job.findFirst({ where: { boxId, kind: { in: kinds }, status: { in: ['queued', 'running'] } }, select: { id: true } });
+/** Applying and measuring mounts exclude each other on a box: both remount its shared folders. */
+function mountsExclusive(box: { id: string; name: string }): Exclusive {
+  return {
+    key: `mounts:${box.id}`,
+    busy: (holder) => `Mounts are already being applied or measured on ${box.name} (job ${holder.id}, ${holder.status}); wait for that job first.`,
+  };
 }
 
 export async function applyMounts(deps: { db: Db; jobs: JobRunner }, user: SessionUser, boxId: string) {
   const box = await editableBox(deps.db, user, boxId);
-  if (await busy(deps.db, boxId, [mountApplyRecipe.kind, measureRecipe.kind])) throw new AppError('CONFLICT', `Mounts are already being applied or measured on ${box.name}; wait for that job first.`);
   await compileBoxPolicy(deps.db, boxId).catch((error: Error) => Promise.reject(new AppError('BAD_INPUT', error.message)));
   const host = box.vmHostId ? await deps.db.host.findUnique({ where: { id: box.vmHostId }, select: { id: true, name: true } }) : null;
-  const jobId = await deps.jobs.enqueue(mountApplyRecipe, { box: { id: box.id, name: box.name }, host, actor: user, params: {} });
+  const jobId = await deps.jobs.enqueue(mountApplyRecipe, { box: { id: box.id, name: box.name }, host, actor: user, params: {}, exclusive: mountsExclusive(box) });
   return { jobId };
 }
 
 export async function measureMounts(deps: { db: Db; jobs: JobRunner }, user: SessionUser, input: z.input<typeof measureInput>) {
   const { boxId, ...params } = input;
   const box = await editableBox(deps.db, user, boxId);
-  if (await busy(deps.db, boxId, [mountApplyRecipe.kind, measureRecipe.kind])) throw new AppError('CONFLICT', `Mounts are already being applied or measured on ${box.name}; wait for that job first.`);
-  const jobId = await deps.jobs.enqueue(measureRecipe, { box: { id: box.id, name: box.name }, actor: user, params });
+  const jobId = await deps.jobs.enqueue(measureRecipe, { box: { id: box.id, name: box.name }, actor: user, params, exclusive: mountsExclusive(box) });
   return { jobId };
 }
 

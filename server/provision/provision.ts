@@ -3,7 +3,6 @@ import { boxIdInput } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
-import { AppError } from '../errors';
 import type { JobRunner } from '../jobs/runner';
 import { dockerParams, dockerRecipe } from './docker-recipe';
 
@@ -17,11 +16,14 @@ export async function provisionDocker(
 ): Promise<{ jobId: string }> {
   const { boxId, ...params } = input;
   const box = await getBoxRow(deps.db, actor, boxId);
-  const busy = await deps.db.job.findFirst({
-    where: { boxId: box.id, kind: dockerRecipe.kind, status: { in: ['queued', 'running'] } },
-    select: { id: true },
+  const jobId = await deps.jobs.enqueue(dockerRecipe, {
+    box: { id: box.id, name: box.name },
+    actor,
+    params,
+    exclusive: {
+      key: `docker:${box.id}`,
+      busy: (holder) => `Docker provisioning is already ${holder.status} on ${box.name} (job ${holder.id}); wait for it or cancel it first.`,
+    },
   });
-  if (busy) throw new AppError('CONFLICT', `Docker provisioning is already queued or running on ${box.name}; wait for it or cancel it first.`);
-  const jobId = await deps.jobs.enqueue(dockerRecipe, { box: { id: box.id, name: box.name }, actor, params });
   return { jobId };
 }

@@ -1,7 +1,7 @@
 import type { ClientChannel } from 'ssh2';
 import type { WebSocket } from 'ws';
 import { closeCodes, type ConnectParams, type SessionState } from '../../lib/terminal-protocol';
-import { recordAudit, systemActor, type Actor } from '../audit/audit';
+import { recordAudit, systemActor, type Actor, type AuditAction } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
@@ -213,7 +213,7 @@ export class TerminalManager {
     );
   }
 
-  private audit(session: TerminalSession, action: string, actor: Actor, detail: Record<string, unknown>, error?: string): void {
+  private audit(session: TerminalSession, action: AuditAction, actor: Actor, detail: Record<string, unknown>, error?: string): void {
     this.track(recordAudit(this.options.db, {
       actor,
       action,

@@ -10,10 +10,10 @@ export const jobsRouter = router({
   /** Newest first; developers see the jobs of the boxes they may reach. */
   list: authedProcedure
     .input(z.object({ boxId: recordId.optional(), limit: z.number().int().min(1).max(200).default(50) }).optional())
-    .query(({ ctx, input }) => listJobs(ctx.services.db, ctx.user, { boxId: input?.boxId, limit: input?.limit ?? 50 })),
+    .query(({ ctx, input }) => listJobs(ctx.services, ctx.user, { boxId: input?.boxId, limit: input?.limit ?? 50 })),
 
   /** The job with its steps. */
-  get: authedProcedure.input(idInput).query(({ ctx, input }) => getJob(ctx.services.db, ctx.user, input.id)),
+  get: authedProcedure.input(idInput).query(({ ctx, input }) => getJob(ctx.services, ctx.user, input.id)),
 
   /** Cancels a queued job, or interrupts a running one mid-command. */
   cancel: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {

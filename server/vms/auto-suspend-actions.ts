@@ -1,5 +1,4 @@
 import { systemActor } from '../audit/audit';
-import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { requestVmAction, type VmDeps } from './lifecycle';
 import { powerRecipes } from './power-recipe';
@@ -12,15 +11,18 @@ export interface AutoSuspendActions {
 }
 
 /** Waits for a job to finish; throws its error when it failed or was cancelled. */
-async function waitForJob(db: Db, jobId: string, timeoutMs: number, pollMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await db.job.findUnique({ where: { id: jobId }, select: { status: true, error: true } });
-    if (!job) throw new AppError('NOT_FOUND', `job ${jobId} disappeared`);
-    if (job.status === 'succeeded') return;
-    if (job.status === 'failed' || job.status === 'cancelled') throw new AppError('REMOTE_COMMAND_FAILED', `job ${jobId} ${job.status}: ${job.error ?? 'no error recorded'}`);
-    if (Date.now() > deadline) throw new AppError('SSH_TIMEOUT', `job ${jobId} still ${job.status} after ${Math.round(timeoutMs / 1000)} s`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+async function waitForJob(jobs: VmDeps['jobs'], jobId: string, timeoutMs: number, pollMs: number): Promise<void> {
+  const job = await jobs.waitFor(jobId, { timeoutMs, pollMs });
+  switch (job.status) {
+    case 'succeeded':
+      return;
+    case 'missing':
+      throw new AppError('NOT_FOUND', `job ${jobId} disappeared`);
+    case 'timed-out':
+      throw new AppError('SSH_TIMEOUT', `job ${jobId} still ${job.last} after ${Math.round(timeoutMs / 1000)} s`);
+    case 'failed':
+    case 'cancelled':
+      throw new AppError('REMOTE_COMMAND_FAILED', `job ${jobId} ${job.status}: ${job.error ?? 'no error recorded'}`);
   }
 }
 
@@ -45,7 +47,7 @@ export function vmLifecycleActions(deps: VmDeps, options: { timeoutMs?: number; 
       } else {
         throw new AppError('BAD_INPUT', `${box.name} is not a VM on a known hypervisor host: it cannot be suspended (use power-off for a VPS).`);
       }
-      await waitForJob(deps.db, jobId, timeoutMs, pollMs);
+      await waitForJob(deps.jobs, jobId, timeoutMs, pollMs);
     },
     async resumeBox(boxId) {
       await ensureVmBoxRunning(deps, { boxId, actor: systemActor, timeoutMs });

@@ -13,7 +13,7 @@ import { earlierVmJob, findVm, jobDriver, waitForBoxSsh } from './steps';
  */
 
 export const vmActionParams = z.object({
-  /** First key: the params' JSON text then starts with it, which is how jobs on one VM are found (steps.ts). */
+  /** Also stored in Job.vmId (vmIdOf below), which is how jobs on one VM are found (steps.ts). */
   vmId: z.string().min(1).max(200),
   vmName: z.string().min(1).max(200),
   /** stop: how long the guest gets to shut down by itself before it is powered off. */
@@ -141,6 +141,7 @@ function lifecycleRecipe(action: VmAction): Recipe<VmActionParams, object> {
     needs: { box: false, host: true },
     title: `VM ${action}`,
     params: vmActionParams,
+    vmIdOf: (params) => params.vmId,
     steps: [oneAtATime, ...(stops ? [writeBackBeforeStopping()] : []), actionStep(action), ...(wakes ? [waitForSsh] : [])],
   };
 }

@@ -13,7 +13,7 @@ import { capabilitiesOf } from '../hypervisors/factory';
 import type { JobRunner } from '../jobs/runner';
 import { lifecycleRecipes } from './lifecycle-recipes';
 import { refusal, vmActions, type VmAction } from './rules';
-import { activeVmJobs, earlierVmJob, vmGoneMessage } from './steps';
+import { vmGoneMessage, vmJobKey } from './steps';
 
 /**
  * VM lifecycle requests, for the API and for other parts of the dashboard (auto-suspend, terminals): every action is
@@ -23,7 +23,7 @@ import { activeVmJobs, earlierVmJob, vmGoneMessage } from './steps';
 
 export interface VmDeps {
   db: Db;
-  jobs: Pick<JobRunner, 'enqueue' | 'cancel'>;
+  jobs: Pick<JobRunner, 'enqueue' | 'cancel' | 'waitFor'>;
   hostRemote: Pick<HostRemote, 'listVms' | 'withDriver'>;
 }
 
@@ -48,12 +48,9 @@ const kindWords: Record<string, string> = {
   'vm.pause': 'pausing',
 };
 
-function busy(vmName: string, job: { id: string; kind: string; createdByEmail: string | null; status: string }): AppError {
+function busyMessage(vmName: string, job: { id: string; kind: string; createdByEmail: string | null; status: string }): string {
   const who = job.createdByEmail ?? 'the dashboard';
-  return new AppError(
-    'CONFLICT',
-    `${who} is already ${kindWords[job.kind] ?? 'acting on'} ${vmName} (job ${job.id}, ${job.status}); wait for it to finish or cancel it, then try again.`,
-  );
+  return `${who} is already ${kindWords[job.kind] ?? 'acting on'} ${vmName} (job ${job.id}, ${job.status}); wait for it to finish or cancel it, then try again.`;
 }
 
 /** The VM as its host lists it now; NOT_FOUND when it is gone, BAD_INPUT on a host without VMs. */
@@ -71,9 +68,8 @@ export async function vmOnHost(deps: Pick<VmDeps, 'hostRemote'>, host: HostRow, 
 
 /**
  * Queues one lifecycle action on a VM and returns the job id. Refuses (CONFLICT) when the state does not allow it,
- * and when another lifecycle job on the same VM is queued or running. Two requests at the same moment: each inserts
- * its job, then looks for an earlier active one; the later of the two (by createdAt, id) cancels its own job and is
- * refused, so exactly one runs, on SQLite and PostgreSQL alike. The job's first step checks once more.
+ * and when another lifecycle job on the same VM is queued or running: the jobs share an exclusive key, so of two
+ * requests at the same moment exactly one is queued, on SQLite and PostgreSQL alike. The job's first step checks once more.
  */
 export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, known?: VmInfo): Promise<{ jobId: string; vm: VmInfo }> {
   const { db } = deps;
@@ -87,9 +83,6 @@ export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, kn
   if (refused) throw new AppError('CONFLICT', refused);
   if (request.action === 'pause' && !capabilitiesOf(host.kind).pause) throw new AppError('BAD_INPUT', `host ${host.name} cannot pause VMs.`);
 
-  const [active] = await activeVmJobs(db, host.id, vm.id);
-  if (active) throw busy(vm.name, active);
-
   const recipe = lifecycleRecipes[request.action];
   const jobId = await deps.jobs.enqueue(recipe, {
     box: boxRow ? { id: boxRow.id, name: boxRow.name } : null,
@@ -102,12 +95,8 @@ export async function enqueueVmAction(deps: VmDeps, request: VmActionRequest, kn
       waitForSsh: request.waitForSsh ?? false,
       reason: request.reason ?? '',
     },
+    exclusive: { key: vmJobKey(host.id, vm.id), busy: (holder) => busyMessage(vm.name, holder) },
   });
-  const earlier = await earlierVmJob(db, host.id, vm.id, jobId);
-  if (earlier) {
-    await deps.jobs.cancel(jobId, request.actor);
-    throw busy(vm.name, earlier);
-  }
   return { jobId, vm };
 }
 

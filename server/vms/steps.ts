@@ -6,6 +6,7 @@ import type { HypervisorDriver, VmInfo, VmRef } from '../hypervisors/driver';
 import { lookUpVm } from '../hypervisors/common';
 import { createDriver } from '../hypervisors/factory';
 import { hostOf, StepFailed, type StepContext } from '../jobs/recipe';
+import { activeJobStatuses } from '../jobs/status';
 import { sshBanner } from '../ssh/banner';
 import { sh } from '../ssh/quote';
 import { lifecycleKinds } from './rules';
@@ -47,18 +48,15 @@ export async function findVm<P, S>(ctx: StepContext<P, S>, driver: HypervisorDri
   return found;
 }
 
-/** The part of a job's params that names its VM; the JSON text starts with it, so jobs on one VM can be found. */
-export function vmParamsNeedle(vmId: string): string {
-  return `"vmId":${JSON.stringify(vmId)}`;
+/** The exclusive key of the lifecycle jobs on one VM (JobRunner.enqueue): one action at a time per VM. */
+export function vmJobKey(hostId: string, vmId: string): string {
+  return `vm:${hostId}:${vmId}`;
 }
 
-/**
- * The lifecycle jobs on this VM that are queued or running, oldest first. Jobs carry the VM in their params (no
- * column for it): the host id narrows them down, the params text picks the VM.
- */
+/** The lifecycle jobs on this VM that are queued or running, oldest first. */
 export async function activeVmJobs(db: Db, hostId: string, vmId: string) {
   return db.job.findMany({
-    where: { hostId, kind: { in: [...lifecycleKinds] }, status: { in: ['queued', 'running'] }, params: { contains: vmParamsNeedle(vmId) } },
+    where: { hostId, vmId, kind: { in: [...lifecycleKinds] }, status: { in: [...activeJobStatuses] } },
     orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     select: { id: true, kind: true, createdAt: true, createdByEmail: true, status: true },
   });

@@ -5,6 +5,9 @@ import { getHostRow } from '../hosts/hosts';
 import { describeState, lookUpVm } from '../hypervisors/common';
 import type { VmInfo, VmState } from '../hypervisors/driver';
 import { capabilitiesOf } from '../hypervisors/factory';
+import { parseJobParams } from '../jobs/recipe';
+import { activeJobStatuses } from '../jobs/status';
+import { cloneRecipe } from './clone-recipe';
 import type { VmDeps } from './lifecycle';
 import { availableActions, type VmAction } from './rules';
 import { activeVmJobs, vmGoneMessage } from './steps';
@@ -33,14 +36,14 @@ export async function hostVms(deps: VmViewDeps, admin: SessionUser, hostId: stri
   const vms = await deps.hostRemote.listVms(host.id, admin);
   const [jobs, boxes] = await Promise.all([
     deps.db.job.findMany({
-      where: { hostId: host.id, kind: { startsWith: 'vm.' }, status: { in: ['queued', 'running'] } },
+      where: { hostId: host.id, kind: { startsWith: 'vm.' }, status: { in: [...activeJobStatuses] } },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      select: { id: true, kind: true, status: true, createdByEmail: true, params: true },
+      select: { id: true, kind: true, status: true, createdByEmail: true, vmId: true, params: true },
     }),
     deps.db.box.findMany({ where: { vmHostId: host.id }, select: { id: true, name: true, vmId: true } }),
   ]);
   return vms.map((vm) => {
-    const job = jobs.find((candidate) => vmIdOfParams(candidate.params) === vm.id || vmNameOfCloneParams(candidate.params) === vm.name);
+    const job = jobs.find((candidate) => candidate.vmId === vm.id || cloneTemplateName(candidate) === vm.name);
     const box = boxes.find((candidate) => candidate.vmId === vm.id);
     return {
       ...vm,
@@ -51,23 +54,11 @@ export async function hostVms(deps: VmViewDeps, admin: SessionUser, hostId: stri
   });
 }
 
-function vmIdOfParams(params: string): string | null {
-  try {
-    const parsed = JSON.parse(params) as { vmId?: unknown };
-    return typeof parsed.vmId === 'string' ? parsed.vmId : null;
-  } catch {
-    return null;
-  }
-}
-
-function vmNameOfCloneParams(params: string): string | null {
-  try {
-    const parsed = JSON.parse(params) as { templateId?: unknown; templateName?: unknown };
-    // A clone job keeps its template busy (virt-clone needs it shut off).
-    return typeof parsed.templateName === 'string' ? parsed.templateName : null;
-  } catch {
-    return null;
-  }
+/** A clone job keeps its template busy (virt-clone needs it shut off). */
+function cloneTemplateName(job: { kind: string; params: string }): string | null {
+  if (job.kind !== cloneRecipe.kind) return null;
+  const parsed = parseJobParams(cloneRecipe, job.params);
+  return parsed.ok ? parsed.params.templateName : null;
 }
 
 export interface BoxVmStatus {

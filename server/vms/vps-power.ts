@@ -21,8 +21,11 @@ export async function boxPower(deps: Pick<VmDeps, 'db'> & { jobs: Pick<JobRunner
   const box = await getBoxRow(deps.db, user, input.boxId);
   if (box.vmId) throw new AppError('BAD_INPUT', `${box.name} is a VM: use its stop or restart instead, through its host.`);
   if (input.confirmName !== box.name) throw new AppError('BAD_INPUT', `Type the box's name (${box.name}) to confirm.`);
-  const busyJob = await deps.db.job.findFirst({ where: { boxId: box.id, kind: { in: ['box.reboot', 'box.poweroff'] }, status: { in: ['queued', 'running'] } } });
-  if (busyJob) throw new AppError('CONFLICT', `${box.name} is already being rebooted or powered off (job ${busyJob.id}).`);
-  const jobId = await deps.jobs.enqueue(powerRecipes[input.action], { box: { id: box.id, name: box.name }, actor: user, params: {} });
+  const jobId = await deps.jobs.enqueue(powerRecipes[input.action], {
+    box: { id: box.id, name: box.name },
+    actor: user,
+    params: {},
+    exclusive: { key: `box-power:${box.id}`, busy: (holder) => `${box.name} is already being rebooted or powered off (job ${holder.id}).` },
+  });
   return { jobId };
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Actor } from '../audit/audit';
 import { AppError } from '../errors';
 import { getHostRow } from '../hosts/hosts';
@@ -46,14 +45,17 @@ export async function ensureVmBoxRunning(
     ));
     outcome = action === 'start' ? 'started' : 'resumed';
   }
-  const deadline = Date.now() + (request.timeoutMs ?? 240_000);
-  for (;;) {
-    const job = await deps.db.job.findUnique({ where: { id: jobId }, select: { status: true, error: true } });
-    if (!job || job.status === 'cancelled') throw new AppError('CONFLICT', `Waking ${box.name} was cancelled.`);
-    if (job.status === 'succeeded') return { outcome, jobId };
-    if (job.status === 'failed') throw new AppError('REMOTE_COMMAND_FAILED', `Could not wake ${box.name}: ${job.error ?? 'the job failed'}`);
-    if (Date.now() > deadline) throw new AppError('SSH_TIMEOUT', `${box.name} did not wake up in time (job ${jobId} is still ${job.status}).`);
-    await sleep(request.pollMs ?? 200);
+  const job = await deps.jobs.waitFor(jobId, { timeoutMs: request.timeoutMs ?? 240_000, pollMs: request.pollMs ?? 200 });
+  switch (job.status) {
+    case 'succeeded':
+      return { outcome, jobId };
+    case 'failed':
+      throw new AppError('REMOTE_COMMAND_FAILED', `Could not wake ${box.name}: ${job.error ?? 'the job failed'}`);
+    case 'timed-out':
+      throw new AppError('SSH_TIMEOUT', `${box.name} did not wake up in time (job ${jobId} is still ${job.last}).`);
+    case 'cancelled':
+    case 'missing':
+      throw new AppError('CONFLICT', `Waking ${box.name} was cancelled.`);
   }
 }
 
