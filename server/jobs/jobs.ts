@@ -1,7 +1,6 @@
 import type { Db } from '../db/client';
 import { reachableBoxes, type SessionUser } from '../boxes/access';
-import { getBoxRow } from '../boxes/boxes';
-import { AppError, isAppError } from '../errors';
+import { AppError } from '../errors';
 import type { JobEvents, JobLogLine, StepStatus } from './journal';
 import { parseJobParams, type AnyRecipe, type LogLevel } from './recipe';
 import { isFinishedJobStatus, type JobStatus } from './status';
@@ -63,27 +62,29 @@ function toStepView(step: JobStepRow) {
 }
 
 /**
+ * Filter for the jobs a user may see. A job has no relation to its box (its record outlives the box), so a
+ * developer's boxes are looked up first; jobs on a hypervisor host alone (a VM that is not a box) are the admins'.
+ */
+async function visibleJobs(db: Db, user: SessionUser) {
+  if (user.role === 'admin') return {};
+  const boxes = await db.box.findMany({ where: reachableBoxes(user), select: { id: true } });
+  return { boxId: { in: boxes.map((box) => box.id) } };
+}
+
+/**
  * The job if the user may see it: admins see every job (also of deleted boxes), developers the jobs of boxes they
  * may reach. Unknown and forbidden look the same.
  */
 export async function getJobRow(db: Db, user: SessionUser, id: string): Promise<JobRow> {
-  const job = await db.job.findUnique({ where: { id } });
-  const notFound = new AppError('NOT_FOUND', 'No such job, or you do not have access to it.');
-  if (!job) throw notFound;
-  if (user.role !== 'admin') {
-    // Jobs on a hypervisor host alone (a VM that is not a box) are the admins' business.
-    if (!job.boxId) throw notFound;
-    await getBoxRow(db, user, job.boxId).catch((error: unknown) => Promise.reject(isAppError(error, 'NOT_FOUND') ? notFound : error));
-  }
+  const job = await db.job.findFirst({ where: { id, ...(await visibleJobs(db, user)) } });
+  if (!job) throw new AppError('NOT_FOUND', 'No such job, or you do not have access to it.');
   return job;
 }
 
 export async function listJobs(deps: JobReadDeps, user: SessionUser, filter: { boxId?: string; limit: number }): Promise<JobView[]> {
   const { db } = deps;
-  const boxIds =
-    user.role === 'admin' ? undefined : (await db.box.findMany({ where: reachableBoxes(user), select: { id: true } })).map((box) => box.id);
   const rows = await db.job.findMany({
-    where: { AND: [filter.boxId ? { boxId: filter.boxId } : {}, boxIds ? { boxId: { in: boxIds } } : {}] },
+    where: { AND: [filter.boxId ? { boxId: filter.boxId } : {}, await visibleJobs(db, user)] },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: filter.limit,
   });
