@@ -48,19 +48,42 @@ function stale() {
  * would point into .next-server/. So each file keeps its own: its source location, relative to the bundle, so the
  * checkout can still move after the build.
  */
-const keepSourceUrls = {
-  name: 'keep-source-urls',
+function keepSourceUrl(source, file) {
+  const other = /import\.meta\.(dirname|filename|resolve)\b/.exec(source);
+  if (other) throw new Error(`${path.relative(ROOT, file)} uses ${other[0]}: use import.meta.url, which scripts/build-server.mjs keeps per file`);
+  const fromBundle = path.relative(OUT_DIR, file).split(path.sep).join('/');
+  return source.replaceAll('import.meta.url', `new URL(${JSON.stringify(fromBundle)}, import.meta.url).href`);
+}
+
+/**
+ * A generated Prisma client imports its query compiler's wasm as a module whose one export is the whole binary in
+ * base64 (`export { wasm }`, 4.4 MB). A loaded module is never unloaded: its source text and that string stayed on
+ * the heap (8.8 MB) for the life of the process after their one use. Here the generated client reads the same file
+ * instead, and both are garbage once the WebAssembly module is compiled.
+ */
+const WASM_IMPORT = /const \{ wasm \} = await import\("(@prisma\/client\/runtime\/[\w.-]+\.wasm-base64\.mjs)"\)/g;
+function readWasmOnce(source, file) {
+  if (!source.includes('.wasm-base64.mjs')) return source;
+  let found = 0;
+  const rewritten = source.replace(WASM_IMPORT, (_, specifier) => {
+    found++;
+    return `const wasm = await import("node:module").then(async ({ createRequire }) => {
+    const text = await (await import("node:fs/promises")).readFile(createRequire(import.meta.url).resolve(${JSON.stringify(specifier)}), "utf8")
+    return text.slice(text.indexOf('"') + 1, text.lastIndexOf('"'))
+  })`;
+  });
+  if (found === 0) throw new Error(`${path.relative(ROOT, file)} loads a wasm-base64 module in a way scripts/build-server.mjs does not know (Prisma changed its generated client?)`);
+  return rewritten;
+}
+
+const sourceTransforms = {
+  name: 'source-transforms',
   setup(build) {
     build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, (args) => {
       const source = readFileSync(args.path, 'utf8');
-      if (!source.includes('import.meta.')) return undefined;
-      const other = /import\.meta\.(dirname|filename|resolve)\b/.exec(source);
-      if (other) throw new Error(`${path.relative(ROOT, args.path)} uses ${other[0]}: use import.meta.url, which scripts/build-server.mjs keeps per file`);
-      const fromBundle = path.relative(OUT_DIR, args.path).split(path.sep).join('/');
-      return {
-        contents: source.replaceAll('import.meta.url', `new URL(${JSON.stringify(fromBundle)}, import.meta.url).href`),
-        loader: path.extname(args.path).slice(1).replace(/^[cm]/, ''),
-      };
+      const transformed = keepSourceUrl(readWasmOnce(source, args.path), args.path);
+      if (transformed === source) return undefined;
+      return { contents: transformed, loader: path.extname(args.path).slice(1).replace(/^[cm]/, '') };
     });
   },
 };
@@ -81,7 +104,7 @@ async function buildServer() {
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
-    plugins: [keepSourceUrls],
+    plugins: [sourceTransforms],
   });
   const { writeFileSync } = await import('node:fs');
   writeFileSync(META_FILE, JSON.stringify({ inputs: result.metafile.inputs }));
