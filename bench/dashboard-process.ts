@@ -14,9 +14,14 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export type ServerKind = 'compiled' | 'tsx';
 export const SERVER_KINDS: readonly ServerKind[] = ['compiled', 'tsx'];
 
+/** Each as scripts/start.sh runs it, now (compiled, with its memory settings) and before (tsx, none). */
 const NODE_ARGS: Record<ServerKind, string[]> = {
-  compiled: ['.next-server/main.mjs'],
+  compiled: ['--max-semi-space-size=1', '.next-server/main.mjs'],
   tsx: ['--import', 'tsx', 'server/main.ts'],
+};
+const ENV: Record<ServerKind, Record<string, string>> = {
+  compiled: { MALLOC_ARENA_MAX: '2' },
+  tsx: {},
 };
 
 /** Builds the compiled server if a source changed (as start.sh does) and checks that Next's build is there. */
@@ -84,6 +89,7 @@ export async function startDashboardProcess(kind: ServerKind, dataDir: string, e
       PORT: String(port),
       BOXYARD_DATA_DIR: dataDir,
       BOXYARD_ADMIN_PASSWORD: 'dashboard-bench-password',
+      ...ENV[kind],
       ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
