@@ -100,7 +100,7 @@ async function buildServer() {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // Linked, not loaded: node reads the map only when started with --enable-source-maps (see start.sh).
+    // Linked, not loaded: node reads it only with --enable-source-maps (e.g. NODE_OPTIONS), which then parses and keeps it.
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
