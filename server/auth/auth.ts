@@ -1,4 +1,4 @@
-import { betterAuth } from 'better-auth';
+import { betterAuth } from 'better-auth/minimal'; // without Kysely (unused with the Prisma adapter): ~14 MB and ~0.3 s less at start
 import { prismaAdapter } from 'better-auth/adapters/prisma';
 import type { Db } from '../db/client';
 import type { Env } from '../env';
