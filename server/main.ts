@@ -1,5 +1,5 @@
 import { loadEnv } from './env';
-import { listenDashboard } from './http/server';
+import { createDashboardServer, listenDashboard } from './http/server';
 import { logger } from './log';
 import { startServices, stopServices } from './services';
 
@@ -7,8 +7,10 @@ import { startServices, stopServices } from './services';
 async function main() {
   process.env.NEXT_TELEMETRY_DISABLED ??= '1'; // no network calls from a dashboard that may run offline
   const env = loadEnv();
+  const dashboard = createDashboardServer(env);
   const { services, firstAdmin } = await startServices(env);
-  const { server, port } = await listenDashboard(services);
+  const port = await listenDashboard(dashboard, services);
+  const { server } = dashboard;
   const url = env.BOXYARD_URL ?? `http://${env.HOST}:${port}`;
   logger.info({ url, database: env.databaseUrl.startsWith('file:') ? 'sqlite' : 'postgresql' }, 'Boxyard is listening');
   console.log(`\nBoxyard is running at ${url}`);
