@@ -5,6 +5,7 @@ import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
 import { untilAborted } from '../abort';
 import { AppError } from '../errors';
 import { logger } from '../log';
+import { SshTimeoutError, type SshPhase } from './errors';
 import { HostKeyVerifier, hostKeyAlgorithmsFor, type HostKeyInfo } from './hostkey';
 import { parseKeyOrThrow } from './keys';
 import { isShellCommand, type ShellCommand } from './quote';
@@ -101,7 +102,6 @@ export interface SshPoolStats {
   failing: number;
 }
 
-type Phase = 'connecting' | 'queued' | 'running';
 type Release = () => void;
 
 /** Connection lost before our channel was opened: nothing ran, so trying a fresh connection is safe. */
@@ -125,7 +125,7 @@ function seconds(ms: number): string {
  * Time budget and cancellation of one call, plus the phase it is in so a timeout says what it was waiting for.
  */
 class Deadline {
-  phase: Phase = 'connecting';
+  phase: SshPhase = 'connecting';
   private readonly controller = new AbortController();
   private readonly timer?: NodeJS.Timeout;
   private timedOut = false;
@@ -134,7 +134,7 @@ class Deadline {
   constructor(
     private readonly timeoutMs: number | undefined,
     private readonly parent: AbortSignal | undefined,
-    private readonly describeTimeout: (phase: Phase, timeoutMs: number) => AppError,
+    private readonly describeTimeout: (phase: SshPhase, timeoutMs: number) => AppError,
   ) {
     if (timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
@@ -624,18 +624,18 @@ export class SshPool {
     }
   }
 
-  private timeoutError(phase: Phase, timeoutMs: number, where: string): AppError {
+  private timeoutError(phase: SshPhase, timeoutMs: number, where: string): SshTimeoutError {
     const after = seconds(timeoutMs);
     switch (phase) {
       case 'connecting':
-        return new AppError('SSH_TIMEOUT', `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
+        return new SshTimeoutError(phase, `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
       case 'queued':
-        return new AppError(
-          'SSH_TIMEOUT',
+        return new SshTimeoutError(
+          phase,
           `timed out after ${after} waiting for a free SSH channel to ${where} (all ${this.options.maxChannelsPerConnection} busy); try again when other commands have finished`,
         );
       case 'running':
-        return new AppError('SSH_TIMEOUT', `the command did not finish within ${after} on ${where} and was stopped`);
+        return new SshTimeoutError(phase, `the command did not finish within ${after} on ${where} and was stopped`);
     }
   }
 }
