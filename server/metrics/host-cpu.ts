@@ -1,11 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client';
-import { getHostRow } from '../hosts/hosts';
-import { hostPoolKey, type HostRemote } from '../hosts/remote';
-import type { HostExec } from '../hypervisors/driver';
-import { createDriver } from '../hypervisors/factory';
+import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
-import type { SshPool } from '../ssh/pool';
 import { sh } from '../ssh/quote';
 import { parseVirshCpuTimes } from './parse';
 
@@ -23,7 +19,7 @@ export class HostCpuPoller {
   private readonly latest = new Map<string, { pct: number; mono: number }>();
   private busy = false;
 
-  constructor(private readonly deps: { db: Db; pool: SshPool; hostRemote: HostRemote }) {}
+  constructor(private readonly deps: { db: Db; hostRemote: HostRemote }) {}
 
   /** Latest host CPU percent for the box, if measured within maxAgeMs. */
   pct(boxId: string, maxAgeMs: number): number | null {
@@ -54,9 +50,7 @@ export class HostCpuPoller {
   }
 
   private async pollHost(hostId: string, vms: { id: string; vmId: string | null; name: string }[]): Promise<void> {
-    const host = await getHostRow(this.deps.db, hostId);
-    const target = await this.deps.hostRemote.target(host);
-    const exec: HostExec = (command, options = {}) => this.deps.pool.exec(hostPoolKey(host.id), target, command, { timeoutMs: options.timeoutMs ?? 20_000, stdin: options.stdin, signal: options.signal });
+    const { host, exec, driver } = await this.deps.hostRemote.forReadings(hostId, { timeoutMs: 20_000 });
     const mono = performance.now();
     const seconds = new Map<string, number | null>();
     if (host.kind === 'libvirt') {
@@ -64,7 +58,6 @@ export class HostCpuPoller {
       const times = parseVirshCpuTimes(result.stdout);
       for (const vm of vms) seconds.set(vm.id, times.get(vm.vmId!) ?? null);
     } else {
-      const driver = createDriver(host.kind, exec, { hostName: host.name });
       for (const vm of vms) seconds.set(vm.id, await driver.hostCpuSeconds({ id: vm.vmId!, name: vm.name }).catch(() => null));
     }
     for (const [boxId, value] of seconds) this.record(boxId, value, mono);

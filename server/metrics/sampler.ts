@@ -4,7 +4,7 @@ import { recordAudit, systemActor } from '../audit/audit';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { logger } from '../log';
-import type { SshPool } from '../ssh/pool';
+import type { OpenChannel } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
 import { buildFor, samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 
@@ -24,7 +24,6 @@ export type RingEntry = (Sample & { gap?: false }) | { at: number; gap: true; re
 
 export interface SamplerOptions {
   db: Db;
-  pool: SshPool;
   remote: BoxRemote;
   clock: DashboardClock;
   /** Current intervals, read at every decision (settings can change while running). */
@@ -76,11 +75,10 @@ class BoxStream {
   sentIntervalS = 0;
   reconnects = 0;
   lastError: string | null = null;
-  channel: ClientChannel | null = null;
+  /** The running sampler's channel. */
+  running: OpenChannel | null = null;
   compiledNote: string | null = null;
   private compiled: readonly CompiledSampler[];
-  /** The pool's generation for the box when the running sampler started (SshPool.refresh makes a new one). */
-  private poolGeneration = 0;
   /** The stream is being restarted on purpose (a new login): not a gap, no backoff. */
   private moving = false;
   private failures = 0;
@@ -109,12 +107,8 @@ class BoxStream {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.wake?.();
-    const channel = this.channel;
-    if (channel) {
-      // EOF on the sampler's stdin ends its loop; close() makes sure if the box does not answer.
-      channel.end();
-      setTimeout(() => channel.close(), 1_000).unref();
-    }
+    // EOF on the sampler's stdin ends its loop.
+    this.running?.close();
     await this.loop;
   }
 
@@ -135,7 +129,7 @@ class BoxStream {
         this.lastError = error instanceof Error ? error.message : String(error);
       }
       if (this.stopped) return;
-      this.channel = null;
+      this.running = null;
       this.markGap(this.lastError ?? 'stream ended');
       this.state = 'waiting';
       this.reconnects++;
@@ -177,9 +171,8 @@ class BoxStream {
       this.stopped = true;
       return;
     }
-    const target = this.options.remote.target(box);
     for (let uploaded = false; ; uploaded = true) {
-      const run = await this.runSampler(box.id, target);
+      const run = await this.runSampler(box.id);
       if (run.uploadArch === null || this.stopped || run.exitCode !== UPLOAD_NEEDED_EXIT) {
         if (run.exitCode === 127) this.lastError = `${box.name} has no bash; the sampler needs bash on the box`;
         else if (run.stderr.trim()) this.lastError = `sampler stopped: ${run.stderr.trim().slice(0, 300)}`;
@@ -187,7 +180,7 @@ class BoxStream {
         return;
       }
       if (uploaded) this.refuseCompiled('the compiled sampler was uploaded, but the box still does not find it in ~/.cache/boxyard');
-      else await this.upload(box, target, run.uploadArch);
+      else await this.upload(box, run.uploadArch);
     }
   }
 
@@ -198,10 +191,15 @@ class BoxStream {
     log.warn({ box: this.boxId, reason }, 'the compiled sampler is not used on this box');
   }
 
-  private async upload(box: { id: string; name: string }, target: ReturnType<BoxRemote['target']>, arch: string): Promise<void> {
+  private async upload(box: { id: string; name: string }, arch: string): Promise<void> {
     const build = buildFor(this.compiled, arch);
     if (!build) return this.refuseCompiled(`no compiled sampler for ${arch}`);
-    const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.gzipped, timeoutMs: 120_000 });
+    const result = await this.options.remote.exec(box.id, uploadCommand(build), {
+      actor: systemActor,
+      purpose: 'sampler.upload',
+      stdin: build.gzipped,
+      timeoutMs: 120_000,
+    });
     const ok = result.code === 0;
     // An executable written to the box is a remote action like any other: audited.
     await recordAudit(this.options.db, {
@@ -214,50 +212,44 @@ class BoxStream {
     if (!ok) this.refuseCompiled(`the compiled sampler could not be stored on the box (${result.stderr.trim().split('\n')[0]?.slice(0, 200) || `exit ${result.code}`})`);
   }
 
-  private async runSampler(boxId: string, target: ReturnType<BoxRemote['target']>): Promise<SamplerRun> {
+  private async runSampler(boxId: string): Promise<SamplerRun> {
     const intervalS = this.owner.intervalFor(this.boxId);
     const run: SamplerRun = { exitCode: null, stderr: '', uploadArch: null };
-    this.poolGeneration = this.options.pool.generation(boxId);
-    await this.options.pool.withConnection(
-      boxId,
-      target,
-      (client) =>
-        new Promise<void>((resolve, reject) => {
-          try {
-            client.exec(samplerCommand(this.compiled, intervalS, this.options.diskEveryS).text, (error, channel) => {
-              if (error) return reject(error);
-              if (this.stopped) channel.end();
-              this.channel = channel;
-              this.sentIntervalS = intervalS;
-              this.state = 'streaming';
-              const parser = new SampleStreamParser();
-              channel.on('data', (chunk: Buffer) => {
-                for (const event of parser.feed(chunk.toString('utf8'))) {
-                  if (event.kind === 'header') this.header = event.header;
-                  else if (event.kind === 'sample') this.onRaw(event.raw);
-                  else if (event.kind === 'upload-needed') run.uploadArch = event.arch;
-                  else if (event.kind === 'fallback') this.refuseCompiled(event.reason);
-                  else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
-                }
-              });
-              channel.stderr.on('data', (chunk: Buffer) => {
-                if (run.stderr.length < 2_000) run.stderr += chunk.toString('utf8');
-              });
-              channel.on('exit', (code: number | null) => {
-                run.exitCode = code;
-              });
-              channel.on('close', () => {
-                if (this.channel === channel) this.channel = null;
-                resolve();
-              });
-            });
-          } catch (error) {
-            reject(error);
-          }
-        }),
-      { signal: this.abort.signal },
-    );
+    let closed!: Promise<void>;
+    const running = await this.options.remote.openChannel(boxId, {
+      command: samplerCommand(this.compiled, intervalS, this.options.diskEveryS),
+      signal: this.abort.signal,
+      // From the first byte: a compiled sampler with no copy on the box asks for it and exits at once.
+      onOpen: (channel) => (closed = this.listen(channel, run)),
+    });
+    if (this.stopped) running.close();
+    this.running = running;
+    this.sentIntervalS = intervalS;
+    this.state = 'streaming';
+    await closed;
+    if (this.running === running) this.running = null;
     return run;
+  }
+
+  /** Takes the sampler's output into the ring and `run`; resolves when the channel closes. */
+  private listen(channel: ClientChannel, run: SamplerRun): Promise<void> {
+    const parser = new SampleStreamParser();
+    channel.on('data', (chunk: Buffer) => {
+      for (const event of parser.feed(chunk.toString('utf8'))) {
+        if (event.kind === 'header') this.header = event.header;
+        else if (event.kind === 'sample') this.onRaw(event.raw);
+        else if (event.kind === 'upload-needed') run.uploadArch = event.arch;
+        else if (event.kind === 'fallback') this.refuseCompiled(event.reason);
+        else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
+      }
+    });
+    channel.stderr.on('data', (chunk: Buffer) => {
+      if (run.stderr.length < 2_000) run.stderr += chunk.toString('utf8');
+    });
+    channel.on('exit', (code: number | null) => {
+      run.exitCode = code;
+    });
+    return new Promise((resolve) => channel.once('close', () => resolve()));
   }
 
   private onRaw(raw: RawSample): void {
@@ -275,9 +267,9 @@ class BoxStream {
 
   /** Tells the running sampler a new interval (it also takes a sample at once). */
   setInterval(intervalS: number): void {
-    if (!this.channel || intervalS === this.sentIntervalS) return;
+    if (!this.running || intervalS === this.sentIntervalS) return;
     this.sentIntervalS = intervalS;
-    this.channel.write(`${intervalS}\n`);
+    this.running.channel.write(`${intervalS}\n`);
   }
 
   /**
@@ -286,16 +278,16 @@ class BoxStream {
    * starts on the new connection and the old one can close.
    */
   checkStale(nowMono: number): void {
-    if (!this.channel || this.lastSampleMono === null) return;
-    if (this.options.pool.generation(this.boxId) !== this.poolGeneration && !this.moving) {
+    if (!this.running || this.lastSampleMono === null) return;
+    if (this.running.refreshed() && !this.moving) {
       this.moving = true;
-      this.channel.end();
+      this.running.channel.end();
       return;
     }
     const limit = Math.max(3 * this.sentIntervalS * 1000, 15_000) + 10_000;
     if (nowMono - this.lastSampleMono > limit) {
       this.lastError = `no sample for ${Math.round((nowMono - this.lastSampleMono) / 1000)} s`;
-      this.channel.close();
+      this.running.channel.close();
     }
   }
 
@@ -421,7 +413,7 @@ export class MetricsSampler {
   /** Up: a sample arrived within three intervals. */
   isUp(boxId: string): boolean {
     const stream = this.streams.get(boxId);
-    if (!stream || stream.lastSampleMono === null || !stream.channel) return false;
+    if (!stream || stream.lastSampleMono === null || !stream.running) return false;
     return performance.now() - stream.lastSampleMono < Math.max(3 * stream.sentIntervalS * 1000, 10_000) + 5_000;
   }
 

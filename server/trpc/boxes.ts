@@ -25,18 +25,18 @@ export const boxesRouter = router({
   }),
 
   update: adminProcedure.input(updateBoxInput).mutation(async ({ ctx, input }) => {
-    const { db, secrets, pool } = ctx.services;
+    const { db, secrets, remote } = ctx.services;
     const box = await updateBox(db, secrets, ctx.user, input);
-    pool.evict(box.id);
+    await remote.forget(box.id);
     const { auth, ...changed } = input;
     await recordAudit(db, { actor: ctx.user, action: 'box.update', box, detail: { ...changed, auth: auth ? { method: auth.method } : undefined }, result: 'ok' });
     return box;
   }),
 
   delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
-    const { db, pool } = ctx.services;
+    const { db, remote } = ctx.services;
     const box = await deleteBox(db, ctx.user, input.id);
-    pool.evict(box.id);
+    await remote.forget(box.id);
     await recordAudit(db, { actor: ctx.user, action: 'box.delete', box, result: 'ok' });
     return { id: box.id };
   }),
@@ -61,9 +61,9 @@ export const boxesRouter = router({
   repin: adminProcedure
     .input(byId.extend({ fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.') }))
     .mutation(async ({ ctx, input }) => {
-      const { db, remote, pool } = ctx.services;
+      const { db, remote } = ctx.services;
       const box = await repinHostKey(db, ctx.user, input.id, input.fingerprint);
-      pool.evict(box.id);
+      await remote.forget(box.id);
       await remote.refreshFacts(box.id, ctx.user).catch(() => undefined);
       return getBox(db, ctx.user, box.id);
     }),

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { recordAudit } from '../audit/audit';
 import { createHost, deleteHost, getHost, listHosts } from '../hosts/hosts';
 import { createHostInput } from '../../lib/validation';
-import { hostPoolKey } from '../hosts/remote';
 import { adminProcedure, router } from './init';
 
 const byId = z.object({ id: z.string().min(1).max(64) });
@@ -28,9 +27,9 @@ export const hostsRouter = router({
   }),
 
   delete: adminProcedure.input(byId).mutation(async ({ ctx, input }) => {
-    const { db, pool } = ctx.services;
+    const { db, hostRemote } = ctx.services;
     const host = await deleteHost(db, input.id);
-    await pool.evict(hostPoolKey(host.id));
+    await hostRemote.forget(host.id);
     await recordAudit(db, { actor: ctx.user, action: 'host.delete', detail: { hostId: host.id, hostName: host.name }, result: 'ok' });
     return { id: host.id };
   }),
