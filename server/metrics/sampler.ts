@@ -43,6 +43,25 @@ export interface SamplerOptions {
   onGap?: (boxId: string, at: number, reason: string) => void;
 }
 
+/** The box columns a stream's connection depends on (address, user, credentials, pin). */
+type StreamConfig = Pick<NonNullable<Awaited<ReturnType<Db['box']['findUnique']>>>, 'host' | 'port' | 'sshUser' | 'authMethod' | 'secretCipher' | 'hostKeyFingerprint'>;
+
+/**
+ * Whether a stream started with `started` must restart (a new connection) for `now`. A pin made by its first
+ * connection (null -> fingerprint) is not a change.
+ */
+function configChanged(started: StreamConfig, now: StreamConfig): boolean {
+  const repinned = started.hostKeyFingerprint !== null && started.hostKeyFingerprint !== now.hostKeyFingerprint;
+  return (
+    repinned ||
+    started.host !== now.host ||
+    started.port !== now.port ||
+    started.sshUser !== now.sshUser ||
+    started.authMethod !== now.authMethod ||
+    started.secretCipher !== now.secretCipher
+  );
+}
+
 /** Box states the sampler does not try: a wrong key or a changed host key needs a person, not retries. */
 const SKIPPED_STATUSES = new Set(['auth-failed', 'host-key-mismatch']);
 
@@ -90,7 +109,7 @@ class BoxStream {
   constructor(
     readonly boxId: string,
     /** Address, user, credentials and pin when started: a change restarts the stream (new connection). */
-    readonly configKey: string,
+    readonly config: StreamConfig,
     private readonly owner: MetricsSampler,
     private readonly options: Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>> & SamplerOptions,
   ) {
@@ -350,22 +369,21 @@ export class MetricsSampler {
     const boxes = await this.options.db.box.findMany({
       select: { id: true, status: true, host: true, port: true, sshUser: true, authMethod: true, secretCipher: true, hostKeyFingerprint: true },
     });
-    const keyOf = (b: (typeof boxes)[number]) => JSON.stringify([b.host, b.port, b.sshUser, b.authMethod, b.secretCipher, b.hostKeyFingerprint]);
-    const wanted = new Map(boxes.filter((b) => !SKIPPED_STATUSES.has(b.status) && (!this.only || this.only.has(b.id))).map((b) => [b.id, keyOf(b)]));
+    const wanted = new Map<string, StreamConfig>();
+    for (const { id, status, ...config } of boxes) {
+      if (!SKIPPED_STATUSES.has(status) && (!this.only || this.only.has(id))) wanted.set(id, config);
+    }
     for (const [id, stream] of this.streams) {
       // Deleted, no longer sampled, or its address/credentials changed (the old connection would go on forever).
-      // A pin made by the first connection (null -> fingerprint) is not a change.
-      const key = wanted.get(id);
-      const pinnedNow = key !== undefined && JSON.parse(stream.configKey)[5] === null;
-      const changed = key !== undefined && key !== stream.configKey && !(pinnedNow && JSON.stringify([...JSON.parse(key).slice(0, 5), null]) === stream.configKey);
-      if (key === undefined || changed) {
+      const config = wanted.get(id);
+      if (config === undefined || configChanged(stream.config, config)) {
         this.streams.delete(id);
         void stream.stop();
       }
     }
-    for (const [id, key] of wanted) {
+    for (const [id, config] of wanted) {
       if (this.streams.has(id) || !this.running) continue;
-      const stream = new BoxStream(id, key, this, this.options);
+      const stream = new BoxStream(id, config, this, this.options);
       this.streams.set(id, stream);
       stream.start();
     }
