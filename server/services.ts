@@ -113,7 +113,6 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const fleetLease = new Lease(db, 'fleet-policies');
   const metrics = new MetricsService({
     db,
-    pool,
     remote,
     hostRemote,
     terminals,

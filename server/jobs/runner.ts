@@ -6,6 +6,7 @@ import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
 import { AppError, isAppError } from '../errors';
 import { logger } from '../log';
+import { isCommandTimeout } from '../ssh/errors';
 import type { ExecResult, OutputListener } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
 import { JobEvents, JobJournal, OutputLines } from './journal';
@@ -71,8 +72,7 @@ export function isTransient(error: unknown): boolean {
     case 'SSH_DISCONNECTED':
       return true;
     case 'SSH_TIMEOUT':
-      // SshPool words a timeout by phase; only "the command did not finish" happened after the command started.
-      return !error.message.includes('did not finish');
+      return !isCommandTimeout(error);
     default:
       return false;
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors';
+import { SshTimeoutError } from '../ssh/errors';
 import { capOutput, OutputLines } from './journal';
 import { StepFailed } from './recipe';
 import { isTransient } from './runner';
@@ -40,7 +41,7 @@ describe('isTransient', () => {
     expect(isTransient(new AppError('SSH_UNREACHABLE', 'connection refused on 127.0.0.1:22'))).toBe(true);
     expect(isTransient(new AppError('SSH_DISCONNECTED', 'connection to x closed during the command; it may or may not have finished'))).toBe(true);
     expect(isTransient(new AppError('SSH_TIMEOUT', 'timed out after 8 s waiting for the SSH connection to x; the box may be down or overloaded'))).toBe(true);
-    expect(isTransient(new AppError('SSH_TIMEOUT', 'the command did not finish within 60 s on x and was stopped'))).toBe(false);
+    expect(isTransient(new SshTimeoutError('running', 'the command did not finish within 60 s on x and was stopped'))).toBe(false);
     expect(isTransient(new AppError('SSH_AUTH_FAILED', 'permission denied for user dev'))).toBe(false);
     expect(isTransient(new AppError('SSH_HOST_KEY_MISMATCH', 'the host key changed'))).toBe(false);
     expect(isTransient(new StepFailed('the box user needs passwordless sudo (NOPASSWD) for provisioning'))).toBe(false);

@@ -1,11 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client';
-import { getHostRow } from '../hosts/hosts';
-import { hostPoolKey, type HostRemote } from '../hosts/remote';
-import type { HostExec } from '../hypervisors/driver';
-import { createDriver } from '../hypervisors/factory';
+import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
-import type { SshPool } from '../ssh/pool';
 
 const log = logger.child({ module: 'metrics.host-cpu' });
 
@@ -21,7 +17,7 @@ export class HostCpuPoller {
   private readonly latest = new Map<string, { pct: number; mono: number }>();
   private busy = false;
 
-  constructor(private readonly deps: { db: Db; pool: SshPool; hostRemote: HostRemote }) {}
+  constructor(private readonly deps: { db: Db; hostRemote: HostRemote }) {}
 
   /** Latest host CPU percent for the box, if measured within maxAgeMs. */
   pct(boxId: string, maxAgeMs: number): number | null {
@@ -52,11 +48,8 @@ export class HostCpuPoller {
   }
 
   private async pollHost(hostId: string, vms: { id: string; vmId: string | null; name: string }[]): Promise<void> {
-    const host = await getHostRow(this.deps.db, hostId);
-    const target = await this.deps.hostRemote.target(host);
-    const exec: HostExec = (command, options = {}) => this.deps.pool.exec(hostPoolKey(host.id), target, command, { timeoutMs: options.timeoutMs ?? 20_000, stdin: options.stdin, signal: options.signal });
+    const { driver } = await this.deps.hostRemote.forReadings(hostId, { timeoutMs: 20_000 });
     const mono = performance.now();
-    const driver = createDriver(host.kind, exec, { hostName: host.name });
     const seconds = await driver.hostCpuSecondsOfMany(vms.map((vm) => ({ id: vm.vmId!, name: vm.name })));
     for (const vm of vms) this.record(vm.id, seconds.get(vm.vmId!) ?? null, mono);
   }

@@ -4,7 +4,7 @@ import { recordAudit, systemActor } from '../audit/audit';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { logger } from '../log';
-import type { SshPool } from '../ssh/pool';
+import type { OpenChannel } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
 import { buildFor, samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 
@@ -24,7 +24,6 @@ export type RingEntry = (Sample & { gap?: false }) | { at: number; gap: true; re
 
 export interface SamplerOptions {
   db: Db;
-  pool: SshPool;
   remote: BoxRemote;
   clock: DashboardClock;
   /** Current intervals, read at every decision (settings can change while running). */
@@ -42,6 +41,25 @@ export interface SamplerOptions {
   compiled?: readonly CompiledSampler[];
   onSample?: (boxId: string, sample: Sample) => void;
   onGap?: (boxId: string, at: number, reason: string) => void;
+}
+
+/** The box columns a stream's connection depends on (address, user, credentials, pin). */
+type StreamConfig = Pick<NonNullable<Awaited<ReturnType<Db['box']['findUnique']>>>, 'host' | 'port' | 'sshUser' | 'authMethod' | 'secretCipher' | 'hostKeyFingerprint'>;
+
+/**
+ * Whether a stream started with `started` must restart (a new connection) for `now`. A pin made by its first
+ * connection (null -> fingerprint) is not a change.
+ */
+function configChanged(started: StreamConfig, now: StreamConfig): boolean {
+  const repinned = started.hostKeyFingerprint !== null && started.hostKeyFingerprint !== now.hostKeyFingerprint;
+  return (
+    repinned ||
+    started.host !== now.host ||
+    started.port !== now.port ||
+    started.sshUser !== now.sshUser ||
+    started.authMethod !== now.authMethod ||
+    started.secretCipher !== now.secretCipher
+  );
 }
 
 /** Box states the sampler does not try: a wrong key or a changed host key needs a person, not retries. */
@@ -76,11 +94,10 @@ class BoxStream {
   sentIntervalS = 0;
   reconnects = 0;
   lastError: string | null = null;
-  channel: ClientChannel | null = null;
+  /** The running sampler's channel. */
+  running: OpenChannel | null = null;
   compiledNote: string | null = null;
   private compiled: readonly CompiledSampler[];
-  /** The pool's generation for the box when the running sampler started (SshPool.refresh makes a new one). */
-  private poolGeneration = 0;
   /** The stream is being restarted on purpose (a new login): not a gap, no backoff. */
   private moving = false;
   private failures = 0;
@@ -92,7 +109,7 @@ class BoxStream {
   constructor(
     readonly boxId: string,
     /** Address, user, credentials and pin when started: a change restarts the stream (new connection). */
-    readonly configKey: string,
+    readonly config: StreamConfig,
     private readonly owner: MetricsSampler,
     private readonly options: Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>> & SamplerOptions,
   ) {
@@ -109,12 +126,8 @@ class BoxStream {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.wake?.();
-    const channel = this.channel;
-    if (channel) {
-      // EOF on the sampler's stdin ends its loop; close() makes sure if the box does not answer.
-      channel.end();
-      setTimeout(() => channel.close(), 1_000).unref();
-    }
+    // EOF on the sampler's stdin ends its loop.
+    this.running?.close();
     await this.loop;
   }
 
@@ -135,7 +148,7 @@ class BoxStream {
         this.lastError = error instanceof Error ? error.message : String(error);
       }
       if (this.stopped) return;
-      this.channel = null;
+      this.running = null;
       this.markGap(this.lastError ?? 'stream ended');
       this.state = 'waiting';
       this.reconnects++;
@@ -177,9 +190,8 @@ class BoxStream {
       this.stopped = true;
       return;
     }
-    const target = this.options.remote.target(box);
     for (let uploaded = false; ; uploaded = true) {
-      const run = await this.runSampler(box.id, target);
+      const run = await this.runSampler(box.id);
       if (run.uploadArch === null || this.stopped || run.exitCode !== UPLOAD_NEEDED_EXIT) {
         if (run.exitCode === 127) this.lastError = `${box.name} has no bash; the sampler needs bash on the box`;
         else if (run.stderr.trim()) this.lastError = `sampler stopped: ${run.stderr.trim().slice(0, 300)}`;
@@ -187,7 +199,7 @@ class BoxStream {
         return;
       }
       if (uploaded) this.refuseCompiled('the compiled sampler was uploaded, but the box still does not find it in ~/.cache/boxyard');
-      else await this.upload(box, target, run.uploadArch);
+      else await this.upload(box, run.uploadArch);
     }
   }
 
@@ -198,10 +210,15 @@ class BoxStream {
     log.warn({ box: this.boxId, reason }, 'the compiled sampler is not used on this box');
   }
 
-  private async upload(box: { id: string; name: string }, target: ReturnType<BoxRemote['target']>, arch: string): Promise<void> {
+  private async upload(box: { id: string; name: string }, arch: string): Promise<void> {
     const build = buildFor(this.compiled, arch);
     if (!build) return this.refuseCompiled(`no compiled sampler for ${arch}`);
-    const result = await this.options.pool.exec(box.id, target, uploadCommand(build), { stdin: build.gzipped, timeoutMs: 120_000 });
+    const result = await this.options.remote.exec(box.id, uploadCommand(build), {
+      actor: systemActor,
+      purpose: 'sampler.upload',
+      stdin: build.gzipped,
+      timeoutMs: 120_000,
+    });
     const ok = result.code === 0;
     // An executable written to the box is a remote action like any other: audited.
     await recordAudit(this.options.db, {
@@ -214,50 +231,44 @@ class BoxStream {
     if (!ok) this.refuseCompiled(`the compiled sampler could not be stored on the box (${result.stderr.trim().split('\n')[0]?.slice(0, 200) || `exit ${result.code}`})`);
   }
 
-  private async runSampler(boxId: string, target: ReturnType<BoxRemote['target']>): Promise<SamplerRun> {
+  private async runSampler(boxId: string): Promise<SamplerRun> {
     const intervalS = this.owner.intervalFor(this.boxId);
     const run: SamplerRun = { exitCode: null, stderr: '', uploadArch: null };
-    this.poolGeneration = this.options.pool.generation(boxId);
-    await this.options.pool.withConnection(
-      boxId,
-      target,
-      (client) =>
-        new Promise<void>((resolve, reject) => {
-          try {
-            client.exec(samplerCommand(this.compiled, intervalS, this.options.diskEveryS).text, (error, channel) => {
-              if (error) return reject(error);
-              if (this.stopped) channel.end();
-              this.channel = channel;
-              this.sentIntervalS = intervalS;
-              this.state = 'streaming';
-              const parser = new SampleStreamParser();
-              channel.on('data', (chunk: Buffer) => {
-                for (const event of parser.feed(chunk.toString('utf8'))) {
-                  if (event.kind === 'header') this.header = event.header;
-                  else if (event.kind === 'sample') this.onRaw(event.raw);
-                  else if (event.kind === 'upload-needed') run.uploadArch = event.arch;
-                  else if (event.kind === 'fallback') this.refuseCompiled(event.reason);
-                  else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
-                }
-              });
-              channel.stderr.on('data', (chunk: Buffer) => {
-                if (run.stderr.length < 2_000) run.stderr += chunk.toString('utf8');
-              });
-              channel.on('exit', (code: number | null) => {
-                run.exitCode = code;
-              });
-              channel.on('close', () => {
-                if (this.channel === channel) this.channel = null;
-                resolve();
-              });
-            });
-          } catch (error) {
-            reject(error);
-          }
-        }),
-      { signal: this.abort.signal },
-    );
+    let closed!: Promise<void>;
+    const running = await this.options.remote.openChannel(boxId, {
+      command: samplerCommand(this.compiled, intervalS, this.options.diskEveryS),
+      signal: this.abort.signal,
+      // From the first byte: a compiled sampler with no copy on the box asks for it and exits at once.
+      onOpen: (channel) => (closed = this.listen(channel, run)),
+    });
+    if (this.stopped) running.close();
+    this.running = running;
+    this.sentIntervalS = intervalS;
+    this.state = 'streaming';
+    await closed;
+    if (this.running === running) this.running = null;
     return run;
+  }
+
+  /** Takes the sampler's output into the ring and `run`; resolves when the channel closes. */
+  private listen(channel: ClientChannel, run: SamplerRun): Promise<void> {
+    const parser = new SampleStreamParser();
+    channel.on('data', (chunk: Buffer) => {
+      for (const event of parser.feed(chunk.toString('utf8'))) {
+        if (event.kind === 'header') this.header = event.header;
+        else if (event.kind === 'sample') this.onRaw(event.raw);
+        else if (event.kind === 'upload-needed') run.uploadArch = event.arch;
+        else if (event.kind === 'fallback') this.refuseCompiled(event.reason);
+        else log.warn({ box: this.boxId, msg: event.message }, 'sampler output not understood');
+      }
+    });
+    channel.stderr.on('data', (chunk: Buffer) => {
+      if (run.stderr.length < 2_000) run.stderr += chunk.toString('utf8');
+    });
+    channel.on('exit', (code: number | null) => {
+      run.exitCode = code;
+    });
+    return new Promise((resolve) => channel.once('close', () => resolve()));
   }
 
   private onRaw(raw: RawSample): void {
@@ -275,9 +286,9 @@ class BoxStream {
 
   /** Tells the running sampler a new interval (it also takes a sample at once). */
   setInterval(intervalS: number): void {
-    if (!this.channel || intervalS === this.sentIntervalS) return;
+    if (!this.running || intervalS === this.sentIntervalS) return;
     this.sentIntervalS = intervalS;
-    this.channel.write(`${intervalS}\n`);
+    this.running.channel.write(`${intervalS}\n`);
   }
 
   /**
@@ -286,16 +297,16 @@ class BoxStream {
    * starts on the new connection and the old one can close.
    */
   checkStale(nowMono: number): void {
-    if (!this.channel || this.lastSampleMono === null) return;
-    if (this.options.pool.generation(this.boxId) !== this.poolGeneration && !this.moving) {
+    if (!this.running || this.lastSampleMono === null) return;
+    if (this.running.refreshed() && !this.moving) {
       this.moving = true;
-      this.channel.end();
+      this.running.channel.end();
       return;
     }
     const limit = Math.max(3 * this.sentIntervalS * 1000, 15_000) + 10_000;
     if (nowMono - this.lastSampleMono > limit) {
       this.lastError = `no sample for ${Math.round((nowMono - this.lastSampleMono) / 1000)} s`;
-      this.channel.close();
+      this.running.channel.close();
     }
   }
 
@@ -358,22 +369,21 @@ export class MetricsSampler {
     const boxes = await this.options.db.box.findMany({
       select: { id: true, status: true, host: true, port: true, sshUser: true, authMethod: true, secretCipher: true, hostKeyFingerprint: true },
     });
-    const keyOf = (b: (typeof boxes)[number]) => JSON.stringify([b.host, b.port, b.sshUser, b.authMethod, b.secretCipher, b.hostKeyFingerprint]);
-    const wanted = new Map(boxes.filter((b) => !SKIPPED_STATUSES.has(b.status) && (!this.only || this.only.has(b.id))).map((b) => [b.id, keyOf(b)]));
+    const wanted = new Map<string, StreamConfig>();
+    for (const { id, status, ...config } of boxes) {
+      if (!SKIPPED_STATUSES.has(status) && (!this.only || this.only.has(id))) wanted.set(id, config);
+    }
     for (const [id, stream] of this.streams) {
       // Deleted, no longer sampled, or its address/credentials changed (the old connection would go on forever).
-      // A pin made by the first connection (null -> fingerprint) is not a change.
-      const key = wanted.get(id);
-      const pinnedNow = key !== undefined && JSON.parse(stream.configKey)[5] === null;
-      const changed = key !== undefined && key !== stream.configKey && !(pinnedNow && JSON.stringify([...JSON.parse(key).slice(0, 5), null]) === stream.configKey);
-      if (key === undefined || changed) {
+      const config = wanted.get(id);
+      if (config === undefined || configChanged(stream.config, config)) {
         this.streams.delete(id);
         void stream.stop();
       }
     }
-    for (const [id, key] of wanted) {
+    for (const [id, config] of wanted) {
       if (this.streams.has(id) || !this.running) continue;
-      const stream = new BoxStream(id, key, this, this.options);
+      const stream = new BoxStream(id, config, this, this.options);
       this.streams.set(id, stream);
       stream.start();
     }
@@ -421,7 +431,7 @@ export class MetricsSampler {
   /** Up: a sample arrived within three intervals. */
   isUp(boxId: string): boolean {
     const stream = this.streams.get(boxId);
-    if (!stream || stream.lastSampleMono === null || !stream.channel) return false;
+    if (!stream || stream.lastSampleMono === null || !stream.running) return false;
     return performance.now() - stream.lastSampleMono < Math.max(3 * stream.sentIntervalS * 1000, 10_000) + 5_000;
   }
 

@@ -2,7 +2,6 @@ import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
-import type { SshPool } from '../ssh/pool';
 import { prunePoints, rollupMinutes, rollupQuarters } from './history';
 import { HostCpuPoller } from './host-cpu';
 import { activityOf, IdleTracker, type IdleState } from './idle';
@@ -26,7 +25,6 @@ export interface TerminalActivity {
 
 export interface MetricsServiceOptions {
   db: Db;
-  pool: SshPool;
   remote: BoxRemote;
   hostRemote: HostRemote;
   terminals: TerminalActivity;
@@ -74,7 +72,6 @@ export class MetricsService {
   constructor(private readonly options: MetricsServiceOptions) {
     this.sampler = new MetricsSampler({
       db: options.db,
-      pool: options.pool,
       remote: options.remote,
       clock: this.clock,
       intervals: () => ({ slowS: this.settings.slowIntervalS, fastS: this.settings.fastIntervalS }),
@@ -82,7 +79,7 @@ export class MetricsService {
       onGap: (boxId, at, reason) => this.idle.onGap(boxId, at, reason),
       ...options.sampler,
     });
-    this.hostCpu = new HostCpuPoller({ db: options.db, pool: options.pool, hostRemote: options.hostRemote });
+    this.hostCpu = new HostCpuPoller({ db: options.db, hostRemote: options.hostRemote });
     this.suspender = new AutoSuspender({
       db: options.db,
       idleState: (boxId) => this.idleState(boxId),

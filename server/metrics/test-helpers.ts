@@ -46,10 +46,9 @@ export async function startMetricsBackend(env: Record<string, string> = {}): Pro
 }
 
 export function testMetrics(backend: { services: Services }, options: Partial<MetricsServiceOptions> = {}): MetricsService {
-  const { db, pool, remote, hostRemote, terminals } = backend.services;
+  const { db, remote, hostRemote, terminals } = backend.services;
   return new MetricsService({
     db,
-    pool,
     remote,
     hostRemote,
     terminals,

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import type { Client as SshClient, ClientChannel, ConnectConfig, PseudoTtyOptions } from 'ssh2';
 import { formatSeconds } from '../../lib/format';
 import { untilAborted } from '../abort';
 import { AppError } from '../errors';
 import { logger } from '../log';
+import { ChannelOpenError, isChannelOpenError, SshTimeoutError, type SshPhase } from './errors';
 import { HostKeyVerifier, hostKeyAlgorithmsFor, type HostKeyInfo } from './hostkey';
 import { parseKeyOrThrow } from './keys';
 import { isShellCommand, type ShellCommand } from './quote';
@@ -92,6 +93,37 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** A long-lived channel to open (SshPool.openChannel). */
+export interface ChannelRequest {
+  /** What runs on the channel; without one, the user's login shell. */
+  command?: ShellCommand;
+  /** A pseudo-terminal for the channel (terminals); without one, plain pipes. */
+  pty?: PseudoTtyOptions;
+  /** Sent as SSH env requests; sshd applies those its AcceptEnv allows and silently ignores the rest. */
+  env?: Record<string, string>;
+  /** Budget for the connection, a free channel slot and the open; none by default (connecting has its own). */
+  timeoutMs?: number;
+  /** Gives up opening (the terminal was closed, the sampler stopped). */
+  signal?: AbortSignal;
+  /**
+   * Called as the channel opens, before openChannel resolves: listeners attached here miss nothing, even from a
+   * command that exits at once (its exit and close can arrive with the open's confirmation).
+   */
+  onOpen?: (channel: ClientChannel) => void;
+}
+
+/** An open long-lived channel; it holds one of its connection's channel slots until it closes. */
+export interface OpenChannel {
+  channel: ClientChannel;
+  /** Ends the channel politely (EOF on its stdin), and outright if the box has not closed it within a second. */
+  close(): void;
+  /**
+   * SshPool.refresh was called for the target since this channel opened: its holder should move to a new channel
+   * (a new login) so the retired connection can close.
+   */
+  refreshed(): boolean;
+}
+
 export interface SshPoolStats {
   /** Open SSH connections (including replaced ones still finishing their commands). */
   connections: number;
@@ -102,14 +134,10 @@ export interface SshPoolStats {
   failing: number;
 }
 
-type Phase = 'connecting' | 'queued' | 'running';
 type Release = () => void;
 
 /** Connection lost before our channel was opened: nothing ran, so trying a fresh connection is safe. */
 class ConnectionGone extends Error {}
-
-/** The box refused to open a channel (CHANNEL_OPEN_FAILURE): the command did not start. */
-class ChannelRefused extends AppError {}
 
 /** Attempts after a refused channel open, 10 ms apart and doubling (310 ms in all). */
 const CHANNEL_OPEN_RETRIES = 5;
@@ -122,7 +150,7 @@ function hostPort(target: Pick<SshTarget, 'host' | 'port'>): string {
  * Time budget and cancellation of one call, plus the phase it is in so a timeout says what it was waiting for.
  */
 class Deadline {
-  phase: Phase = 'connecting';
+  phase: SshPhase = 'connecting';
   private readonly controller = new AbortController();
   private readonly timer?: NodeJS.Timeout;
   private timedOut = false;
@@ -131,7 +159,7 @@ class Deadline {
   constructor(
     private readonly timeoutMs: number | undefined,
     private readonly parent: AbortSignal | undefined,
-    private readonly describeTimeout: (phase: Phase, timeoutMs: number) => AppError,
+    private readonly describeTimeout: (phase: SshPhase, timeoutMs: number) => AppError,
   ) {
     if (timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
@@ -343,32 +371,83 @@ export class SshPool {
       throw new AppError('INTERNAL', 'SshPool.exec needs a ShellCommand built with sh`...`');
     }
     const started = performance.now();
-    const where = hostPort(target);
-    const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
-    const deadline = new Deadline(timeoutMs, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    const deadline = this.deadline(target, options.timeoutMs ?? this.options.commandTimeoutMs, options.signal);
     try {
-      for (let refusals = 0; ; refusals++) {
-        const { connection, release } = await this.lease(targetId, target, deadline);
-        deadline.phase = 'running';
-        try {
-          const result = await runCommand(connection, command, {
-            stdin: options.stdin,
-            maxOutputBytes: options.maxOutputBytes ?? this.options.maxOutputBytes,
-            onOutput: options.onOutput,
-            deadline,
-            release,
-          });
-          return { ...result, durationMs: Math.round((performance.now() - started) * 10) / 10 };
-        } catch (error) {
-          // sshd frees a finished session only after its channel close is processed, so an open right behind a
-          // close can still hit MaxSessions. The command did not start: retrying shortly is safe.
-          if (!(error instanceof ChannelRefused) || refusals === CHANNEL_OPEN_RETRIES) throw error;
-          log.debug({ target: targetId, refusals }, 'ssh channel open refused; retrying');
-          await pause(10 * 2 ** refusals, deadline);
-        }
-      }
+      // The exec request may start the command as the channel opens: from here a timeout is the command's.
+      const result = await this.openWithRetry(targetId, target, { command }, deadline, 'running', (connection, channel) =>
+        collectOutput(connection, channel, {
+          stdin: options.stdin,
+          maxOutputBytes: options.maxOutputBytes ?? this.options.maxOutputBytes,
+          onOutput: options.onOutput,
+          deadline,
+        }),
+      );
+      return { ...result, durationMs: Math.round((performance.now() - started) * 10) / 10 };
     } finally {
       deadline.dispose();
+    }
+  }
+
+  /**
+   * Opens a long-lived channel (a terminal's shell, a streaming command) with the same connection, slot wait and
+   * refused-open retry as exec. The channel holds one of the connection's slots until it closes, and has no deadline
+   * of its own: timeoutMs (none by default) and signal only bound the open.
+   */
+  async openChannel(targetId: string, target: SshTarget, request: ChannelRequest): Promise<OpenChannel> {
+    if (request.command && !isShellCommand(request.command)) {
+      throw new AppError('INTERNAL', 'SshPool.openChannel needs a ShellCommand built with sh`...`');
+    }
+    const generation = this.generation(targetId);
+    const deadline = this.deadline(target, request.timeoutMs, request.signal);
+    try {
+      const channel = await this.openWithRetry(targetId, target, request, deadline, 'opening', (_connection, opened) => {
+        request.onOpen?.(opened);
+        return opened;
+      });
+      return {
+        channel,
+        close: () => {
+          // EOF on stdin ends a well-behaved command; close() makes sure if the box does not answer.
+          channel.end();
+          setTimeout(() => channel.close(), 1_000).unref();
+        },
+        refreshed: () => this.generation(targetId) !== generation,
+      };
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  /** A call's budget; its timeout error names the phase it ran out in. */
+  private deadline(target: SshTarget, timeoutMs: number | undefined, signal: AbortSignal | undefined): Deadline {
+    const where = hostPort(target);
+    return new Deadline(timeoutMs, signal, (phase, ms) => this.timeoutError(phase, ms, where));
+  }
+
+  /**
+   * Leases a slot and opens a channel on it, handing it to `use` as it opens; a refused open is retried after a short
+   * pause (nothing ran).
+   */
+  private async openWithRetry<T>(
+    targetId: string,
+    target: SshTarget,
+    request: ChannelSpec,
+    deadline: Deadline,
+    openingPhase: SshPhase,
+    use: (connection: PooledConnection, channel: ClientChannel) => T,
+  ): Promise<T> {
+    for (let refusals = 0; ; refusals++) {
+      const { connection, release } = await this.lease(targetId, target, deadline);
+      deadline.phase = openingPhase;
+      try {
+        return await openOn(connection, request, deadline, release, use);
+      } catch (error) {
+        // sshd frees a finished session only after its channel close is processed, so an open right behind a
+        // close can still hit MaxSessions. The command did not start: retrying shortly is safe.
+        if (!isChannelOpenError(error, 'refused') || refusals === CHANNEL_OPEN_RETRIES) throw error;
+        log.debug({ target: targetId, refusals }, 'ssh channel open refused; retrying');
+        await pause(10 * 2 ** refusals, deadline);
+      }
     }
   }
 
@@ -378,8 +457,7 @@ export class SshPool {
    */
   async connect(targetId: string, target: SshTarget, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     this.assertRunning();
-    const where = hostPort(target);
-    const deadline = new Deadline(options.timeoutMs, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    const deadline = this.deadline(target, options.timeoutMs, options.signal);
     try {
       await untilAborted(this.connectionFor(this.entryFor(targetId, target)), deadline.signal, () => deadline.error());
     } finally {
@@ -397,8 +475,7 @@ export class SshPool {
     use: (client: SshClient) => Promise<T>,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    const where = hostPort(target);
-    const deadline = new Deadline(undefined, options.signal, (phase, ms) => this.timeoutError(phase, ms, where));
+    const deadline = this.deadline(target, undefined, options.signal);
     try {
       const { connection, release } = await this.lease(targetId, target, deadline);
       try {
@@ -425,11 +502,8 @@ export class SshPool {
     entry.failure = null;
   }
 
-  /**
-   * Counts refresh() calls for a target: a holder of a long-lived channel (the metrics sampler) compares it to the
-   * value it started with and moves to the new login, so the retired connection can close.
-   */
-  generation(targetId: string): number {
+  /** Counts refresh() calls for a target; OpenChannel.refreshed compares it to the value at the open. */
+  private generation(targetId: string): number {
     return this.generations.get(targetId) ?? 0;
   }
 
@@ -621,18 +695,20 @@ export class SshPool {
     }
   }
 
-  private timeoutError(phase: Phase, timeoutMs: number, where: string): AppError {
+  private timeoutError(phase: SshPhase, timeoutMs: number, where: string): SshTimeoutError {
     const after = formatSeconds(timeoutMs);
     switch (phase) {
       case 'connecting':
-        return new AppError('SSH_TIMEOUT', `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
+        return new SshTimeoutError(phase, `timed out after ${after} waiting for the SSH connection to ${where}; the box may be down or overloaded`);
       case 'queued':
-        return new AppError(
-          'SSH_TIMEOUT',
+        return new SshTimeoutError(
+          phase,
           `timed out after ${after} waiting for a free SSH channel to ${where} (all ${this.options.maxChannelsPerConnection} busy); try again when other commands have finished`,
         );
+      case 'opening':
+        return new SshTimeoutError(phase, `timed out after ${after} opening an SSH channel to ${where}; the box may be overloaded`);
       case 'running':
-        return new AppError('SSH_TIMEOUT', `the command did not finish within ${after} on ${where} and was stopped`);
+        return new SshTimeoutError(phase, `the command did not finish within ${after} on ${where} and was stopped`);
     }
   }
 }
@@ -746,121 +822,174 @@ function classifyConnectError(
   return unreachable(`could not connect to ${where}: ${error.message}`);
 }
 
-interface RunOptions {
+/** What a channel runs: SshPool.exec's command, or a long-lived channel's (ChannelRequest). */
+type ChannelSpec = Pick<ChannelRequest, 'command' | 'pty' | 'env'>;
+
+/**
+ * Opens a channel on a leased slot and hands it to `use` in ssh2's callback: events a command sends at once (its exit
+ * and close can arrive with the open's confirmation) are not missed. The slot is released when the channel closes
+ * (or the open fails); a channel that arrives after the deadline gave up is stopped at once.
+ */
+function openOn<T>(
+  connection: PooledConnection,
+  spec: ChannelSpec,
+  deadline: Deadline,
+  release: Release,
+  use: (connection: PooledConnection, channel: ClientChannel) => T,
+): Promise<T> {
+  const { where } = connection;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(deadline.error());
+    };
+    const opened = (error: Error | undefined, channel: ClientChannel) => {
+      if (error) {
+        release();
+        if (settled) return;
+        settled = true;
+        deadline.signal.removeEventListener('abort', onAbort);
+        reject(channelOpenError(error, where));
+        return;
+      }
+      channel.once('close', release);
+      if (settled) {
+        // Timed out or cancelled while the channel was opening.
+        stopRemote(channel);
+        return;
+      }
+      settled = true;
+      deadline.signal.removeEventListener('abort', onAbort);
+      try {
+        resolve(use(connection, channel));
+      } catch (useError) {
+        stopRemote(channel);
+        reject(useError);
+      }
+    };
+    if (deadline.signal.aborted) {
+      release();
+      onAbort();
+      return;
+    }
+    deadline.signal.addEventListener('abort', onAbort, { once: true });
+    // @types/ssh2 types env as NodeJS.ProcessEnv, which Next's types make demand NODE_ENV; any string map is sent.
+    const env = spec.env as NodeJS.ProcessEnv | undefined;
+    try {
+      if (spec.command) connection.client.exec(spec.command.text, { pty: spec.pty, env }, opened);
+      else connection.client.shell(spec.pty ?? false, { env }, opened);
+    } catch (error) {
+      // ssh2 throws "Not connected" when the socket has just gone.
+      opened(error as Error, undefined as unknown as ClientChannel);
+    }
+  });
+}
+
+function channelOpenError(error: Error, where: string): ChannelOpenError {
+  const internal = { internal: error.message };
+  // ssh2 sets `reason` only when the box answered the open with a refusal.
+  if ((error as Error & { reason?: unknown }).reason !== undefined) {
+    return new ChannelOpenError('refused', `the box at ${where} refused to open an SSH session for the command (too many sessions?); try again`, internal);
+  }
+  if (/pseudo-terminal/i.test(error.message)) {
+    return new ChannelOpenError('pty-refused', `the box at ${where} refused a terminal (PTY) for this user; check PermitTTY in its sshd_config`, internal);
+  }
+  return new ChannelOpenError('gone', `the connection to ${where} closed before the command started; try again`, internal);
+}
+
+/** sshd delivers KILL to the command's process group; closing the channel alone would leave it running. */
+function stopRemote(channel: ClientChannel): void {
+  killRemote(channel);
+  channel.close();
+}
+
+interface CollectOptions {
   stdin?: string | Buffer;
   maxOutputBytes: number;
   onOutput?: OutputListener;
   deadline: Deadline;
-  /** Frees the channel slot; called when the box has really closed the channel, not when we give up waiting. */
-  release: Release;
 }
 
-function runCommand(
+/** Feeds stdin and gathers a command's output until the box closes the channel, within the deadline. */
+function collectOutput(
   connection: PooledConnection,
-  command: ShellCommand,
-  { stdin, maxOutputBytes, onOutput, deadline, release }: RunOptions,
+  channel: ClientChannel,
+  { stdin, maxOutputBytes, onOutput, deadline }: CollectOptions,
 ): Promise<Omit<ExecResult, 'durationMs'>> {
   const { where } = connection;
   return new Promise((resolve, reject) => {
     let settled = false;
-    let channel: ClientChannel | null = null;
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
       deadline.signal.removeEventListener('abort', onAbort);
       outcome();
     };
-    // sshd delivers KILL to the command's process group; closing the channel alone would leave it running.
-    const stopRemote = () => {
-      if (!channel) return;
-      killRemote(channel);
-      channel.close();
-    };
     const onAbort = () => {
-      stopRemote();
+      stopRemote(channel);
       settle(() => reject(deadline.error()));
     };
     deadline.signal.addEventListener('abort', onAbort, { once: true });
 
-    connection.client.exec(command.text, (error, opened) => {
-      if (error) {
-        release();
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let outputBytes = 0;
+    const collect = (sink: Buffer[], stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      outputBytes += chunk.length;
+      if (outputBytes > maxOutputBytes) {
+        stopRemote(channel);
         settle(() =>
           reject(
-            // ssh2 sets `reason` only when the box answered the open with a refusal.
-            (error as Error & { reason?: unknown }).reason !== undefined
-              ? new ChannelRefused('REMOTE_COMMAND_FAILED', `the box at ${where} refused to open an SSH session for the command (too many sessions?); try again`, { internal: error.message })
-              : new AppError('SSH_DISCONNECTED', `the connection to ${where} closed before the command started; try again`, { internal: error.message }),
+            new AppError(
+              'REMOTE_COMMAND_FAILED',
+              `the command printed more than ${Math.round(maxOutputBytes / 1024)} KiB and was stopped; narrow its output (e.g. pipe it through head)`,
+            ),
           ),
         );
         return;
       }
-      channel = opened;
-      if (settled) {
-        // Timed out or cancelled while the channel was opening.
-        stopRemote();
-      }
+      if (settled) return;
+      sink.push(chunk);
+      onOutput?.(stream, chunk);
+    };
+    channel.on('data', collect(stdout, 'stdout'));
+    channel.stderr.on('data', collect(stderr, 'stderr'));
 
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let outputBytes = 0;
-      const collect = (sink: Buffer[], stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-        outputBytes += chunk.length;
-        if (outputBytes > maxOutputBytes) {
-          stopRemote();
-          settle(() =>
-            reject(
-              new AppError(
-                'REMOTE_COMMAND_FAILED',
-                `the command printed more than ${Math.round(maxOutputBytes / 1024)} KiB and was stopped; narrow its output (e.g. pipe it through head)`,
-              ),
+    let exit: { code: number | null; signal: string | null } | null = null;
+    channel.on('exit', (code: number | null, signalName?: string) => {
+      exit = { code: code ?? null, signal: signalName ?? null };
+    });
+    channel.on('error', (channelError: Error) => log.warn({ where, err: channelError.message }, 'ssh channel error'));
+
+    // The channel 'close' comes after stdout has ended, stderr's 'close' after stderr has: wait for both.
+    let streamsOpen = 2;
+    const onStreamClosed = () => {
+      if (--streamsOpen > 0) return;
+      settle(() => {
+        if (exit) {
+          resolve({
+            stdout: Buffer.concat(stdout).toString('utf8'),
+            stderr: Buffer.concat(stderr).toString('utf8'),
+            ...exit,
+          });
+        } else if (connection.closed) {
+          reject(
+            new AppError(
+              'SSH_DISCONNECTED',
+              `connection to ${where} closed during the command; it may or may not have finished, so check before running it again`,
             ),
           );
-          return;
+        } else {
+          reject(new AppError('REMOTE_COMMAND_FAILED', `the box at ${where} ended the command without reporting an exit status`));
         }
-        if (settled) return;
-        sink.push(chunk);
-        onOutput?.(stream, chunk);
-      };
-      opened.on('data', collect(stdout, 'stdout'));
-      opened.stderr.on('data', collect(stderr, 'stderr'));
-
-      let exit: { code: number | null; signal: string | null } | null = null;
-      opened.on('exit', (code: number | null, signalName?: string) => {
-        exit = { code: code ?? null, signal: signalName ?? null };
       });
-      opened.on('error', (channelError: Error) => log.warn({ where, err: channelError.message }, 'ssh channel error'));
+    };
+    channel.once('close', onStreamClosed);
+    channel.stderr.once('close', onStreamClosed);
 
-      // The channel 'close' comes after stdout has ended, stderr's 'close' after stderr has: wait for both.
-      let streamsOpen = 2;
-      const onStreamClosed = () => {
-        if (--streamsOpen > 0) return;
-        release();
-        settle(() => {
-          if (exit) {
-            resolve({
-              stdout: Buffer.concat(stdout).toString('utf8'),
-              stderr: Buffer.concat(stderr).toString('utf8'),
-              ...exit,
-            });
-          } else if (connection.closed) {
-            reject(
-              new AppError(
-                'SSH_DISCONNECTED',
-                `connection to ${where} closed during the command; it may or may not have finished, so check before running it again`,
-              ),
-            );
-          } else {
-            reject(new AppError('REMOTE_COMMAND_FAILED', `the box at ${where} ended the command without reporting an exit status`));
-          }
-        });
-      };
-      opened.once('close', onStreamClosed);
-      opened.stderr.once('close', onStreamClosed);
-
-      if (stdin !== undefined) opened.end(stdin);
-      else opened.end();
-    });
+    if (stdin !== undefined) channel.end(stdin);
+    else channel.end();
   });
 }
 

@@ -22,18 +22,18 @@ export const boxesRouter = router({
   }),
 
   update: adminProcedure.input(updateBoxInput).mutation(async ({ ctx, input }) => {
-    const { db, secrets, pool } = ctx.services;
+    const { db, secrets, remote } = ctx.services;
     const box = await updateBox(db, secrets, ctx.user, input);
-    pool.evict(box.id);
+    await remote.forget(box.id);
     const { auth, ...changed } = input;
     await recordAudit(db, { actor: ctx.user, action: 'box.update', box, detail: { ...changed, auth: auth ? { method: auth.method } : undefined }, result: 'ok' });
     return box;
   }),
 
   delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
-    const { db, pool } = ctx.services;
+    const { db, remote } = ctx.services;
     const box = await deleteBox(db, ctx.user, input.id);
-    pool.evict(box.id);
+    await remote.forget(box.id);
     await recordAudit(db, { actor: ctx.user, action: 'box.delete', box, result: 'ok' });
     return { id: box.id };
   }),
@@ -55,9 +55,9 @@ export const boxesRouter = router({
   repin: adminProcedure
     .input(repinInput)
     .mutation(async ({ ctx, input }) => {
-      const { db, remote, pool } = ctx.services;
+      const { db, remote } = ctx.services;
       const box = await repinHostKey(db, ctx.user, input.id, input.fingerprint);
-      pool.evict(box.id);
+      await remote.forget(box.id);
       await remote.refreshFacts(box.id, ctx.user).catch(() => undefined);
       return getBox(db, ctx.user, box.id);
     }),

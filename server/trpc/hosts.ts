@@ -1,7 +1,6 @@
 import { createHostInput, idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { createHost, deleteHost, getHost, listHosts } from '../hosts/hosts';
-import { hostPoolKey } from '../hosts/remote';
 import { adminProcedure, router } from './init';
 
 /** Hypervisor hosts: admins only (developers do not see hosts at all). */
@@ -25,9 +24,9 @@ export const hostsRouter = router({
   }),
 
   delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
-    const { db, pool } = ctx.services;
+    const { db, hostRemote } = ctx.services;
     const host = await deleteHost(db, input.id);
-    await pool.evict(hostPoolKey(host.id));
+    await hostRemote.forget(host.id);
     await recordAudit(db, { actor: ctx.user, action: 'host.delete', detail: { hostId: host.id, hostName: host.name }, result: 'ok' });
     return { id: host.id };
   }),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isAppError } from '../errors';
 import { SshOnlyDriver } from '../hypervisors/ssh-only';
 import { boxOf, type Recipe, type Step, type StepContext } from '../jobs/recipe';
+import { isCommandTimeout } from '../ssh/errors';
 
 /**
  * A plain SSH box (a VPS) has no hypervisor: Boxyard can only reboot or power it off from inside, over SSH, with
@@ -28,7 +29,7 @@ function powerStep(action: PowerAction): Step<PowerParams, object> {
         await (action === 'reboot' ? driver.rebootHost() : driver.powerOffHost());
       } catch (error) {
         // The box going down may take the SSH connection with it before the command reports back: that is success.
-        if (isAppError(error, 'SSH_DISCONNECTED') || (isAppError(error, 'SSH_TIMEOUT') && error.message.includes('did not finish'))) {
+        if (isAppError(error, 'SSH_DISCONNECTED') || isCommandTimeout(error)) {
           await ctx.log('The connection dropped as the box went down.');
           return;
         }
