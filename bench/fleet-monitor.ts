@@ -4,8 +4,8 @@
 import './quiet';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
-import { startLabBoxes, type LabBox } from '../e2e/lab/lab';
-import { startMetricsBackend, testMetrics, until } from '../server/metrics/test-helpers';
+import { startLabBoxes, type LabBox } from '../testing/lab/lab';
+import { startMetricsBackend, testMetrics, until } from '../testing/helpers/metrics';
 import { machine, MiB, printMachine, removeLabBoxesOnInterrupt, round, RssSampler, verdict, writeResults } from './common';
 
 const NAME = 'fleet-monitor';

@@ -1,5 +1,5 @@
 // Shared by the terminal benchmarks (terminal-latency, terminal-throughput, terminal-many): the backend in-process
-// behind a real HTTP server with the terminal upgrade handler (server/terminals/test-helpers.ts, as the terminal
+// behind a real HTTP server with the terminal upgrade handler (testing/helpers/terminals.ts, as the terminal
 // tests do: a real better-auth session cookie, the real Origin check), a lean WebSocket client that acks like the
 // browser does, and a plain ssh2 shell to the same lab box for reference.
 import { spawnSync } from 'node:child_process';
@@ -9,9 +9,9 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client, type ClientChannel } from 'ssh2';
 import { WebSocket } from 'ws';
-import { labKeyPair, type LabBox } from '../e2e/lab/lab';
+import { labKeyPair, type LabBox } from '../testing/lab/lab';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../lib/terminal-protocol';
-import { startBackend, type Backend } from '../server/terminals/test-helpers';
+import { startBackend, type Backend } from '../testing/helpers/terminals';
 import { machine, printMachine, removeLabBoxesOnInterrupt, round, type Machine } from './common';
 
 export { startBackend, type Backend };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, dbProvider, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
-import { providers, testDatabases } from './test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 
 describe('dbProvider', () => {
   it('picks the provider from the URL scheme', () => {

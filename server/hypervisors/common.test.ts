@@ -12,7 +12,7 @@ import {
   type GuardedAction,
 } from './common';
 import type { VmState } from './driver';
-import { fakeClock, scriptedExec } from './testing';
+import { fakeClock, scriptedExec } from '../../testing/helpers/hypervisors';
 
 const vm = { id: 'id-1', name: 'dev box' };
 

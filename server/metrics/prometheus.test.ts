@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBox } from '../boxes/boxes';
 import { createPrometheusHandler } from './prometheus';
 import { rotatePrometheusToken } from './settings';
-import { startMetricsBackend, type MetricsBackend } from './test-helpers';
+import { startMetricsBackend, type MetricsBackend } from '../../testing/helpers/metrics';
 
 const ENV_TOKEN = 'env-token-0123456789abcdef';
 

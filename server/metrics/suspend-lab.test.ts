@@ -4,11 +4,11 @@
 // VM lifecycle); opening a terminal afterwards resumes it through resumeOnDemand. While this dashboard does not hold
 // the fleet lease (another dashboard on the same database does), it sees the box idle but leaves the policy alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
-import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
+import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
 import type { SuspendAction } from './suspend';
-import { testMetrics, until } from './test-helpers';
+import { testMetrics, until } from '../../testing/helpers/metrics';
 
 describe('auto-suspend on a lab box with a real terminal', () => {
   let box: LabBox;

@@ -4,13 +4,13 @@
 // and the policy suspends it through the real VM lifecycle job (managed save); opening a browser-style terminal on it
 // (WebSocket -> TerminalManager) resumes it and the shell answers. Needs docker and libvirtd: fails loudly without them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLibvirtHost, virshOk, type LibvirtHost } from '../../e2e/lab/libvirt-host';
-import { startLabVm, type LabVm } from '../../e2e/lab/vm';
+import { startLibvirtHost, virshOk, type LibvirtHost } from '../../testing/lab/libvirt-host';
+import { startLabVm, type LabVm } from '../../testing/lab/vm';
 import { createHost } from '../hosts/hosts';
 import { importVmAsBox } from '../vms/vms';
-import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
+import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
-import { testMetrics, until } from './test-helpers';
+import { testMetrics, until } from '../../testing/helpers/metrics';
 import { vmLifecycleActions } from './vm-wiring';
 
 describe('auto-suspend of a real libvirt VM', () => {

@@ -1,16 +1,16 @@
-// Integration tests of SshPool against real OpenSSH sshd boxes from the lab (e2e/lab/lab.ts).
+// Integration tests of SshPool against real OpenSSH sshd boxes from the lab (testing/lab/lab.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBoxes, type LabBox } from '../../e2e/lab/lab';
+import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { AppError, isAppError } from '../errors';
 import type { HostKeyInfo } from './hostkey';
 import { HostKeyMismatchError } from './hostkey';
 import { generateDashboardKeyPair } from './keys';
 import { SshPool, type SshPoolOptions, type SshTarget } from './pool';
 import { sh, type ShellCommand } from './quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from './test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 
 let box: LabBox; // shared, left as it is
 let victim: LabBox; // its sshd gets stopped and its host keys regenerated

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { closeCodes, limits } from '../../lib/terminal-protocol';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { TerminalManager } from './manager';
-import { startBackend, TestTerminal, type Backend, type OpenOptions, type TestUser } from './test-helpers';
+import { startBackend, TestTerminal, type Backend, type OpenOptions, type TestUser } from '../../testing/helpers/terminals';
 
 /**
  * The terminal WebSocket end to end: a real `ws` client with a real session cookie, the upgrade handler on an HTTP

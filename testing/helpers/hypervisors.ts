@@ -2,10 +2,10 @@
 // exactly the expected command lines, in order, and answers each with a given result. It stands in for the host,
 // not for SSH: the SSH path itself is tested against real lab boxes (missing-tools.test.ts).
 import { expect } from 'vitest';
-import { AppError, type AppErrorCode } from '../errors';
-import type { ExecResult } from '../ssh/pool';
-import type { ShellCommand } from '../ssh/quote';
-import type { Clock, HostExec, HostExecOptions } from './driver';
+import { AppError, type AppErrorCode } from '../../server/errors';
+import type { ExecResult } from '../../server/ssh/pool';
+import type { ShellCommand } from '../../server/ssh/quote';
+import type { Clock, HostExec, HostExecOptions } from '../../server/hypervisors/driver';
 
 export interface ScriptedStep {
   /** The exact ShellCommand.text the driver must send. */

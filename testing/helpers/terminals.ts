@@ -8,15 +8,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../../lib/terminal-protocol';
-import type { LabBox } from '../../e2e/lab/lab';
-import type { SessionUser } from '../boxes/access';
-import { createBox } from '../boxes/boxes';
-import { loadEnv } from '../env';
-import { createApiHandler } from '../http';
-import { startServices, stopServices, type Services } from '../services';
-import { createUser } from '../users/users';
-import { RingBuffer } from './ring-buffer';
-import { createTerminalUpgradeHandler } from './ws';
+import type { LabBox } from '../lab/lab';
+import type { SessionUser } from '../../server/boxes/access';
+import { createBox } from '../../server/boxes/boxes';
+import { loadEnv } from '../../server/env';
+import { createApiHandler } from '../../server/http';
+import { startServices, stopServices, type Services } from '../../server/services';
+import { createUser } from '../../server/users/users';
+import { RingBuffer } from '../../server/terminals/ring-buffer';
+import { createTerminalUpgradeHandler } from '../../server/terminals/ws';
 
 export interface TestUser {
   user: SessionUser;

@@ -1,4 +1,4 @@
-// The lab's hypervisor host: a lab box (real sshd in Docker, like e2e/lab/lab.ts) that has virsh and virt-clone
+// The lab's hypervisor host: a lab box (real sshd in Docker, like testing/lab/lab.ts) that has virsh and virt-clone
 // and drives THIS machine's libvirtd through its bind-mounted socket directory. So the product's libvirt driver
 // runs exactly as in production (SSH -> virsh -c qemu:///system -> libvirtd -> QEMU), and the QEMU processes run
 // on this machine, under TCG (/dev/kvm here crashes guest kernels: every lab domain is <domain type='qemu'>).
@@ -166,11 +166,11 @@ export async function createShareDir(prefix = 'share'): Promise<string> {
 
 let hostImageReady: Promise<void> | undefined;
 
-/** Builds (once, cached by docker) the lab image with virsh: e2e/lab/vm/build-host-image.sh. */
+/** Builds (once, cached by docker) the lab image with virsh: testing/lab/vm/build-host-image.sh. */
 export function ensureLibvirtHostImage(): Promise<void> {
   hostImageReady ??= new Promise<void>((resolve, reject) => {
     execFile(join(VM_DIR, 'build-host-image.sh'), { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`boxyard lab: e2e/lab/vm/build-host-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
+      if (error) reject(new Error(`boxyard lab: testing/lab/vm/build-host-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
       else resolve();
     });
   }).catch((error: unknown) => {

@@ -97,7 +97,7 @@ let imageReady: Promise<void> | undefined;
 export function ensureLabImage(): Promise<void> {
   imageReady ??= new Promise<void>((resolve, reject) => {
     execFile(join(LAB_DIR, 'build-image.sh'), { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`boxyard lab: e2e/lab/build-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
+      if (error) reject(new Error(`boxyard lab: testing/lab/build-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
       else resolve();
     });
   }).catch((error: unknown) => {
