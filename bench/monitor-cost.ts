@@ -15,7 +15,8 @@ import { execFileSync } from 'node:child_process';
 import ssh2 from 'ssh2';
 import { performance } from 'node:perf_hooks';
 import { startLabBox, type LabBox } from '../testing/lab/lab';
-import { startMetricsBackend, testMetrics, until } from '../testing/helpers/metrics';
+import { startMetricsBackend, testMetrics } from '../testing/helpers/metrics';
+import { until } from '../testing/helpers/wait';
 import { sh } from '../server/ssh/quote';
 import { machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
 

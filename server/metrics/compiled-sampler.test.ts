@@ -8,7 +8,8 @@ import { boxCopyPath, buildFor, COMPILED_SAMPLER_DIR, loadCompiledSamplers, samp
 import { SampleStreamParser, type RawSample, type SamplerHeader } from './parse';
 import { bashSamplerCommand } from './script';
 import type { MetricsService } from './service';
-import { startMetricsBackend, testMetrics, until, type MetricsBackend } from '../../testing/helpers/metrics';
+import { startMetricsBackend, testMetrics, type MetricsBackend } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 /** Runs a sampler here with stdin closed: it prints its header and one sample, then sees EOF and exits. */
 function runOnce(argv: string[]): { header: SamplerHeader; raw: RawSample; lines: string[] } {

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { MetricsService } from './service';
-import { startMetricsBackend, testMetrics, until, type MetricsBackend } from '../../testing/helpers/metrics';
+import { startMetricsBackend, testMetrics, type MetricsBackend } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 const LAB_START_TIMEOUT_MS = 180_000;
 

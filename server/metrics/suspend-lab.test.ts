@@ -8,7 +8,8 @@ import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
 import type { SuspendAction } from './suspend';
-import { testMetrics, until } from '../../testing/helpers/metrics';
+import { testMetrics } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 describe('auto-suspend on a lab box with a real terminal', () => {
   let box: LabBox;

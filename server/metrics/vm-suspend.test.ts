@@ -10,7 +10,8 @@ import { createHost } from '../hosts/hosts';
 import { importVmAsBox } from '../vms/vms';
 import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
-import { testMetrics, until } from '../../testing/helpers/metrics';
+import { testMetrics } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 import { vmLifecycleActions } from './vm-wiring';
 
 describe('auto-suspend of a real libvirt VM', () => {
@@ -68,8 +69,8 @@ describe('auto-suspend of a real libvirt VM', () => {
     await until(() => metrics.hostCpu.pct(boxId, 60_000) !== null, 'host CPU of the VM', 60_000);
     expect(metrics.hostCpu.pct(boxId, 60_000)!).toBeGreaterThan(0);
 
-    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', 180_000, 250);
-    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).autoSuspendedAt, 'the suspend', 240_000, 250);
+    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', { timeoutMs: 180_000, everyMs: 250 });
+    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).autoSuspendedAt, 'the suspend', { timeoutMs: 240_000, everyMs: 250 });
     expect((await virshOk(['domstate', '--domain', vm.name])).trim()).toBe('shut off');
     expect((await virshOk(['dominfo', '--domain', vm.name])).match(/Managed save:\s+(\w+)/)?.[1]).toBe('yes');
     const job = await backend.services.db.job.findFirstOrThrow({ where: { boxId, kind: 'vm.suspend' } });

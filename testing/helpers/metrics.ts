@@ -61,17 +61,6 @@ export function testMetrics(backend: { services: Services }, options: Partial<Me
   });
 }
 
-/** Polls `check` (never a fixed sleep) until it returns a truthy value; throws with `what` after timeoutMs. */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
 /** A derived sample with plain figures (rollup and view tests): CPU as given, the rest fixed unless overridden. */
 export function fakeSample(at: number, cpuPct: number | null, extra: Partial<Sample> = {}): Sample {
   return {

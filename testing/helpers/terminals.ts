@@ -17,6 +17,7 @@ import { startServices, stopServices, type Services } from '../../server/service
 import { createUser } from '../../server/users/users';
 import { RingBuffer } from '../../server/terminals/ring-buffer';
 import { createTerminalUpgradeHandler } from '../../server/terminals/ws';
+import { Wakeups } from './wait';
 
 export interface TestUser {
   user: SessionUser;
@@ -129,7 +130,7 @@ export class TestTerminal {
   /** HTTP status when the server refused the upgrade. */
   readonly refusedStatus: Promise<number>;
   private acking: boolean;
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Wakeups();
 
   constructor(baseUrl: string, box: string, options: OpenOptions = {}) {
     this.session = options.session ?? randomUUID();
@@ -159,7 +160,7 @@ export class TestTerminal {
       } else {
         this.messages.push(JSON.parse(data.toString()) as ServerMessage);
       }
-      for (const wake of this.waiters) wake();
+      this.arrivals.wake();
     });
   }
 
@@ -186,20 +187,7 @@ export class TestTerminal {
 
   /** Resolves once `check` holds after some message arrived; rejects with what was seen after `timeoutMs`. */
   until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new Error(`timed out waiting for ${what}; messages ${JSON.stringify(this.messages)}; output tail ${JSON.stringify(this.text.slice(-400))}`));
-      }, timeoutMs);
-      const wake = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      this.waiters.add(wake);
-    });
+    return this.arrivals.until(check, timeoutMs, () => `timed out waiting for ${what}; messages ${JSON.stringify(this.messages)}; output tail ${JSON.stringify(this.text.slice(-400))}`);
   }
 
   untilOutput(pattern: string | RegExp, timeoutMs?: number): Promise<void> {

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sshBanner } from '../../server/ssh/banner';
+import { until } from '../helpers/wait';
 import { startLabBox, type ExecResult, type LabBox } from './lab';
 
 export const LAB_CONNECT_URI = 'qemu:///system';
@@ -182,13 +183,7 @@ export function ensureLibvirtHostImage(): Promise<void> {
 
 /** Polls until an SSH banner is readable on 127.0.0.1:port (sshd of a box or a guest). */
 export async function waitForSshBanner(port: number, timeoutMs: number, describe: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delayMs = 20;
-  while (!(await sshBanner('127.0.0.1', port, 2_000))) {
-    if (Date.now() > deadline) throw new Error(`boxyard lab: no SSH on 127.0.0.1:${port} after ${timeoutMs} ms\n${await describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-    delayMs = Math.min(delayMs * 2, 250);
-  }
+  await until(() => sshBanner('127.0.0.1', port, 2_000), `boxyard lab: SSH on 127.0.0.1:${port}`, { timeoutMs, everyMs: 250, describe });
 }
 
 /**

@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '../helpers/wait';
 import type { ExecResult } from './lab';
 import {
   defineDomainXml,
@@ -340,12 +341,18 @@ function labVmHandle(name: string, uuid: string, sshPort: number, image: LabVmIm
       const describe = async () => `domain ${name}: ${(await virsh(['domstate', '--domain', name, '--reason'])).stdout.trim()}\n--- serial console ---\n${await serialLog()}`;
       await waitForSshBanner(sshPort, timeoutMs, describe);
       // The banner comes from sshd before it may authenticate; prove the lab key logs in.
-      for (;;) {
+      let lastError = '';
+      const loggedIn = async () => {
         const result = await exec('true');
-        if (result.code === 0) return Date.now() - started;
-        if (Date.now() - started > timeoutMs) throw new Error(`boxyard lab: root login to ${name} failed: ${result.stderr.trim()}\n${await describe()}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+        lastError = result.stderr.trim();
+        return result.code === 0;
+      };
+      await until(loggedIn, `boxyard lab: root login to ${name}`, {
+        timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)),
+        everyMs: 250,
+        describe: async () => `${lastError}\n${await describe()}`,
+      });
+      return Date.now() - started;
     },
     exec,
     async authorize(publicKey: string) {
