@@ -12,7 +12,8 @@ import {
   type GuardedAction,
 } from './common';
 import type { VmState } from './driver';
-import { fakeClock, scriptedExec } from '../../testing/helpers/hypervisors';
+import { fakeClock } from '../../testing/helpers/clock';
+import { scriptedExec } from '../../testing/helpers/hypervisors';
 
 const vm = { id: 'id-1', name: 'dev box' };
 

@@ -24,7 +24,8 @@ import {
   parseDomstatsCpuSeconds,
   sharedFolderXml,
 } from './libvirt';
-import { expectAppError, failed, fakeClock, ok, scriptedExec, type ScriptedStep } from '../../testing/helpers/hypervisors';
+import { fakeClock } from '../../testing/helpers/clock';
+import { expectAppError, failed, ok, scriptedExec, type ScriptedStep } from '../../testing/helpers/hypervisors';
 
 const LOCATE: ScriptedStep = { command: `command -v 'virsh'`, result: ok('/usr/bin/virsh\n') };
 const ID = '6695eb01-f6a4-8304-79aa-97f2502e193f';

@@ -10,6 +10,7 @@ import { loadEnv } from '../env';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { until } from '../../testing/helpers/wait';
 import type { JobLogLine } from './journal';
 import { DbJobQueue } from './queue';
 import { StepFailed, type Recipe, type Step, type StepContext } from './recipe';
@@ -261,7 +262,8 @@ describe('JobRunner on a lab box', () => {
     id = await enqueue(runner, { slow: 'b', seconds: 3 });
     await sleeping;
     await box.stopSshd();
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Down until the runner has seen the drop, so the step really runs again.
+    await until(async () => (await logText(id!)).some((line) => line.startsWith('Connection problem: ')), 'the runner to notice the drop');
     await box.startSshd();
 
     expect((await finished(id)).status).toBe('succeeded');

@@ -63,7 +63,11 @@ describe('auto-suspend on a lab box with a real terminal', () => {
     await terminal.closed;
     // Not leading: idle here, but for 6 s (past window + policy + warning) no warning, no suspend, nothing stored.
     await until(() => metrics.idleState(boxId).state === 'idle', 'idle', 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const idleFrom = metrics.sampler.recent(boxId).length;
+    await until(() => {
+      if (calls.length > 0) throw new Error('suspended without the lease');
+      return metrics.sampler.recent(boxId).length >= idleFrom + 6;
+    }, 'six idle samples (6 s at least: past window + policy + warning)', 40_000);
     expect(metrics.idleState(boxId).state).toBe('idle');
     expect(calls).toEqual([]);
     expect(await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).toMatchObject({ suspendWarnedAt: null, idleSince: null });

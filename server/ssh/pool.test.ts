@@ -110,7 +110,8 @@ describe('exec', () => {
     const pool = newPool();
     const controller = new AbortController();
     const pending = pool.exec('box', labTarget(box), sh`sleep 5`, { timeoutMs: 10_000, signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user cancelled')), 200);
+    await until(async () => (await box.root('pgrep -x sleep || true')).stdout !== '', 'the remote sleep running', 5_000);
+    controller.abort(new Error('user cancelled'));
     await expect(pending).rejects.toThrow('user cancelled');
     await until(async () => (await box.root('pgrep -x sleep || true')).stdout === '', 'the remote sleep gone', 5_000);
   });
