@@ -6,7 +6,7 @@ import { defineConfig } from '@playwright/test';
  */
 const port = Number(process.env.E2E_PORT ?? 3210);
 const dataDir = process.env.E2E_DATA_DIR ?? `/tmp/boxyard-e2e-${process.pid}`;
-import { e2eAdmin } from './e2e/support/admin';
+import { e2eAdmin } from './testing/helpers/e2e/admin';
 
 export default defineConfig({
   testDir: 'e2e',

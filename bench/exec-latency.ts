@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { labKeyPair, startLabBox, type LabBox } from '../e2e/lab/lab';
+import { labKeyPair, startLabBox, type LabBox } from '../testing/lab/lab';
 import { defaultSshPoolOptions, SshPool, type SshTarget } from '../server/ssh/pool';
 import { sh } from '../server/ssh/quote';
 import { formatSummary, machine, maxRssMiB, printMachine, removeLabBoxesOnInterrupt, round, summarize, verdict, writeResults } from './common';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
-import { startLabBoxes, type LabBox } from '../e2e/lab/lab';
+import { startLabBoxes, type LabBox } from '../testing/lab/lab';
 import { createBoxInput } from '../lib/validation';
 import type { SessionUser } from '../server/boxes/access';
 import { createBox, type BoxView } from '../server/boxes/boxes';

@@ -6,8 +6,9 @@
 import './quiet';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
-import { startLabBoxes, type LabBox } from '../e2e/lab/lab';
-import { startMetricsBackend, testMetrics, until } from '../server/metrics/test-helpers';
+import { startLabBoxes, type LabBox } from '../testing/lab/lab';
+import { startMetricsBackend, testMetrics } from '../testing/helpers/metrics';
+import { until } from '../testing/helpers/wait';
 import { machine, MiB, printMachine, removeLabBoxesOnInterrupt, round, RssSampler, verdict, writeResults } from './common';
 import { prepareDashboardBuilds, SERVER_KINDS, startDashboardProcess, type ServerKind } from './dashboard-process';
 
@@ -47,8 +48,7 @@ async function measureDashboardProcess(kind: ServerKind, dataDir: string, boxCou
         return up === boxCount;
       },
       `all ${boxCount} boxes up in the ${kind} dashboard`,
-      180_000,
-      500,
+      { timeoutMs: 180_000, everyMs: 500 },
     );
     const allUpMs = performance.now() - healthy;
     let peak = 0;
@@ -88,7 +88,7 @@ async function main() {
     const connectCpu0 = process.cpuUsage();
     await metrics.start({ only: ids });
     for (const id of ids) metrics.sampler.watch(id, 3600_000);
-    await until(() => ids.every((id) => metrics.sampler.recent(id).some((e) => !e.gap && e.cpuPct !== null)), `measured samples from all ${ids.length} boxes`, 180_000, 500);
+    await until(() => ids.every((id) => metrics.sampler.recent(id).some((e) => !e.gap && e.cpuPct !== null)), `measured samples from all ${ids.length} boxes`, { timeoutMs: 180_000, everyMs: 500 });
     const connectCpu = process.cpuUsage(connectCpu0);
     const compiledCount = ids.filter((id) => metrics.sampler.streamView(id)?.header?.implementation === 'c').length;
     console.log(

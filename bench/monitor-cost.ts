@@ -14,8 +14,9 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import ssh2 from 'ssh2';
 import { performance } from 'node:perf_hooks';
-import { startLabBox, type LabBox } from '../e2e/lab/lab';
-import { startMetricsBackend, testMetrics, until } from '../server/metrics/test-helpers';
+import { startLabBox, type LabBox } from '../testing/lab/lab';
+import { startMetricsBackend, testMetrics } from '../testing/helpers/metrics';
+import { until } from '../testing/helpers/wait';
 import { sh } from '../server/ssh/quote';
 import { machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
 

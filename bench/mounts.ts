@@ -3,15 +3,15 @@
 // create/write/rename/delete mix), and the guest's own disk as the limit. Prints a table like Docker's proposal,
 // with the ratio to `consistent` on the same transport (hot walk: best of 3), and checks the proposal's figures as goals:
 // cached hot tree walk >= 3.4x, delegated small writes >= 12x.
-// The guest is the lab VM (e2e/lab/vm.ts: Debian in this machine's libvirtd, docker masked, one virtiofsd per share
+// The guest is the lab VM (testing/lab/vm.ts: Debian in this machine's libvirtd, docker masked, one virtiofsd per share
 // with the compiled cache policy); it runs under QEMU TCG here (no usable KVM), several times slower than the host: sizes are reduced by
 // default and the ratios are what to compare. Arguments: ddBlocks treeDirs treeFilesPerDir mixFiles
 // (default 20000 20 100 1000; the proposal's dd is 100000).
 // Run: npx tsx bench/mounts.ts [ddBlocks treeDirs filesPerDir mixFiles]   (figures also go to bench/.results/mounts.json)
 import './quiet';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { createShareDir } from '../e2e/lab/libvirt-host';
-import { startLabVm, type LabVirtiofsCache } from '../e2e/lab/vm';
+import { createShareDir } from '../testing/lab/libvirt-host';
+import { startLabVm, type LabVirtiofsCache } from '../testing/lab/vm';
 import type { ExecResult } from '../server/ssh/pool';
 import type { ShellCommand } from '../server/ssh/quote';
 import { applyOnGuest } from '../server/mounts/apply-recipe';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { labKeyPair, startLabBox, startLabBoxes, type LabBox } from '../e2e/lab/lab';
+import { labKeyPair, startLabBox, startLabBoxes, type LabBox } from '../testing/lab/lab';
 import type { SessionUser } from '../server/boxes/access';
 import { createBox } from '../server/boxes/boxes';
 import { loadEnv } from '../server/env';

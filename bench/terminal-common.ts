@@ -1,5 +1,5 @@
 // Shared by the terminal benchmarks (terminal-latency, terminal-throughput, terminal-many): the backend in-process
-// behind a real HTTP server with the terminal upgrade handler (server/terminals/test-helpers.ts, as the terminal
+// behind a real HTTP server with the terminal upgrade handler (testing/helpers/terminals.ts, as the terminal
 // tests do: a real better-auth session cookie, the real Origin check), a lean WebSocket client that acks like the
 // browser does, and a plain ssh2 shell to the same lab box for reference.
 import { spawnSync } from 'node:child_process';
@@ -9,9 +9,10 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Client, type ClientChannel } from 'ssh2';
 import { WebSocket } from 'ws';
-import { labKeyPair, type LabBox } from '../e2e/lab/lab';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../lib/terminal-protocol';
-import { startBackend, type Backend } from '../server/terminals/test-helpers';
+import { startBackend, type Backend } from '../testing/helpers/terminals';
+import { Wakeups } from '../testing/helpers/wait';
+import { labKeyPair, type LabBox } from '../testing/lab/lab';
 import { machine, printMachine, removeLabBoxesOnInterrupt, round, type Machine } from './common';
 
 export { startBackend, type Backend };
@@ -100,7 +101,7 @@ export class OutputWatcher {
   /** The last `tailLength` bytes received, oldest first (always contiguous, so a marker split across chunks is found). */
   private readonly tail = Buffer.alloc(TAIL_BYTES);
   private tailLength = 0;
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Wakeups();
 
   feed(chunk: Buffer): void {
     this.lastChunkAt = performance.now();
@@ -116,7 +117,7 @@ export class OutputWatcher {
       chunk.copy(this.tail, keep);
       this.tailLength = keep + chunk.length;
     }
-    if (this.waiters.size) for (const wake of this.waiters) wake();
+    this.arrivals.wake();
   }
 
   /** The tail as text (decoded on demand). */
@@ -137,20 +138,7 @@ export class OutputWatcher {
   }
 
   until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; output tail ${JSON.stringify(this.text.slice(-200))}`));
-      }, timeoutMs);
-      const wake = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      this.waiters.add(wake);
-    });
+    return this.arrivals.until(check, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for ${what}; output tail ${JSON.stringify(this.text.slice(-200))}`);
   }
 
   untilText(marker: string, timeoutMs?: number): Promise<void> {

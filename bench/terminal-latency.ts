@@ -6,7 +6,7 @@
 // Run: npx tsx bench/terminal-latency.ts [N]   (default 1000; JSON in bench/.results/terminal-latency.json)
 import './quiet';
 import { performance } from 'node:perf_hooks';
-import { startLabBox, type LabBox } from '../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { formatSummary, memorySnapshot, round, summarize, verdict, writeResults } from './common';
 import { beginTerminalBench, BenchTerminal, dataDirOf, machineLoad, openDirectShell, OutputWatcher, printLoad, startBackend, type Backend, type DirectShell } from './terminal-common';
 

@@ -11,7 +11,7 @@
 import './quiet';
 import { performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
-import { startLabBoxes, type LabBox } from '../e2e/lab/lab';
+import { startLabBoxes, type LabBox } from '../testing/lab/lab';
 import { closeCodes } from '../lib/terminal-protocol';
 import { formatSummary, memorySnapshot, MiB, round, summarize, verdict, writeResults, type MemorySnapshot, type Summary } from './common';
 import { beginTerminalBench, BenchTerminal, dataDirOf, forceGc, machineLoad, printLoad, rssByMapping, sleep, startBackend, withTimeout, type Backend } from './terminal-common';

@@ -8,7 +8,7 @@
 //   (default 3 runs each, browser-style acks; JSON in bench/.results/terminal-throughput.json)
 import './quiet';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { startLabBox, type LabBox } from '../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { MiB, round, summarize, verdict, writeResults } from './common';
 import { beginTerminalBench, BenchTerminal, dataDirOf, forceGc, machineLoad, openDirectShell, OutputWatcher, printLoad, startBackend, type AckPolicy, type Backend, type DirectShell } from './terminal-common';
 

@@ -1,5 +1,5 @@
 // VM lifecycle through Boxyard's jobs vs the same virsh commands typed by hand, on the lab libvirt host (a lab box
-// driving this machine's libvirtd, e2e/lab/libvirt-host.ts) with a real Debian guest under QEMU TCG (e2e/lab/vm.ts).
+// driving this machine's libvirtd, testing/lab/libvirt-host.ts) with a real Debian guest under QEMU TCG (testing/lab/vm.ts).
 // Operations: clone of a stopped template, start-to-SSH of the clone, suspend (managedsave), resume-to-SSH, stop
 // (graceful shutdown). "By hand" is what a person types: `ssh dev@host virsh ...` with OpenSSH, and an ssh login
 // loop for "SSH is up". Target (issue 5): Boxyard adds under 10% or under 1 s to each.
@@ -12,8 +12,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { removeDomain, startLibvirtHost, type LibvirtHost } from '../e2e/lab/libvirt-host';
-import { startLabVm, type LabVm } from '../e2e/lab/vm';
+import { removeDomain, startLibvirtHost, type LibvirtHost } from '../testing/lab/libvirt-host';
+import { startLabVm, type LabVm } from '../testing/lab/vm';
 import type { SessionUser } from '../server/boxes/access';
 import { deleteBox } from '../server/boxes/boxes';
 import { loadEnv } from '../server/env';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { createApiToken, revokeApiToken } from '../server/access-keys/api-tokens';
-import { LAB_START_TIMEOUT_MS } from '../server/ssh/test-helpers';
-import { startBackend, type Backend, type TestUser } from '../server/terminals/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
+import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
 
 /**
  * The real CLI process (tsx, as `npx boxyard` runs it) against a dashboard started in-process, with HOME pointed at a

@@ -3,8 +3,8 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startLabBox } from './lab/lab';
-import { expect, signIn, test, uniqueName } from './support/fixtures';
+import { startLabBox } from '../testing/lab/lab';
+import { expect, signIn, test, uniqueName } from '../testing/helpers/e2e/test';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
-import { startLabBox, type LabBox } from './lab/lab';
-import { expect, test, uniqueName } from './support/fixtures';
+import { startLabBox, type LabBox } from '../testing/lab/lab';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
 /**
  * Provisioning several boxes at once from the fleet page: one job per selected box, each with its own progress.

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
-import { errorCodeOf, signedInApi } from './support/api';
-import { expect, signIn, test, uniqueName } from './support/fixtures';
+import { errorCodeOf, signedInApi } from '../testing/helpers/e2e/api';
+import { expect, signIn, test, uniqueName } from '../testing/helpers/e2e/test';
 
 test('an admin adds a lab box through the form and sees it online with its facts', async ({ adminPage: page, labBox }, testInfo) => {
   const name = uniqueName('web');

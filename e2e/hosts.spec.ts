@@ -1,5 +1,5 @@
-import { errorCodeOf, signedInApi } from './support/api';
-import { expect, test, uniqueName } from './support/fixtures';
+import { errorCodeOf, signedInApi } from '../testing/helpers/e2e/api';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
 test('an admin adds a lab box as a Parallels host and sees the plain "prlctl not found" message', async ({ adminPage: page, adminApi, labBox }, testInfo) => {
   const name = uniqueName('mac');

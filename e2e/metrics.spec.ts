@@ -1,4 +1,4 @@
-import { expect, test, uniqueName } from './support/fixtures';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
 // Metrics in the browser: the fleet row of a lab box gets a CPU sparkline (uPlot canvas) and, with the idle window
 // shortened through the admin settings API, "idle for N min"; the box page's chart renders and asks for the fast

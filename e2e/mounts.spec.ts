@@ -1,5 +1,5 @@
-import { errorCodeOf, signedInApi } from './support/api';
-import { expect, test, uniqueName } from './support/fixtures';
+import { errorCodeOf, signedInApi } from '../testing/helpers/e2e/api';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
 test('an admin edits a box\'s mount policy, sees the guarantees per mount, and round-trips boxyard.mounts.yaml', async ({ adminPage: page, adminApi, labBox }, testInfo) => {
   const box = await adminApi.boxes.create.mutate({ name: uniqueName('mounts'), host: labBox.host, port: labBox.port, sshUser: 'dev', auth: { method: 'dashboard-key' } });

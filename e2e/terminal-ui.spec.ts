@@ -1,6 +1,6 @@
 import type { Page, WebSocketRoute } from '@playwright/test';
-import { expect, test, uniqueName } from './support/fixtures';
-import { terminalText as screen } from './support/terminal';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
+import { terminalText as screen } from '../testing/helpers/e2e/terminal';
 
 async function activeSession(page: Page): Promise<string> {
   const panel = page.locator('[role=tabpanel]:not([hidden]) [data-session-id]');

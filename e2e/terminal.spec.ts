@@ -1,9 +1,9 @@
 import WebSocket from 'ws';
-import { installDockerInBox, runTinyContainer } from './lab/docker-box';
-import { startLabBox } from './lab/lab';
-import { signedInApi } from './support/api';
-import { expect, signIn, test, uniqueName } from './support/fixtures';
-import { expectOutput, expectTerminalState, run, sessionIdOf, terminalSize } from './support/terminal';
+import { installDockerInBox, runTinyContainer } from '../testing/lab/docker-box';
+import { startLabBox } from '../testing/lab/lab';
+import { signedInApi } from '../testing/helpers/e2e/api';
+import { expect, signIn, test, uniqueName } from '../testing/helpers/e2e/test';
+import { expectOutput, expectTerminalState, run, sessionIdOf, terminalSize } from '../testing/helpers/e2e/terminal';
 
 test('runs a command in a box terminal and shows its output', async ({ adminPage: page, adminApi, labBox }) => {
   const box = await adminApi.boxes.create.mutate({ name: uniqueName('term'), host: labBox.host, port: labBox.port, sshUser: 'dev', auth: { method: 'dashboard-key' } });

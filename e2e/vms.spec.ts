@@ -1,5 +1,5 @@
-import { defineEmptyDomain, removeDomain, startLibvirtHost, virshOk, type LabDomain, type LibvirtHost } from './lab/libvirt-host';
-import { expect, test, uniqueName } from './support/fixtures';
+import { defineEmptyDomain, removeDomain, startLibvirtHost, virshOk, type LabDomain, type LibvirtHost } from '../testing/lab/libvirt-host';
+import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
 // The host page's VM table against this machine's real libvirtd, through a lab hypervisor host: the buttons follow
 // the VM's state, each click is a job whose outcome shows up live, and a VM is imported as a box whose page then

@@ -8,7 +8,7 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # apparmor: dockerd needs apparmor_parser on kernels with AppArmor enabled (docker.io only recommends it).
 # libvirt-*, qemu-*, virtinst (virt-clone): the lab's hypervisor host, real QEMU VMs under TCG (see notes in
-# e2e/lab); virsh also runs the driver tests against libvirt's built-in test:///default driver.
+# testing/lab); virsh also runs the driver tests against libvirt's built-in test:///default driver.
 # sshfs: server/mounts/sshfs.test.ts mounts a real sshfs share (the sshfs mount transport) on this machine.
 # gcc, libc6-dev, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross: the compiled box sampler for both box architectures
 # (scripts/build-sampler.sh); qemu-user-static runs its aarch64 build in server/metrics/sampler-c/build.test.ts.
@@ -128,10 +128,10 @@ start_dockerd
 start_libvirtd
 start_postgres
 create_boxyard_role
-"$REPO_DIR/e2e/lab/build-image.sh"
-"$REPO_DIR/e2e/lab/vm/prepare-libvirt.sh"
-"$REPO_DIR/e2e/lab/vm/build-host-image.sh"
-"$REPO_DIR/e2e/lab/vm/build-vm-image.sh"
+"$REPO_DIR/testing/lab/build-image.sh"
+"$REPO_DIR/testing/lab/vm/prepare-libvirt.sh"
+"$REPO_DIR/testing/lab/vm/build-host-image.sh"
+"$REPO_DIR/testing/lab/vm/build-vm-image.sh"
 
 cat <<EOF
 test-deps: ready. For the PostgreSQL tests:

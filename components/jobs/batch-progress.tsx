@@ -1,7 +1,7 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { isFinishedJobStatus } from '../../server/jobs/status';
+import { isFinishedJobStatus } from '../../lib/job-status';
 import { useTRPC } from '../trpc';
 import { JobStatusBadge } from './job-status';
 

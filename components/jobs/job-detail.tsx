@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
 import { formatWhen } from '../../lib/format';
-import { isActiveJobStatus } from '../../server/jobs/status';
+import { isActiveJobStatus } from '../../lib/job-status';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';

@@ -1,5 +1,5 @@
 import type { StepStatus } from '../../server/jobs/journal';
-import type { JobStatus } from '../../server/jobs/status';
+import type { JobStatus } from '../../lib/job-status';
 
 const look: Record<JobStatus | StepStatus, string> = {
   queued: 'bg-slate-100 text-slate-700 ring-slate-200',

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionUser } from '../boxes/access';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { providers, sql, testDatabases } from '../db/test-databases';
+import { providers, sql, testDatabases } from '../../testing/helpers/databases';
 import type { Services } from '../services';
 import { appRouter } from '../trpc/router';
 import { createUser } from '../users/users';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretBox } from '../crypto/secret-box';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { providers, sql, testDatabases } from '../db/test-databases';
+import { providers, sql, testDatabases } from '../../testing/helpers/databases';
 import { isAppError } from '../errors';
 import { createUser } from '../users/users';
 import type { SessionUser } from './access';

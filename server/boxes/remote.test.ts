@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { loadEnv } from '../env';
 import { isAppError } from '../errors';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import type { SessionUser } from './access';
 import { createBox, deleteBox, getBox } from './boxes';
 

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { providers, testDatabases } from '../db/test-databases';
+import { fakeClock } from '../../testing/helpers/clock';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 import { Lease } from './lease';
 
 const TTL_MS = 600;
@@ -12,10 +13,12 @@ describe.each(providers)('lease on %s', (provider) => {
   const newDatabase = testDatabases(provider, 'lease');
   let db: Db;
   let name = 0;
+  /** Their common time: a test moves it on rather than waiting out the ttl. */
+  const clock = fakeClock(Date.now());
   /** Processes contending for one fresh lease name (each test its own). */
   const contenders = (count: number) => {
     name++;
-    return Array.from({ length: count }, (_, i) => new Lease(db, `lease-${name}`, { ttlMs: TTL_MS, renewMs: TTL_MS / 3, holder: `process-${i}` }));
+    return Array.from({ length: count }, (_, i) => new Lease(db, `lease-${name}`, { ttlMs: TTL_MS, renewMs: TTL_MS / 3, holder: `process-${i}`, now: clock.now }));
   };
 
   beforeAll(async () => {
@@ -52,7 +55,7 @@ describe.each(providers)('lease on %s', (provider) => {
     const [silent, other] = contenders(2);
     expect(await silent!.tryClaim()).toBe(true); // and then never renews
     expect(await other!.tryClaim()).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, TTL_MS + 100));
+    await clock.sleep(TTL_MS + 100);
     expect(silent!.held()).toBe(false);
     expect(await other!.tryClaim()).toBe(true);
     expect(await silent!.tryClaim()).toBe(false);

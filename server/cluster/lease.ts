@@ -12,6 +12,8 @@ export interface LeaseOptions {
   renewMs?: number;
   /** Names this process in the lease row; unique per process by default. */
   holder?: string;
+  /** This process's clock (tests move it on instead of waiting out the ttl); Date.now by default. */
+  now?: () => number;
 }
 
 /**
@@ -28,6 +30,7 @@ export class Lease {
   readonly holder: string;
   private readonly ttlMs: number;
   private readonly renewMs: number;
+  private readonly now: () => number;
   /** Local time until which this process may act; 0 while not holding. */
   private heldUntil = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -40,6 +43,7 @@ export class Lease {
   ) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.renewMs = options.renewMs ?? 10_000;
+    this.now = options.now ?? Date.now;
     this.holder = options.holder ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   }
 
@@ -62,7 +66,7 @@ export class Lease {
 
   /** Whether this process holds the lease now (a renewal that failed for longer than ttl ends it). */
   held(): boolean {
-    return Date.now() < this.heldUntil;
+    return this.now() < this.heldUntil;
   }
 
   /** One claim or renewal; true when this process holds the lease afterwards. */
@@ -80,7 +84,7 @@ export class Lease {
 
   private async claim(): Promise<boolean> {
     const was = this.held();
-    const now = Date.now();
+    const now = this.now();
     const data = { holder: this.holder, expiresAt: new Date(now + this.ttlMs) };
     const { count } = await this.db.lease.updateMany({ where: { name: this.name, OR: [{ holder: this.holder }, { expiresAt: { lt: new Date(now) } }] }, data });
     const won = count === 1 || (await this.createRow(data));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../access-keys/api-tokens';
 import { createBox } from '../boxes/boxes';
-import { startBackend, type Backend, type TestUser } from '../terminals/test-helpers';
+import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
 import { appRouter } from '../trpc/router';
 
 /** connect.snippets and GET /api/cli/boxes see exactly the boxes their user may reach (no SSH involved). */

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, dbProvider, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
-import { providers, testDatabases } from './test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
+import { until } from '../../testing/helpers/wait';
 
 describe('dbProvider', () => {
   it('picks the provider from the URL scheme', () => {
@@ -153,7 +154,7 @@ describe.each(providers)('the %s client', (provider) => {
 
   it('keeps updatedAt current', async () => {
     const user = await createUser();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => Date.now() > user.updatedAt.getTime(), 'the clock to pass updatedAt');
 
     const updated = await db.user.update({ where: { id: user.id }, data: { name: 'Renamed' } });
 

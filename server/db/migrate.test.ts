@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrationList, postgresAdapters, sqliteAdapters, withSchemaEngine, type SchemaEngine } from '../../prisma/schema-engine';
 import { applyMigrations, defaultMigrationsDir } from './migrate';
-import { providers, sql, testDatabases } from './test-databases';
+import { providers, sql, testDatabases } from '../../testing/helpers/databases';
 import { sqliteFilePath, type DbProvider } from './url';
 
 const noFilters = { externalTables: [], externalEnums: [] };
@@ -69,7 +69,7 @@ describe.each(providers)('applyMigrations on %s', (provider) => {
     const url = await freshDatabase();
     const startAt = Date.now() + 3_000; // both processes are loaded by then and reach the database together
     const run = () =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'test-fixtures/apply-migrations-process.ts'), url, String(startAt)]);
+      promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../testing/fixtures/processes/apply-migrations.ts'), url, String(startAt)]);
 
     const outputs = await Promise.all([run(), run()]);
 

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { SecretBox } from '../crypto/secret-box';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { providers, sql, testDatabases } from '../db/test-databases';
+import { providers, sql, testDatabases } from '../../testing/helpers/databases';
 import { isAppError } from '../errors';
 import { SshPool } from '../ssh/pool';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { createHost, deleteHost, getHost, getHostRow, hostCredentials, listHosts } from './hosts';
 import { createHostInput } from '../../lib/validation';
 import { HostRemote } from './remote';

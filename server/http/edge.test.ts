@@ -2,7 +2,7 @@
 // and tRPC takes a browser session or an API token alike (a revoked token is refused, never read as a session).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken, revokeApiToken } from '../access-keys/api-tokens';
-import { startBackend, type Backend } from '../terminals/test-helpers';
+import { startBackend, type Backend } from '../../testing/helpers/terminals';
 
 describe('the edge', () => {
   let backend: Backend;

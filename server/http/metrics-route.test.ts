@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBox } from '../boxes/boxes';
 import { rotatePrometheusToken } from '../metrics/settings';
-import { startMetricsBackend, type MetricsBackend } from '../metrics/test-helpers';
+import { startMetricsBackend, type MetricsBackend } from '../../testing/helpers/metrics';
 import { createMetricsRoute } from './metrics-route';
 
 const ENV_TOKEN = 'env-token-0123456789abcdef';

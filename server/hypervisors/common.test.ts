@@ -12,8 +12,9 @@ import {
   type GuardedAction,
 } from './common';
 import type { VmState } from './driver';
+import { fakeClock } from '../../testing/helpers/clock';
+import { scriptedExec } from '../../testing/helpers/hypervisors';
 import { capabilitiesOf } from './factory';
-import { fakeClock, scriptedExec } from './testing';
 
 const vm = { id: 'id-1', name: 'dev box' };
 

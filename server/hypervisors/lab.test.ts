@@ -1,14 +1,14 @@
-// The drivers through the real SSH layer, against a lab box (real sshd in Docker, see e2e/lab/lab.ts). The lab
+// The drivers through the real SSH layer, against a lab box (real sshd in Docker, see testing/lab/lab.ts). The lab
 // boxes have no prlctl, utmctl or virsh: what can be checked there is that a missing tool comes back as one plain
 // sentence, and that the shell tricks the drivers rely on hold over a real SSH session.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { SshPool } from '../ssh/pool';
 import { sh, type ShellCommand } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 import type { HostExec, HypervisorDriver } from './driver';
 import { createDriver } from './factory';
-import { expectAppError } from './testing';
+import { expectAppError } from '../../testing/helpers/hypervisors';
 
 let box: LabBox;
 let pool: SshPool;

@@ -14,10 +14,10 @@ import {
   virshOk,
   type LabDomain,
   type LibvirtHost,
-} from '../../e2e/lab/libvirt-host';
-import { labCloneFixup, qemuRssMiB, startLabVm, type LabVm } from '../../e2e/lab/vm';
+} from '../../testing/lab/libvirt-host';
+import { labCloneFixup, qemuRssMiB, startLabVm, type LabVm } from '../../testing/lab/vm';
 import { SshPool } from '../ssh/pool';
-import { LAB_START_TIMEOUT_MS, labTarget } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 import type { HostExec, VmInfo, VmRef } from './driver';
 import { LibvirtDriver } from './libvirt';
 

@@ -14,7 +14,7 @@ import {
   DOMSTATS_TEST_DRIVER,
   DUMPXML_WITH_SHARES,
   LIST_UUID,
-} from './fixtures/libvirt';
+} from '../../testing/fixtures/hypervisors/libvirt';
 import {
   findFilesystemXml,
   LibvirtDriver,
@@ -25,7 +25,8 @@ import {
   parseVirshCpuTimes,
   sharedFolderXml,
 } from './libvirt';
-import { expectAppError, failed, fakeClock, ok, scriptedExec, type ScriptedStep } from './testing';
+import { fakeClock } from '../../testing/helpers/clock';
+import { expectAppError, failed, ok, scriptedExec, type ScriptedStep } from '../../testing/helpers/hypervisors';
 
 const LOCATE: ScriptedStep = { command: `command -v 'virsh'`, result: ok('/usr/bin/virsh\n') };
 const ID = '6695eb01-f6a4-8304-79aa-97f2502e193f';

@@ -8,7 +8,7 @@ import {
   PRLCTL_ONE_FULL_MPD,
   PRLCTL_ONE_LINK_LOCAL_ONLY,
   PRLCTL_TEMPLATES_VAGRANT_STUB,
-} from './fixtures/parallels';
+} from '../../testing/fixtures/hypervisors/parallels';
 import {
   findVmProcessCpuSeconds,
   mapParallelsState,
@@ -17,7 +17,8 @@ import {
   parsePrlctlList,
   ParallelsDriver,
 } from './parallels';
-import { expectAppError, failed, fakeClock, ok, scriptedExec, SSH_TIMEOUT_ERROR, type ScriptedStep } from './testing';
+import { fakeClock } from '../../testing/helpers/clock';
+import { expectAppError, failed, ok, scriptedExec, SSH_TIMEOUT_ERROR, type ScriptedStep } from '../../testing/helpers/hypervisors';
 
 const LOCATE: ScriptedStep = { command: `command -v 'prlctl'`, result: ok('/usr/local/bin/prlctl\n') };
 const vm = { id: 'bb586bcf-703d-47f9-b902-b60d54504c2a', name: 'mpd-130' };

@@ -4,7 +4,7 @@ import { createDriver } from './factory';
 import { LibvirtDriver } from './libvirt';
 import { ParallelsDriver } from './parallels';
 import { SshOnlyDriver } from './ssh-only';
-import { expectAppError, failed, ok, scriptedExec } from './testing';
+import { expectAppError, failed, ok, scriptedExec } from '../../testing/helpers/hypervisors';
 import { UtmDriver } from './utm';
 
 const vm = { id: 'x', name: 'x' };

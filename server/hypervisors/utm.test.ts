@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UTM_LIST_EVENT_ERROR_ISSUE_5001, UTM_LIST_ISSUE_7094, UTM_SSH_NOTE_STDERR, UTM_STATE_WORDS, UTM_STATUS_STARTED } from './fixtures/utm';
-import { expectAppError, failed, fakeClock, ok, scriptedExec, type ScriptedStep } from './testing';
+import { UTM_LIST_EVENT_ERROR_ISSUE_5001, UTM_LIST_ISSUE_7094, UTM_SSH_NOTE_STDERR, UTM_STATE_WORDS, UTM_STATUS_STARTED } from '../../testing/fixtures/hypervisors/utm';
+import { fakeClock } from '../../testing/helpers/clock';
+import { expectAppError, failed, ok, scriptedExec, type ScriptedStep } from '../../testing/helpers/hypervisors';
 import { mapUtmState, parseUtmList, UtmDriver } from './utm';
 
 const LOCATE: ScriptedStep = { command: `command -v 'utmctl'`, result: ok('/usr/local/bin/utmctl\n') };

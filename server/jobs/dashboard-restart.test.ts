@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { createDb, type Db } from '../db/client';
 import { loadEnv } from '../env';
 import { provisionDocker } from '../provision/provision';
 import { startServices, stopServices, type Services } from '../services';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 
-const backendScript = fileURLToPath(new URL('./test-fixtures/backend-process.ts', import.meta.url));
+const backendScript = fileURLToPath(new URL('../../testing/fixtures/processes/backend.ts', import.meta.url));
 
 /**
  * A dashboard killed with SIGKILL (no graceful hand-back) in the middle of Docker provisioning: the next start with the

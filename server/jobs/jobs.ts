@@ -3,11 +3,11 @@ import { reachableBoxes, type SessionUser } from '../boxes/access';
 import { AppError } from '../errors';
 import type { JobEvents, JobLogLine, StepStatus } from './journal';
 import { parseJobParams, type AnyRecipe, type LogLevel } from './recipe';
-import { isFinishedJobStatus, type JobStatus } from './status';
+import { isFinishedJobStatus, type JobStatus } from '../../lib/job-status';
 
 /** Read side of jobs for the API: lists, details with steps, and the live log. Access follows the job's box. */
 
-export { jobStatuses, type JobStatus } from './status';
+export { jobStatuses, type JobStatus } from '../../lib/job-status';
 
 /** What the read side needs: the database, and the recipes (the job runner's) to read each job's params with. */
 export interface JobReadDeps {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import superjson from 'superjson';
 import { isAppError } from '../errors';
-import { startBackend, type Backend, type TestUser } from '../terminals/test-helpers';
+import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
 import { appRouter } from '../trpc/router';
 import { createBox } from '../boxes/boxes';
 import { JobEvents, JobJournal } from './journal';

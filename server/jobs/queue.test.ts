@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { providers, testDatabases } from '../db/test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
+import { until } from '../../testing/helpers/wait';
 import { DbJobQueue, ExclusiveKeyHeld, type ClaimedJob } from './queue';
 
 const admin = { id: 'user-1', email: 'lead@example.com' };
@@ -91,7 +92,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
     expect(first.id).toBe(id);
     expect(await survivor.claim([])).toBeNull();
 
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await until(async () => (await db.job.findUniqueOrThrow({ where: { id } })).leaseExpiresAt!.getTime() < Date.now(), 'the lease to expire', 5_000);
     // Its holder does not claim it again while it still runs it.
     expect(await crashed.claim([id])).toBeNull();
     const taken = (await survivor.claim([]))!;

@@ -1,6 +1,6 @@
 import type { Actor } from '../audit/audit';
 import { isUniqueViolation, type Db } from '../db/client';
-import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus, type FinishedJobStatus } from './status';
+import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus, type FinishedJobStatus } from '../../lib/job-status';
 
 /**
  * Scheduling of jobs: which runner runs which job, and when. Only this is behind the JobQueue interface; the job's

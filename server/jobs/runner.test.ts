@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
@@ -11,7 +11,8 @@ import { AppError } from '../errors';
 import { getJob } from './jobs';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { until } from '../../testing/helpers/wait';
 import type { JobLogLine } from './journal';
 import { DbJobQueue } from './queue';
 import { StepFailed, type Recipe, type Step, type StepContext } from './recipe';
@@ -263,7 +264,8 @@ describe('JobRunner on a lab box', () => {
     id = await enqueue(runner, { slow: 'b', seconds: 3 });
     await sleeping;
     await box.stopSshd();
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Down until the runner has seen the drop, so the step really runs again.
+    await until(async () => (await logText(id!)).some((line) => line.startsWith('Connection problem: ')), 'the runner to notice the drop');
     await box.startSshd();
 
     expect((await finished(id)).status).toBe('succeeded');

@@ -12,7 +12,7 @@ import type { ShellCommand } from '../ssh/quote';
 import { JobEvents, JobJournal, OutputLines } from './journal';
 import { ExclusiveKeyHeld, type ActiveJob, type CancelOutcome, type ClaimedJob, type JobOutcome, type JobQueue, type JobTargetRef } from './queue';
 import { parseJobParams, StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
-import { isFinishedJobStatus, type ActiveJobStatus, type FinishedJobStatus } from './status';
+import { isFinishedJobStatus, type ActiveJobStatus, type FinishedJobStatus } from '../../lib/job-status';
 
 const log = logger.child({ module: 'jobs' });
 

@@ -3,12 +3,13 @@
 // upload that cannot be stored falls back to the bash sampler, saying why.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { boxCopyPath, buildFor, COMPILED_SAMPLER_DIR, loadCompiledSamplers, samplerCommand } from './compiled-sampler';
 import { SampleStreamParser, type RawSample, type SamplerHeader } from './parse';
 import { bashSamplerCommand } from './script';
 import type { MetricsService } from './service';
-import { startMetricsBackend, testMetrics, until, type MetricsBackend } from './test-helpers';
+import { startMetricsBackend, testMetrics, type MetricsBackend } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 /** Runs a sampler here with stdin closed: it prints its header and one sample, then sees EOF and exits. */
 function runOnce(argv: string[]): { header: SamplerHeader; raw: RawSample; lines: string[] } {

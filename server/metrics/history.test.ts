@@ -1,10 +1,10 @@
 // Rollup (ring -> 1-minute points -> 15-minute points), gaps and retention, on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../db/client';
-import { providers, testDatabases } from '../db/test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 import { MINUTE, prunePoints, QUARTER, rollupMinutes, rollupQuarters, storedSeries } from './history';
 import type { RingEntry } from './sampler';
-import { fakeSample, seededMetricsDatabase } from './test-helpers';
+import { fakeSample, seededMetricsDatabase } from '../../testing/helpers/metrics';
 
 
 const sample = fakeSample;

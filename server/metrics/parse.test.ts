@@ -6,9 +6,9 @@ import { deriveSample, SampleStreamParser, type RawSample, type SamplerHeader } 
 // - lab-container-cgroup-v1.txt: a lab box (Debian 12 container, cgroup v1, no /run/systemd, 384 MiB limit), 1 s interval.
 // - dashboard-machine-no-container.txt: this test machine itself, a container with unlimited memory (cgroup v1 reports
 //   9223372036854771712) and the lab boxes running as docker containers inside it (K lines).
-// - lab-vm-debian12-systemd.txt: the lab VM (e2e/lab/vm.ts: Debian 12 guest under QEMU TCG, systemd, cgroup v2, kernel
+// - lab-vm-debian12-systemd.txt: the lab VM (testing/lab/vm.ts: Debian 12 guest under QEMU TCG, systemd, cgroup v2, kernel
 //   6.1), 90 s after boot, run as dev through `su` inside root's SSH session (so that session counts as 1 login).
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) => readFileSync(new URL(`../../testing/fixtures/metrics/${name}`, import.meta.url), 'utf8');
 
 function parseAll(text: string, chunkSize = 17) {
   const parser = new SampleStreamParser();

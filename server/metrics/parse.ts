@@ -1,6 +1,6 @@
 /**
  * Reading the sampler's stream (server/metrics/script.ts) and turning two consecutive raw samples into figures.
- * Pure functions: tested on output captured from real lab boxes (server/metrics/fixtures).
+ * Pure functions: tested on output captured from real lab boxes (testing/fixtures/metrics).
  */
 
 export interface SamplerHeader {

@@ -1,9 +1,9 @@
 // Suspend policies as the admin page edits them (metrics.policies, savePolicy, deletePolicy), without tRPC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../db/client';
-import { testDatabases } from '../db/test-databases';
+import { testDatabases } from '../../testing/helpers/databases';
 import { deletePolicy, listPolicies, policyInput, savePolicy } from './policies';
-import { seededMetricsDatabase } from './test-helpers';
+import { seededMetricsDatabase } from '../../testing/helpers/metrics';
 
 describe('suspend policies', () => {
   const newDatabase = testDatabases('sqlite', 'policies');

@@ -3,9 +3,10 @@
 // makes it idle within the (shortened) window, and an sshd restart is a marked gap, never idle time. Run for both
 // samplers: the compiled one (uploaded to the box by the first stream) and the bash one (compiled builds withheld).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { MetricsService } from './service';
-import { startMetricsBackend, testMetrics, until, type MetricsBackend } from './test-helpers';
+import { startMetricsBackend, testMetrics, type MetricsBackend } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 const LAB_START_TIMEOUT_MS = 180_000;
 

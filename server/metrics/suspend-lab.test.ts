@@ -4,11 +4,12 @@
 // VM lifecycle); opening a terminal afterwards resumes it through resumeOnDemand. While this dashboard does not hold
 // the fleet lease (another dashboard on the same database does), it sees the box idle but leaves the policy alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
-import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
+import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
 import { resumeOnDemand, type SuspendAction } from './suspend';
-import { testMetrics, until } from './test-helpers';
+import { testMetrics } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 
 describe('auto-suspend on a lab box with a real terminal', () => {
   let box: LabBox;
@@ -63,7 +64,11 @@ describe('auto-suspend on a lab box with a real terminal', () => {
     await terminal.closed;
     // Not leading: idle here, but for 6 s (past window + policy + warning) no warning, no suspend, nothing stored.
     await until(() => metrics.idleState(boxId).state === 'idle', 'idle', 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const idleFrom = metrics.sampler.recent(boxId).length;
+    await until(() => {
+      if (calls.length > 0) throw new Error('suspended without the lease');
+      return metrics.sampler.recent(boxId).length >= idleFrom + 6;
+    }, 'six idle samples (6 s at least: past window + policy + warning)', 40_000);
     expect(metrics.idleState(boxId).state).toBe('idle');
     expect(calls).toEqual([]);
     expect(await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).toMatchObject({ suspendWarnedAt: null, idleSince: null });

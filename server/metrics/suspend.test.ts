@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../audit/audit';
 import type { Db } from '../db/client';
-import { providers, testDatabases } from '../db/test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 import type { IdleState } from './idle';
 import { AutoSuspender, decideSuspend, policyFor, resumeOnDemand, type DecisionInput, type PolicyRow, type SuspendAction } from './suspend';
-import { seededMetricsDatabase } from './test-helpers';
+import { seededMetricsDatabase } from '../../testing/helpers/metrics';
 
 const policy = (over: Partial<PolicyRow> = {}): PolicyRow => ({ id: 'p1', boxId: 'b1', tag: null, idleMinutes: 10, action: 'suspend', enabled: true, ...over });
 const MIN = 60_000;

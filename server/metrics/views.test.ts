@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionUser } from '../boxes/access';
 import type { Db } from '../db/client';
-import { providers, testDatabases } from '../db/test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 import { MINUTE, rollupMinutes } from './history';
 import type { RingEntry } from './sampler';
-import { fakeSample, seededMetricsDatabase } from './test-helpers';
+import { fakeSample, seededMetricsDatabase } from '../../testing/helpers/metrics';
 import { boxSeries, fleetMetrics, sparklines, type FleetMetricsSource, type RingReader } from './views';
 
 const MIN = 60_000;

@@ -4,13 +4,14 @@
 // and the policy suspends it through the real VM lifecycle job (managed save); opening a browser-style terminal on it
 // (WebSocket -> TerminalManager) resumes it and the shell answers. Needs docker and libvirtd: fails loudly without them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLibvirtHost, virshOk, type LibvirtHost } from '../../e2e/lab/libvirt-host';
-import { startLabVm, type LabVm } from '../../e2e/lab/vm';
+import { startLibvirtHost, virshOk, type LibvirtHost } from '../../testing/lab/libvirt-host';
+import { startLabVm, type LabVm } from '../../testing/lab/vm';
 import { createHost } from '../hosts/hosts';
 import { importVmAsBox } from '../vms/import-vm';
-import { startBackend, TestTerminal, type Backend } from '../terminals/test-helpers';
+import { startBackend, TestTerminal, type Backend } from '../../testing/helpers/terminals';
 import type { MetricsService } from './service';
-import { testMetrics, until } from './test-helpers';
+import { testMetrics } from '../../testing/helpers/metrics';
+import { until } from '../../testing/helpers/wait';
 import { vmLifecycleActions } from '../vms/auto-suspend-actions';
 
 describe('auto-suspend of a real libvirt VM', () => {
@@ -68,8 +69,8 @@ describe('auto-suspend of a real libvirt VM', () => {
     await until(() => metrics.hostCpu.pct(boxId, 60_000) !== null, 'host CPU of the VM', 60_000);
     expect(metrics.hostCpu.pct(boxId, 60_000)!).toBeGreaterThan(0);
 
-    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', 180_000, 250);
-    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).autoSuspendedAt, 'the suspend', 240_000, 250);
+    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).suspendWarnedAt, 'the warning', { timeoutMs: 180_000, everyMs: 250 });
+    await until(async () => (await backend.services.db.box.findUniqueOrThrow({ where: { id: boxId } })).autoSuspendedAt, 'the suspend', { timeoutMs: 240_000, everyMs: 250 });
     expect((await virshOk(['domstate', '--domain', vm.name])).trim()).toBe('shut off');
     expect((await virshOk(['dominfo', '--domain', vm.name])).match(/Managed save:\s+(\w+)/)?.[1]).toBe('yes');
     const job = await backend.services.db.job.findFirstOrThrow({ where: { boxId, kind: 'vm.suspend' } });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { ExecResult } from '../ssh/pool';
 import type { ShellCommand } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { StepFailed } from '../jobs/recipe';
 import { applyOnGuest, type RootRun } from './apply-recipe';
 import { compilePolicy, type CompiledEntry } from './compile';

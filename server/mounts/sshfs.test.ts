@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { compilePolicy, mountCommandText, SSHFS_KEY } from './compile';
 import type { MountMode } from './policy';
 

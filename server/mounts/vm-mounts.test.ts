@@ -3,8 +3,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShareDir, LAB_SHARES_DIR } from '../../e2e/lab/libvirt-host';
-import { LAB_VM_BOOT_TIMEOUT_MS, startLabVm, type LabVirtiofsCache, type LabVm, type LabVmOptions } from '../../e2e/lab/vm';
+import { createShareDir, LAB_SHARES_DIR } from '../../testing/lab/libvirt-host';
+import { LAB_VM_BOOT_TIMEOUT_MS, startLabVm, type LabVirtiofsCache, type LabVm, type LabVmOptions } from '../../testing/lab/vm';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
@@ -19,7 +19,7 @@ import { savePolicy } from './mounts';
 import type { MountSpec } from './policy';
 
 /**
- * Real 9p and virtiofs mounts in a real Debian guest (the lab VM of e2e/lab/vm.ts: QEMU TCG in this machine's
+ * Real 9p and virtiofs mounts in a real Debian guest (the lab VM of testing/lab/vm.ts: QEMU TCG in this machine's
  * libvirtd, one virtiofsd per share with the compiled cache policy), applied with the product's own guest scripts
  * (systemd mount units) and checked by what the box and the host OBSERVE, not by the options alone.
  * Small on purpose: TCG is slow, so the whole file boots ONE guest; the full tables are bench/mounts.ts.

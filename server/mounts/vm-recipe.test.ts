@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShareDir, startLibvirtHost, virshOk, removeDomain, type LibvirtHost } from '../../e2e/lab/libvirt-host';
-import { startLabVm, type LabVm } from '../../e2e/lab/vm';
+import { createShareDir, startLibvirtHost, virshOk, removeDomain, type LibvirtHost } from '../../testing/lab/libvirt-host';
+import { startLabVm, type LabVm } from '../../testing/lab/vm';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
@@ -14,7 +14,7 @@ import { mountKey } from './compile';
 import { applyMounts, savePolicy } from './mounts';
 
 /**
- * The apply job end to end, as the dashboard runs it: a lab VM (e2e/lab/vm.ts, Debian under QEMU TCG in this
+ * The apply job end to end, as the dashboard runs it: a lab VM (testing/lab/vm.ts, Debian under QEMU TCG in this
  * machine's libvirtd) that is a box on a lab libvirt host. The job adds the 9p shares to the STOPPED VM's
  * configuration through the host (virsh attach-device --config over SSH), starts it, mounts with systemd units,
  * verifies /proc/mounts and records the applied configuration; a share missing on a RUNNING VM is refused with what

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { addSshKey } from '../access-keys/ssh-keys';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
@@ -12,7 +12,7 @@ import { isAppError } from '../errors';
 import { StepFailed, type StepContext } from '../jobs/recipe';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { createUser } from '../users/users';
 import { installDeveloperKeys, renderAuthorizedKeys } from './authorized-keys';
 

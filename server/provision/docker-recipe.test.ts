@@ -3,13 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { until } from '../../testing/helpers/wait';
 import { provisionDocker } from './provision';
 
 /**
@@ -174,7 +175,8 @@ describe('Docker provisioning of a Debian lab box', () => {
     // Wait until dpkg is really at work unpacking or configuring packages, then cut SSH (every sshd process) for a while.
     await expect.poll(async () => (await lab.root("pgrep -f 'dpkg .*--(unpack|configure)'")).code, { timeout: 120_000, interval: 50 }).toBe(0);
     await lab.stopSshd();
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Down until the job has seen the drop, so the install really resumes.
+    await until(async () => (await logText(jobId)).some((line) => line.startsWith('Connection problem: ')), 'the job to notice the drop', 60_000);
     await lab.startSshd();
 
     const done = await finished(jobId);

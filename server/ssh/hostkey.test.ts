@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { isAppError } from '../errors';
 import {
   HostKeyMismatchError,
@@ -16,7 +16,7 @@ import {
 } from './hostkey';
 import { SshPool } from './pool';
 import { sh } from './quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from './test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 
 const dir = mkdtempSync(join(tmpdir(), 'boxyard-hostkey-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

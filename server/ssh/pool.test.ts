@@ -1,16 +1,16 @@
-// Integration tests of SshPool against real OpenSSH sshd boxes from the lab (e2e/lab/lab.ts).
+// Integration tests of SshPool against real OpenSSH sshd boxes from the lab (testing/lab/lab.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBoxes, type LabBox } from '../../e2e/lab/lab';
+import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { AppError, isAppError } from '../errors';
 import type { HostKeyInfo } from './hostkey';
 import { HostKeyMismatchError } from './hostkey';
 import { generateDashboardKeyPair } from './keys';
 import { SshPool, type SshPoolOptions, type SshTarget } from './pool';
 import { sh, type ShellCommand } from './quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from './test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
+import { until } from '../../testing/helpers/wait';
 
 let box: LabBox; // shared, left as it is
 let victim: LabBox; // its sshd gets stopped and its host keys regenerated
@@ -53,14 +53,6 @@ async function sshConnections(lab: LabBox): Promise<number> {
   return Number(result.stdout.trim());
 }
 
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 const run = (pool: SshPool, target: SshTarget, command: ShellCommand, timeoutMs = 10_000, id = 'box') =>
   pool.exec(id, target, command, { timeoutMs });
 
@@ -100,8 +92,8 @@ describe('exec', () => {
     expect(error.code).toBe('SSH_TIMEOUT');
     expect(error.message).toBe(`the command did not finish within 0.5 s on 127.0.0.1:${box.port} and was stopped`);
     expect((await run(pool, target, sh`echo still here`)).stdout).toBe('still here\n');
-    await eventually(async () => (await box.root('pgrep -x sleep || true')).stdout === '');
-    await eventually(() => pool.stats().openChannels === 0);
+    await until(async () => (await box.root('pgrep -x sleep || true')).stdout === '', 'the remote sleep gone', 5_000);
+    await until(() => pool.stats().openChannels === 0, 'no open channel', 5_000);
     expect(await sshConnections(box)).toBe(1);
   });
 
@@ -118,9 +110,10 @@ describe('exec', () => {
     const pool = newPool();
     const controller = new AbortController();
     const pending = pool.exec('box', labTarget(box), sh`sleep 5`, { timeoutMs: 10_000, signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user cancelled')), 200);
+    await until(async () => (await box.root('pgrep -x sleep || true')).stdout !== '', 'the remote sleep running', 5_000);
+    controller.abort(new Error('user cancelled'));
     await expect(pending).rejects.toThrow('user cancelled');
-    await eventually(async () => (await box.root('pgrep -x sleep || true')).stdout === '');
+    await until(async () => (await box.root('pgrep -x sleep || true')).stdout === '', 'the remote sleep gone', 5_000);
   });
 
   it('refuses anything but a ShellCommand', async () => {
@@ -177,7 +170,7 @@ describe('connection reuse and channel cap', () => {
     const pool = newPool({ maxChannelsPerConnection: 1 });
     const target = labTarget(box);
     const busy = run(pool, target, sh`sleep 1`);
-    await eventually(() => pool.stats().openChannels === 1);
+    await until(() => pool.stats().openChannels === 1, 'one open channel', 5_000);
     const error = await failure(run(pool, target, sh`true`, 300));
     expect(error.code).toBe('SSH_TIMEOUT');
     expect(error.message).toMatch(/waiting for a free SSH channel/);
@@ -209,7 +202,7 @@ describe('connection reuse and channel cap', () => {
     await run(pool, labTarget(box), sh`true`);
     const byPassword = labTarget(box, { auth: { kind: 'password', password: box.password } });
     expect((await run(pool, byPassword, sh`echo again`)).stdout).toBe('again\n');
-    await eventually(async () => (await sshConnections(box)) === 1);
+    await until(async () => (await sshConnections(box)) === 1, 'one SSH connection on the box', 5_000);
     expect(pool.stats().connections).toBe(1);
   });
 
@@ -218,20 +211,20 @@ describe('connection reuse and channel cap', () => {
     const sessionOf = async () => (await run(pool, labTarget(box), sh`ps -o ppid= -p $$`)).stdout.trim();
     const before = await sessionOf();
     const running = run(pool, labTarget(box), sh`sleep 1; echo finished`);
-    await eventually(() => pool.stats().openChannels === 1);
+    await until(() => pool.stats().openChannels === 1, 'one open channel', 5_000);
     pool.refresh('box');
     const after = await sessionOf();
     expect(after).not.toBe(before);
     expect((await running).stdout).toBe('finished\n');
-    await eventually(async () => (await sshConnections(box)) === 1);
+    await until(async () => (await sshConnections(box)) === 1, 'one SSH connection on the box', 5_000);
     expect(await sessionOf()).toBe(after);
   });
 
   it('closes idle connections', async () => {
     const pool = newPool({ idleTimeoutMs: 300 });
     await run(pool, labTarget(box), sh`true`);
-    await eventually(() => pool.stats().connections === 0, 3_000);
-    await eventually(async () => (await sshConnections(box)) === 0);
+    await until(() => pool.stats().connections === 0, 'no pooled connection', 3_000);
+    await until(async () => (await sshConnections(box)) === 0, 'no SSH connection on the box', 5_000);
     expect((await run(pool, labTarget(box), sh`echo back`)).stdout).toBe('back\n');
   });
 
@@ -253,7 +246,7 @@ describe('connection reuse and channel cap', () => {
       run(pool, labTarget(victim), sh`true`, 10_000, 'b'),
     ]);
     const longRunning = failure(run(pool, labTarget(box), sh`sleep 5`, 10_000, 'a'));
-    await eventually(() => pool.stats().openChannels === 1);
+    await until(() => pool.stats().openChannels === 1, 'one open channel', 5_000);
     expect(sockets()).toBe(before + 2);
     await pool.stop();
     expect(pool.stats()).toEqual({ connections: 0, connecting: 0, openChannels: 0, queued: 0, failing: 0 });
@@ -285,7 +278,7 @@ describe('host key pinning', () => {
       },
     });
     expect((await failure(run(pool, target, sh`true`))).message).toBe('database is down');
-    await eventually(async () => (await sshConnections(victim)) === 0);
+    await until(async () => (await sshConnections(victim)) === 0, 'no SSH connection on the victim', 5_000);
   });
 
   it('refuses a changed host key before running anything, naming both fingerprints', async () => {
@@ -298,7 +291,7 @@ describe('host key pinning', () => {
     const newFingerprint = await victim.hostKeyFingerprint();
     expect(newFingerprint).not.toBe(oldFingerprint);
     const marker = `/tmp/ran-${randomBytes(4).toString('hex')}`;
-    await eventually(() => pool.stats().connections === 0);
+    await until(() => pool.stats().connections === 0, 'no pooled connection', 5_000);
     const error = await failure(run(pool, pinnedTarget, sh`touch ${marker}`));
 
     expect(error).toBeInstanceOf(HostKeyMismatchError);
@@ -320,7 +313,7 @@ describe('connection failures', () => {
     await run(pool, target, sh`true`);
 
     await victim.stopSshd();
-    await eventually(() => pool.stats().connections === 0);
+    await until(() => pool.stats().connections === 0, 'no pooled connection', 5_000);
     const down = await failure(run(pool, target, sh`true`));
     expect(down.code).toBe('SSH_UNREACHABLE');
     // docker-proxy holds the published port, so a stopped sshd shows as a closed connection, not a refusal.
@@ -334,7 +327,7 @@ describe('connection failures', () => {
     await victim.startSshd();
     const backAt = Date.now();
     let attempts = 0;
-    await eventually(async () => {
+    await until(async () => {
       attempts++;
       const outcome = await run(pool, target, sh`echo back`).catch((error: unknown) => error);
       if (isAppError(outcome)) {
@@ -342,7 +335,7 @@ describe('connection failures', () => {
         return false;
       }
       return (outcome as { stdout: string }).stdout === 'back\n';
-    });
+    }, 'the box back', 5_000);
     expect(Date.now() - backAt).toBeLessThan(2_500);
     expect(attempts).toBeGreaterThanOrEqual(1);
     expect(pool.stats().failing).toBe(0);

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { isAppError } from '../errors';
 import { SshPool } from './pool';
 import { isShellCommand, sh, shellQuote, type ShellCommand } from './quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from './test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 
 describe('shellQuote', () => {
   it.each([

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { installDockerInBox, runTinyContainer } from '../../e2e/lab/docker-box';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { installDockerInBox, runTinyContainer } from '../../testing/lab/docker-box';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { closeCodes } from '../../lib/terminal-protocol';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
-import { startBackend, TestTerminal, type Backend, type TestUser } from './test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { startBackend, TestTerminal, type Backend, type TestUser } from '../../testing/helpers/terminals';
 
 /** Container terminals against a lab box running a real dockerd, with a busybox-only container in it. */
 describe('container terminals on a lab box with Docker', () => {

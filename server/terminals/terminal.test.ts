@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLabBox, type LabBox } from '../../e2e/lab/lab';
+import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { closeCodes, limits } from '../../lib/terminal-protocol';
-import { LAB_START_TIMEOUT_MS } from '../ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { TerminalManager } from './manager';
-import { startBackend, TestTerminal, type Backend, type OpenOptions, type TestUser } from './test-helpers';
+import { startBackend, TestTerminal, type Backend, type OpenOptions, type TestUser } from '../../testing/helpers/terminals';
+import { until } from '../../testing/helpers/wait';
 
 /**
  * The terminal WebSocket end to end: a real `ws` client with a real session cookie, the upgrade handler on an HTTP
@@ -114,7 +115,9 @@ describe('terminals on a lab box', () => {
     first.type('echo before-$((1+2)); sleep 1; echo later-$((2+3))\r');
     await first.untilOutput('before-3');
     await first.drop();
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Detached, the shell goes on: wait until the box's "later-5" line (and any rest of "before-3"'s) reached the session.
+    const printedBeforeDrop = first.receivedBytes;
+    await until(() => backend.services.terminals.sessionStats(first.session)!.totalOutputBytes >= printedBeforeDrop + 'later-5\r\n'.length + 2, 'later-5 printed while detached', 15_000);
     expect(backend.services.terminals.list(alice.user)).toMatchObject([{ id: first.session, attached: false, state: 'ready' }]);
 
     const second = open(alice, shared.id, { session: first.session, mode: 'attach' });

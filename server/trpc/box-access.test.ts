@@ -7,7 +7,7 @@ import { createBox } from '../boxes/boxes';
 import { SecretBox } from '../crypto/secret-box';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { testDatabases } from '../db/test-databases';
+import { testDatabases } from '../../testing/helpers/databases';
 import type { Services } from '../services';
 import { createUser } from '../users/users';
 import { appRouter } from './router';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionUser } from '../boxes/access';
-import { providers, testDatabases } from '../db/test-databases';
+import { providers, testDatabases } from '../../testing/helpers/databases';
 import { loadEnv } from '../env';
 import { AppError } from '../errors';
 import type { HypervisorDriver, VmInfo } from '../hypervisors/driver';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineEmptyDomain, removeDomain, startLibvirtHost, virshOk, type LabDomain, type LibvirtHost } from '../../e2e/lab/libvirt-host';
+import { defineEmptyDomain, removeDomain, startLibvirtHost, virshOk, type LabDomain, type LibvirtHost } from '../../testing/lab/libvirt-host';
 import type { SessionUser } from '../boxes/access';
 import { loadEnv } from '../env';
 import { AppError } from '../errors';

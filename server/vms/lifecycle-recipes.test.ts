@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../db/client';
-import { failed, ok, scriptedExec, type ScriptedStep } from '../hypervisors/testing';
+import { failed, ok, scriptedExec, type ScriptedStep } from '../../testing/helpers/hypervisors';
 import { StepFailed, type Recipe, type StepContext } from '../jobs/recipe';
 import type { ShellCommand } from '../ssh/quote';
 import { cloneParams, cloneRecipe } from './clone-recipe';

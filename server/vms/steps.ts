@@ -6,7 +6,7 @@ import type { HypervisorDriver, VmInfo, VmRef } from '../hypervisors/driver';
 import { lookUpVm } from '../hypervisors/common';
 import { createDriver } from '../hypervisors/factory';
 import { hostOf, StepFailed, type StepContext } from '../jobs/recipe';
-import { activeJobStatuses } from '../jobs/status';
+import { activeJobStatuses } from '../../lib/job-status';
 import { sshBanner } from '../ssh/banner';
 import { sh } from '../ssh/quote';
 import { lifecycleKinds } from './rules';

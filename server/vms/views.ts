@@ -6,7 +6,7 @@ import { describeState, lookUpVm } from '../hypervisors/common';
 import type { VmInfo, VmState } from '../hypervisors/driver';
 import { capabilitiesOf } from '../hypervisors/factory';
 import { parseJobParams } from '../jobs/recipe';
-import { activeJobStatuses } from '../jobs/status';
+import { activeJobStatuses } from '../../lib/job-status';
 import { cloneRecipe } from './clone-recipe';
 import type { VmDeps } from './lifecycle';
 import { availableActions, type VmAction } from './rules';

@@ -1,6 +1,6 @@
-// Shared by the server/ssh tests: targets for lab boxes (real sshd in Docker, see e2e/lab/lab.ts).
-import type { LabBox } from '../../e2e/lab/lab';
-import type { SshAuth, SshTarget } from './pool';
+// Shared by the server/ssh tests: targets for lab boxes (real sshd in Docker, see testing/lab/lab.ts).
+import type { LabBox } from '../lab/lab';
+import type { SshAuth, SshTarget } from '../../server/ssh/pool';
 
 /** A target for a lab box, logging in with the lab's authorized key unless another auth is given. */
 export function labTarget(box: LabBox, overrides: Partial<SshTarget> & { auth?: SshAuth } = {}): SshTarget {

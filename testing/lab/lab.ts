@@ -6,6 +6,7 @@ import { link, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sshBanner } from '../../server/ssh/banner';
+import { until } from '../helpers/wait';
 
 export interface ExecResult { stdout: string; stderr: string; code: number }
 
@@ -97,7 +98,7 @@ let imageReady: Promise<void> | undefined;
 export function ensureLabImage(): Promise<void> {
   imageReady ??= new Promise<void>((resolve, reject) => {
     execFile(join(LAB_DIR, 'build-image.sh'), { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`boxyard lab: e2e/lab/build-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
+      if (error) reject(new Error(`boxyard lab: testing/lab/build-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
       else resolve();
     });
   }).catch((error: unknown) => {
@@ -137,13 +138,9 @@ async function describeFailure(name: string): Promise<string> {
 
 /** Polls until sshd's banner is readable on the port; fails early, with the logs, if the container died. */
 async function waitForSshd(name: string, port: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let retryDelayMs = 20;
   let nextStateCheck = Date.now() + 1_000;
-  while (!(await sshBanner('127.0.0.1', port, 2_000))) {
-    if (Date.now() > deadline) {
-      throw new Error(`boxyard lab: sshd of ${name} not ready on 127.0.0.1:${port} after ${READY_TIMEOUT_MS} ms\n${await describeFailure(name)}`);
-    }
+  const ready = async () => {
+    if (await sshBanner('127.0.0.1', port, 2_000)) return true;
     if (Date.now() > nextStateCheck) {
       const running = await docker(['inspect', '--format', '{{.State.Running}}', name]);
       if (running.stdout.trim() !== 'true') {
@@ -151,9 +148,9 @@ async function waitForSshd(name: string, port: number): Promise<void> {
       }
       nextStateCheck = Date.now() + 1_000;
     }
-    await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
-    retryDelayMs = Math.min(retryDelayMs * 2, 250);
-  }
+    return false;
+  };
+  await until(ready, `boxyard lab: sshd of ${name} on 127.0.0.1:${port}`, { timeoutMs: READY_TIMEOUT_MS, everyMs: 250, describe: () => describeFailure(name) });
 }
 
 // Kills the listener and every session process (all are named sshd), then waits until they are gone.

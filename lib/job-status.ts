@@ -1,5 +1,5 @@
 /**
- * A job's status, stored in Job.status. No imports, so the UI may use these too. Active jobs hold their exclusive
+ * A job's status, stored in Job.status. In lib/ because the browser shows it too. Active jobs hold their exclusive
  * key (queue.ts) and block another job of the same work; finished ones never change again.
  */
 

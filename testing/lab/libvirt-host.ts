@@ -1,4 +1,4 @@
-// The lab's hypervisor host: a lab box (real sshd in Docker, like e2e/lab/lab.ts) that has virsh and virt-clone
+// The lab's hypervisor host: a lab box (real sshd in Docker, like testing/lab/lab.ts) that has virsh and virt-clone
 // and drives THIS machine's libvirtd through its bind-mounted socket directory. So the product's libvirt driver
 // runs exactly as in production (SSH -> virsh -c qemu:///system -> libvirtd -> QEMU), and the QEMU processes run
 // on this machine, under TCG (/dev/kvm here crashes guest kernels: every lab domain is <domain type='qemu'>).
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sshBanner } from '../../server/ssh/banner';
+import { until } from '../helpers/wait';
 import { startLabBox, type ExecResult, type LabBox } from './lab';
 
 export const LAB_CONNECT_URI = 'qemu:///system';
@@ -166,11 +167,11 @@ export async function createShareDir(prefix = 'share'): Promise<string> {
 
 let hostImageReady: Promise<void> | undefined;
 
-/** Builds (once, cached by docker) the lab image with virsh: e2e/lab/vm/build-host-image.sh. */
+/** Builds (once, cached by docker) the lab image with virsh: testing/lab/vm/build-host-image.sh. */
 export function ensureLibvirtHostImage(): Promise<void> {
   hostImageReady ??= new Promise<void>((resolve, reject) => {
     execFile(join(VM_DIR, 'build-host-image.sh'), { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`boxyard lab: e2e/lab/vm/build-host-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
+      if (error) reject(new Error(`boxyard lab: testing/lab/vm/build-host-image.sh failed (exit ${error.code}):\n${stdout}${stderr}`));
       else resolve();
     });
   }).catch((error: unknown) => {
@@ -182,13 +183,7 @@ export function ensureLibvirtHostImage(): Promise<void> {
 
 /** Polls until an SSH banner is readable on 127.0.0.1:port (sshd of a box or a guest). */
 export async function waitForSshBanner(port: number, timeoutMs: number, describe: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delayMs = 20;
-  while (!(await sshBanner('127.0.0.1', port, 2_000))) {
-    if (Date.now() > deadline) throw new Error(`boxyard lab: no SSH on 127.0.0.1:${port} after ${timeoutMs} ms\n${await describe()}`);
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-    delayMs = Math.min(delayMs * 2, 250);
-  }
+  await until(() => sshBanner('127.0.0.1', port, 2_000), `boxyard lab: SSH on 127.0.0.1:${port}`, { timeoutMs, everyMs: 250, describe });
 }
 
 /**

@@ -1,11 +1,11 @@
-// Test support for the driver tests: a scripted executor and a fake clock. The executor checks that a driver sends
-// exactly the expected command lines, in order, and answers each with a given result. It stands in for the host,
-// not for SSH: the SSH path itself is tested against real lab boxes (missing-tools.test.ts).
+// Test support for the driver tests: a scripted executor (their fake clock is clock.ts). The executor checks that a
+// driver sends exactly the expected command lines, in order, and answers each with a given result. It stands in for
+// the host, not for SSH: the SSH path itself is tested against real lab boxes (missing-tools.test.ts).
 import { expect } from 'vitest';
-import { AppError, type AppErrorCode } from '../errors';
-import type { ExecResult } from '../ssh/pool';
-import type { ShellCommand } from '../ssh/quote';
-import type { Clock, HostExec, HostExecOptions } from './driver';
+import { AppError, type AppErrorCode } from '../../server/errors';
+import type { ExecResult } from '../../server/ssh/pool';
+import type { ShellCommand } from '../../server/ssh/quote';
+import type { HostExec, HostExecOptions } from '../../server/hypervisors/driver';
 
 export interface ScriptedStep {
   /** The exact ShellCommand.text the driver must send. */
@@ -43,20 +43,6 @@ export function scriptedExec(steps: ScriptedStep[]): ScriptedExec {
     return { stdout: '', stderr: '', code: 0, signal: null, durationMs: 1, ...step.result };
   };
   return Object.assign(exec, { calls, pending });
-}
-
-/** A clock whose sleep() returns at once and moves now() forward by the time slept. */
-export function fakeClock(start = 0): Clock & { slept: number[] } {
-  let now = start;
-  const slept: number[] = [];
-  return {
-    slept,
-    now: () => now,
-    sleep: async (ms) => {
-      slept.push(ms);
-      now += ms;
-    },
-  };
 }
 
 /** What SshPool.exec throws when a command outlives its timeoutMs. */

@@ -4,18 +4,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { LabBox } from '../../e2e/lab/lab';
-import type { SessionUser } from '../boxes/access';
-import { createBox } from '../boxes/boxes';
-import { SecretBox } from '../crypto/secret-box';
-import { createDb, type Db } from '../db/client';
-import { applyMigrations } from '../db/migrate';
-import { loadEnv } from '../env';
-import { startServices, stopServices, type Services } from '../services';
-import { createUser } from '../users/users';
-import { loadCompiledSamplers } from './compiled-sampler';
-import type { Sample } from './parse';
-import { MetricsService, type MetricsServiceOptions } from './service';
+import type { LabBox } from '../lab/lab';
+import type { SessionUser } from '../../server/boxes/access';
+import { createBox } from '../../server/boxes/boxes';
+import { SecretBox } from '../../server/crypto/secret-box';
+import { createDb, type Db } from '../../server/db/client';
+import { applyMigrations } from '../../server/db/migrate';
+import { loadEnv } from '../../server/env';
+import { startServices, stopServices, type Services } from '../../server/services';
+import { createUser } from '../../server/users/users';
+import { loadCompiledSamplers } from '../../server/metrics/compiled-sampler';
+import type { Sample } from '../../server/metrics/parse';
+import { MetricsService, type MetricsServiceOptions } from '../../server/metrics/service';
 
 export interface MetricsBackend {
   services: Services;
@@ -58,17 +58,6 @@ export function testMetrics(backend: { services: Services }, options: Partial<Me
     ...options,
     sampler: { backoffInitialMs: 200, backoffMaxMs: 2_000, reconcileMs: 60_000, compiled: loadCompiledSamplers(), ...options.sampler },
   });
-}
-
-/** Polls `check` (never a fixed sleep) until it returns a truthy value; throws with `what` after timeoutMs. */
-export async function until<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 /** A derived sample with plain figures (rollup and view tests): CPU as given, the rest fixed unless overridden. */

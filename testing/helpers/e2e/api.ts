@@ -1,6 +1,6 @@
 import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
-import type { AppRouter } from '../../server/trpc/router';
+import type { AppRouter } from '../../../server/trpc/router';
 
 /** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie. */
 export async function signedInApi(baseURL: string, credentials: { email: string; password: string }) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { test as base, expect, type Page } from '@playwright/test';
 import { e2eAdmin } from './admin';
-import { startLabBox, type LabBox } from '../lab/lab';
+import { startLabBox, type LabBox } from '../../lab/lab';
 import { signedInApi, type Api } from './api';
 
 export interface Person {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll } from 'vitest';
-import { createScratchPgDatabase } from './scratch-pg';
-import { dbProvider, sqliteFilePath, type DbProvider } from './url';
+import { createScratchPgDatabase } from '../../server/db/scratch-pg';
+import { dbProvider, sqliteFilePath, type DbProvider } from '../../server/db/url';
 
 export const providers: DbProvider[] = ['sqlite', 'postgres'];
 

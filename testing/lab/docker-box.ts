@@ -1,5 +1,6 @@
 // A real dockerd inside a lab box, for container features (terminals, listings). Needs a box started with
 // startLabBox({ dockerCapable: true }). Everything runs as root in the box through `docker exec` (box.root).
+import { until } from '../helpers/wait';
 import type { LabBox } from './lab';
 
 const DOCKER_READY_TIMEOUT_MS = 30_000;
@@ -24,14 +25,11 @@ export async function installDockerInBox(box: LabBox): Promise<void> {
   );
   // Backgrounded inside the exec'd shell: it outlives `docker exec` (reparented to the box's init).
   await rootOk(box, 'nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &');
-  const deadline = Date.now() + DOCKER_READY_TIMEOUT_MS;
-  while ((await box.root('docker info >/dev/null 2>&1')).code !== 0) {
-    if (Date.now() > deadline) {
-      const log = await box.root('tail -30 /var/log/dockerd.log');
-      throw new Error(`boxyard lab: dockerd did not start in ${box.name} within ${DOCKER_READY_TIMEOUT_MS} ms:\n${log.stdout}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await until(async () => (await box.root('docker info >/dev/null 2>&1')).code === 0, `boxyard lab: dockerd in ${box.name}`, {
+    timeoutMs: DOCKER_READY_TIMEOUT_MS,
+    everyMs: 200,
+    describe: async () => (await box.root('tail -30 /var/log/dockerd.log')).stdout,
+  });
   await rootOk(box, 'usermod -aG docker dev');
 }
 

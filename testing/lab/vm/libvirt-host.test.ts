@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshPool } from '../../../server/ssh/pool';
 import { sh } from '../../../server/ssh/quote';
-import { LAB_START_TIMEOUT_MS, labTarget } from '../../../server/ssh/test-helpers';
+import { LAB_START_TIMEOUT_MS, labTarget } from '../../helpers/ssh';
 import { createShareDir, defineDomainXml, defineEmptyDomain, labDomainName, removeDomain, startLibvirtHost, virshOk, type LabDomain, type LibvirtHost } from '../libvirt-host';
 
 let host: LibvirtHost;

@@ -8,14 +8,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../../lib/terminal-protocol';
-import type { LabBox } from '../../e2e/lab/lab';
-import type { SessionUser } from '../boxes/access';
-import { createBox } from '../boxes/boxes';
-import { loadEnv } from '../env';
-import { createEdge } from '../http/edge';
-import { startServices, stopServices, type Services } from '../services';
-import { createUser } from '../users/users';
-import { RingBuffer } from './ring-buffer';
+import type { LabBox } from '../lab/lab';
+import type { SessionUser } from '../../server/boxes/access';
+import { createBox } from '../../server/boxes/boxes';
+import { loadEnv } from '../../server/env';
+import { createEdge } from '../../server/http/edge';
+import { startServices, stopServices, type Services } from '../../server/services';
+import { createUser } from '../../server/users/users';
+import { RingBuffer } from '../../server/terminals/ring-buffer';
+import { Wakeups } from './wait';
 
 export interface TestUser {
   user: SessionUser;
@@ -127,7 +128,7 @@ export class TestTerminal {
   /** HTTP status when the server refused the upgrade. */
   readonly refusedStatus: Promise<number>;
   private acking: boolean;
-  private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new Wakeups();
 
   constructor(baseUrl: string, box: string, options: OpenOptions = {}) {
     this.session = options.session ?? randomUUID();
@@ -157,7 +158,7 @@ export class TestTerminal {
       } else {
         this.messages.push(JSON.parse(data.toString()) as ServerMessage);
       }
-      for (const wake of this.waiters) wake();
+      this.arrivals.wake();
     });
   }
 
@@ -184,20 +185,7 @@ export class TestTerminal {
 
   /** Resolves once `check` holds after some message arrived; rejects with what was seen after `timeoutMs`. */
   until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new Error(`timed out waiting for ${what}; messages ${JSON.stringify(this.messages)}; output tail ${JSON.stringify(this.text.slice(-400))}`));
-      }, timeoutMs);
-      const wake = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      this.waiters.add(wake);
-    });
+    return this.arrivals.until(check, timeoutMs, () => `timed out waiting for ${what}; messages ${JSON.stringify(this.messages)}; output tail ${JSON.stringify(this.text.slice(-400))}`);
   }
 
   untilOutput(pattern: string | RegExp, timeoutMs?: number): Promise<void> {

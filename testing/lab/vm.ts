@@ -1,6 +1,6 @@
 // Real guest VMs for tests: Debian bookworm (systemd, sshd, docker.io, rsync) under QEMU TCG, defined in THIS
 // machine's libvirtd (qemu:///system), so the product's libvirt driver sees them through a lab hypervisor host
-// (e2e/lab/libvirt-host.ts). The image is built once per machine by e2e/lab/vm/build-vm-image.sh.
+// (testing/lab/libvirt-host.ts). The image is built once per machine by testing/lab/vm/build-vm-image.sh.
 //
 // Each VM: <domain type='qemu'> (TCG; /dev/kvm here crashes guest kernels), 1 GiB, 2 vCPUs, direct kernel boot of
 // the cached kernel/initramfs, root on a per-VM qcow2 overlay (backed by the cached raw image) that is a volume of
@@ -8,7 +8,7 @@
 // mode with the guest's sshd forwarded to 127.0.0.1:<sshPort> (libvirt 9.0's <interface type='user'> cannot
 // forward ports without passt, so the netdev is passed with <qemu:commandline>). Shares: 9p (accessmode mapped or
 // passthrough, optionally read-only) and virtiofs with a per-share virtiofsd cache policy (none/auto/always); the
-// host folders must be readable by QEMU, so make them with createShareDir() (e2e/lab/libvirt-host.ts).
+// host folders must be readable by QEMU, so make them with createShareDir() (testing/lab/libvirt-host.ts).
 //
 // CLONES AND PORTS (read this before cloning): the forwarded port is part of the domain's XML, and libvirt and
 // virt-clone copy <qemu:commandline> verbatim. A clone therefore listens on its template's port: it works while
@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '../helpers/wait';
 import type { ExecResult } from './lab';
 import {
   defineDomainXml,
@@ -145,7 +146,7 @@ export function ensureLabVmImage(): Promise<LabVmImage> {
     const version = createHash('sha256').update(await readFile(BUILD_SCRIPT)).digest('hex').slice(0, 16);
     const dir = join(CACHE_ROOT, version);
     const result = await run(BUILD_SCRIPT, []);
-    if (result.code !== 0) throw new Error(`boxyard lab: e2e/lab/vm/build-vm-image.sh failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
+    if (result.code !== 0) throw new Error(`boxyard lab: testing/lab/vm/build-vm-image.sh failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
     return {
       dir,
       kernel: join(dir, 'vmlinuz'),
@@ -340,12 +341,18 @@ function labVmHandle(name: string, uuid: string, sshPort: number, image: LabVmIm
       const describe = async () => `domain ${name}: ${(await virsh(['domstate', '--domain', name, '--reason'])).stdout.trim()}\n--- serial console ---\n${await serialLog()}`;
       await waitForSshBanner(sshPort, timeoutMs, describe);
       // The banner comes from sshd before it may authenticate; prove the lab key logs in.
-      for (;;) {
+      let lastError = '';
+      const loggedIn = async () => {
         const result = await exec('true');
-        if (result.code === 0) return Date.now() - started;
-        if (Date.now() - started > timeoutMs) throw new Error(`boxyard lab: root login to ${name} failed: ${result.stderr.trim()}\n${await describe()}`);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+        lastError = result.stderr.trim();
+        return result.code === 0;
+      };
+      await until(loggedIn, `boxyard lab: root login to ${name}`, {
+        timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)),
+        everyMs: 250,
+        describe: async () => `${lastError}\n${await describe()}`,
+      });
+      return Date.now() - started;
     },
     exec,
     async authorize(publicKey: string) {
