@@ -1,6 +1,7 @@
 'use client';
 import type { ButtonHTMLAttributes, InputHTMLAttributes, ReactNode, SelectHTMLAttributes, TextareaHTMLAttributes } from 'react';
 import { useId } from 'react';
+import { errorMessage } from '../lib/errors';
 
 /** Small accessible building blocks: every control has a label, errors are announced. */
 
@@ -71,7 +72,7 @@ export function Card({ title, actions, children }: { title?: ReactNode; actions?
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return (
     <div role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-800 ring-1 ring-red-200">
       {message}

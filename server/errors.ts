@@ -53,8 +53,3 @@ export class AppError extends Error {
 export function isAppError(error: unknown, code?: AppErrorCode): error is AppError {
   return error instanceof AppError && (code === undefined || error.code === code);
 }
-
-/** The message of anything thrown, for logs and job logs (an Error's message, or the value itself). */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -11,6 +11,7 @@ import { FleetActivityCell, FleetMetricsSummary } from '../../components/metrics
 import { Card, ErrorNote, Input, PageHeader, Select } from '../../components/ui';
 import { formatBytes } from '../../lib/format';
 import { boxStatuses, type BoxStatus } from '../../lib/validation';
+import { errorMessage } from '../../lib/errors';
 
 function fleetColumns(selectable: boolean): Column[] {
   return [
@@ -59,7 +60,7 @@ export default function FleetPage() {
       chosen.map((box) =>
         provision.mutateAsync({ boxId: box.id, ...settings }).then(
           ({ jobId }): BatchEntry => ({ boxName: box.name, jobId }),
-          (error: unknown): BatchEntry => ({ boxName: box.name, error: error instanceof Error ? error.message : String(error) }),
+          (error: unknown): BatchEntry => ({ boxName: box.name, error: errorMessage(error) }),
         ),
       ),
     );

@@ -6,6 +6,7 @@ import type { ITerminalOptions, Terminal } from '@xterm/xterm';
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
 import { ConnectionBanner } from './connection-banner';
 import { TerminalConnection, type ConnectionState } from './terminal-connection';
+import { errorMessage } from '../../lib/errors';
 
 declare global {
   interface Window {
@@ -156,7 +157,7 @@ export function TerminalView({
         connection.start();
       })
       .catch((error: unknown) => {
-        if (!disposed) report({ status: 'ended', code: 0, reason: `The terminal could not be loaded (${error instanceof Error ? error.message : String(error)}).` });
+        if (!disposed) report({ status: 'ended', code: 0, reason: `The terminal could not be loaded (${errorMessage(error)}).` });
       });
 
     return () => {

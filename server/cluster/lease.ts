@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Db } from '../db/client';
 import { logger } from '../log';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'lease' });
 
@@ -73,7 +74,7 @@ export class Lease {
   tryClaim(): Promise<boolean> {
     this.claiming ??= this.claim()
       .catch((error: unknown) => {
-        log.warn({ lease: this.name, err: error instanceof Error ? error.message : String(error) }, 'could not claim or renew the lease');
+        log.warn({ lease: this.name, err: errorMessage(error) }, 'could not claim or renew the lease');
         return this.held();
       })
       .finally(() => {

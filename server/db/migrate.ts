@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { dbProvider, sqliteFilePath, type DbProvider } from './url';
+import { errorMessage } from '../../lib/errors';
 
 export interface ApplyMigrationsOptions {
   log?: (message: string) => void;
@@ -136,7 +137,7 @@ class MigrationFailed extends Error {
     readonly migration: LocalMigration,
     cause: unknown,
   ) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = errorMessage(cause);
     super(`Migration ${migration.name} failed and was rolled back: ${reason}`, { cause });
     this.reason = reason;
   }

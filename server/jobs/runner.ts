@@ -13,6 +13,7 @@ import { JobEvents, JobJournal, OutputLines } from './journal';
 import { ExclusiveKeyHeld, type ActiveJob, type CancelOutcome, type ClaimedJob, type JobOutcome, type JobQueue, type JobTargetRef } from './queue';
 import { parseJobParams, StepFailed, type AnyRecipe, type LogLevel, type Recipe, type Step, type StepContext, type StepExecOptions } from './recipe';
 import { isFinishedJobStatus, type ActiveJobStatus, type FinishedJobStatus } from '../../lib/job-status';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'jobs' });
 
@@ -79,7 +80,7 @@ export function isTransient(error: unknown): boolean {
 }
 
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 /** Host jobs name their host in the audit detail (audit rows have a box column only). */

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client';
 import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'metrics.host-cpu' });
 
@@ -39,7 +40,7 @@ export class HostCpuPoller {
       }
       await Promise.all(
         [...byHost].map(([hostId, vms]) =>
-          this.pollHost(hostId, vms).catch((error: unknown) => log.warn({ host: hostId, err: error instanceof Error ? error.message : String(error) }, 'host CPU not read')),
+          this.pollHost(hostId, vms).catch((error: unknown) => log.warn({ host: hostId, err: errorMessage(error) }, 'host CPU not read')),
         ),
       );
     } finally {

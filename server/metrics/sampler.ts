@@ -7,6 +7,7 @@ import { logger } from '../log';
 import type { OpenChannel } from '../ssh/pool';
 import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
 import { buildFor, samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'metrics' });
 
@@ -145,7 +146,7 @@ class BoxStream {
         }
         this.lastError ??= 'the sampler stream ended';
       } catch (error) {
-        this.lastError = error instanceof Error ? error.message : String(error);
+        this.lastError = errorMessage(error);
       }
       if (this.stopped) return;
       this.running = null;

@@ -9,6 +9,7 @@ import type { Sample } from './parse';
 import { DashboardClock, MetricsSampler, type SamplerOptions } from './sampler';
 import { readMetricsSettings, type MetricsSettings, metricsSettingsSchema } from './settings';
 import { AutoSuspender, type ResumeBoxFn, type SuspendBoxFn } from './suspend';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'metrics' });
 
@@ -110,7 +111,7 @@ export class MetricsService {
           if (busy) return;
           busy = true;
           work()
-            .catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, `${what} failed`))
+            .catch((error: unknown) => log.warn({ err: errorMessage(error) }, `${what} failed`))
             .finally(() => {
               busy = false;
             });

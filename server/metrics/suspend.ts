@@ -3,6 +3,7 @@ import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { logger } from '../log';
 import type { IdleState } from './idle';
+import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'auto-suspend' });
 
@@ -165,7 +166,7 @@ export class AutoSuspender {
         try {
           await this.run(box.id, reason, decision.action);
         } catch (error) {
-          const message = error instanceof Error ? error.message : String(error);
+          const message = errorMessage(error);
           this.failures.set(box.id, { at: now, message, idleSince: since });
           log.warn({ box: box.id, err: message }, 'auto-suspend failed');
           await recordAudit(db, { ...audited, action: 'box.autosuspend', detail: { policy: policy?.id, action: decision.action, reason }, result: 'error', error: message });
@@ -215,7 +216,7 @@ export async function resumeOnDemand(deps: { db: Db; resumeBox: ResumeBoxFn | nu
     if (!resume) throw new AppError('INTERNAL', 'resume is not wired to the VM lifecycle in this dashboard yet');
     await resume(boxId, `terminal opened by ${actor.email ?? 'the dashboard'}`);
   } catch (error) {
-    await recordAudit(db, { ...audited, result: 'error', error: error instanceof Error ? error.message : String(error) });
+    await recordAudit(db, { ...audited, result: 'error', error: errorMessage(error) });
     throw error;
   }
   await db.box.update({ where: { id: boxId }, data: { autoSuspendedAt: null, suspendWarnedAt: null, idleSince: null } });

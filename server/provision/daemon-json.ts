@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DAEMON_JSON } from './docker-commands';
+import { errorMessage } from '../../lib/errors';
 
 /** /etc/docker/daemon.json: the admin's settings merged into what the box has, never dropping what we do not know. */
 
@@ -74,7 +75,7 @@ export function parseDaemonJson(text: string): { config: JsonObject } | { invali
     if (isObject(parsed)) return { config: parsed };
     reason = 'it is not a JSON object';
   } catch (error) {
-    reason = error instanceof Error ? error.message : String(error);
+    reason = errorMessage(error);
   }
   const lines = text.split('\n');
   const shown = lines.slice(0, SHOWN_LINES).join('\n') + (lines.length > SHOWN_LINES ? '\n...' : '');

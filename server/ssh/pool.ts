@@ -10,6 +10,7 @@ import { ChannelOpenError, isChannelOpenError, SshTimeoutError, type SshPhase } 
 import { HostKeyVerifier, hostKeyAlgorithmsFor, type HostKeyInfo } from './hostkey';
 import { parseKeyOrThrow } from './keys';
 import { isShellCommand, type ShellCommand } from './quote';
+import { errorMessage } from '../../lib/errors';
 
 // ssh2 is CommonJS without static named exports; Node's ESM loader only offers the default export.
 const { Client } = ssh2;
@@ -717,7 +718,7 @@ function checkPrivateKey(target: SshTarget, auth: Extract<SshAuth, { kind: 'key'
   try {
     parseKeyOrThrow(auth.privateKey, auth.passphrase);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     throw new AppError('SSH_AUTH_FAILED', `the private key set for ${target.username}@${hostPort(target)} cannot be used: ${reason}`, {
       cause: error,
       internal: error instanceof AppError ? error.internal : undefined,

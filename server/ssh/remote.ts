@@ -6,6 +6,7 @@ import { sshAuthFor, type StoredCredentials } from './credentials';
 import { HostKeyMismatchError, type HostKeyInfo } from './hostkey';
 import type { ChannelRequest, ExecResult, OpenChannel, OutputListener, SshPool, SshTarget } from './pool';
 import type { ShellCommand } from './quote';
+import { errorMessage } from '../../lib/errors';
 
 export interface RemoteDeps {
   db: Db;
@@ -53,7 +54,7 @@ export interface PinnedKey {
 /** The message and offered key a failed connection leaves on its row. */
 export function failureNote(error: unknown): { message: string; offered?: string } {
   return {
-    message: error instanceof Error ? error.message : String(error),
+    message: errorMessage(error),
     offered: error instanceof HostKeyMismatchError ? error.offered.fingerprint : undefined,
   };
 }
