@@ -1,5 +1,6 @@
 'use client';
 import type { ButtonHTMLAttributes, InputHTMLAttributes, ReactNode, SelectHTMLAttributes, TextareaHTMLAttributes } from 'react';
+import Link from 'next/link';
 import { useId } from 'react';
 import { errorMessage } from '../lib/errors';
 
@@ -80,10 +81,22 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
-export function PageHeader({ title, children }: { title: ReactNode; children?: ReactNode }) {
+/** A page's title and actions; `parent` is the page it sits under (a breadcrumb link before the title). */
+export function PageHeader({ title, parent, children }: { title: ReactNode; parent?: { href: string; label: string }; children?: ReactNode }) {
   return (
     <div className="mb-6 flex flex-wrap items-center justify-between gap-3">
-      <h1 className="text-xl font-semibold tracking-tight">{title}</h1>
+      <h1 className="text-xl font-semibold tracking-tight">
+        {parent ? (
+          <span className="flex items-center gap-3">
+            <Link href={parent.href} className="text-slate-400 hover:text-slate-600">
+              {parent.label} /
+            </Link>
+            {title}
+          </span>
+        ) : (
+          title
+        )}
+      </h1>
       <div className="flex items-center gap-2">{children}</div>
     </div>
   );

@@ -1,6 +1,5 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
@@ -60,13 +59,11 @@ export default function BoxPage() {
   return (
     <>
       <PageHeader
+        parent={{ href: '/', label: 'Fleet' }}
         title={
-          <span className="flex items-center gap-3">
-            <Link href="/" className="text-slate-400 hover:text-slate-600">
-              Fleet /
-            </Link>
+          <>
             {b.name} <StatusBadge status={b.status} />
-          </span>
+          </>
         }
       >
         <Button variant="secondary" onClick={() => refresh.mutate({ id })} disabled={refresh.isPending}>

@@ -56,14 +56,8 @@ export default function HostPage() {
   return (
     <>
       <PageHeader
-        title={
-          <span className="flex items-center gap-3">
-            <Link href="/hosts" className="text-slate-400 hover:text-slate-600">
-              Hosts /
-            </Link>
-            {h.name}
-          </span>
-        }
+        parent={{ href: '/hosts', label: 'Hosts' }}
+        title={h.name}
       >
         <Button
           variant="secondary"
