@@ -18,6 +18,19 @@ PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgr
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }
+# wait_until_ready NAME SECONDS LOG COMMAND...: polls COMMAND every 0.5 s; after SECONDS, shows the log's tail and stops.
+wait_until_ready() {
+  local name=$1 seconds=$2 log=$3
+  shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      die "$name did not become ready within $seconds s (see $log)"
+    fi
+    sleep 0.5
+  done
+}
 require_root() { [[ $EUID -eq 0 ]] || die "$1 needs root; run this script as root"; }
 
 install_missing_packages() {
@@ -53,14 +66,7 @@ start_dockerd() {
     setsid nohup dockerd >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null &
   fi
   say "waiting for dockerd (log: $LOG_DIR/dockerd.log)"
-  local deadline=$((SECONDS + 60))
-  until docker info >/dev/null 2>&1; do
-    if ((SECONDS > deadline)); then
-      tail -n 30 "$LOG_DIR/dockerd.log" >&2 2>/dev/null || true
-      die "dockerd did not become ready within 60 s (see $LOG_DIR/dockerd.log)"
-    fi
-    sleep 0.5
-  done
+  wait_until_ready dockerd 60 "$LOG_DIR/dockerd.log" docker info
   say "dockerd started"
 }
 
@@ -112,14 +118,7 @@ start_libvirtd() {
     pgrep -x virtlogd >/dev/null || setsid nohup virtlogd >>"$LOG_DIR/virtlogd.log" 2>&1 </dev/null &
     pgrep -x libvirtd >/dev/null || setsid nohup libvirtd >>"$LOG_DIR/libvirtd.log" 2>&1 </dev/null &
   fi
-  local deadline=$((SECONDS + 30))
-  until virsh -c qemu:///system version >/dev/null 2>&1; do
-    if ((SECONDS > deadline)); then
-      tail -n 30 "$LOG_DIR/libvirtd.log" >&2 2>/dev/null || true
-      die "libvirtd did not answer within 30 s (see $LOG_DIR/libvirtd.log)"
-    fi
-    sleep 0.5
-  done
+  wait_until_ready libvirtd 30 "$LOG_DIR/libvirtd.log" virsh -c qemu:///system version
   say "libvirtd started"
 }
 
