@@ -7,8 +7,23 @@ export interface Column {
   className?: string;
 }
 
-/** The dashboard's framed list table: a labelled table with a header row; rows are the caller's. */
-export function DataTable({ label, columns, bodyClassName = '', children }: { label: string; columns: Column[]; bodyClassName?: string; children: ReactNode }) {
+/**
+ * The dashboard's framed list table: a labelled table with a header row; rows are the caller's. `empty`, when given,
+ * is shown as the one row of a list that loaded and has nothing in it.
+ */
+export function DataTable({
+  label,
+  columns,
+  bodyClassName = '',
+  empty,
+  children,
+}: {
+  label: string;
+  columns: Column[];
+  bodyClassName?: string;
+  empty?: ReactNode;
+  children: ReactNode;
+}) {
   return (
     <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
       <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label={label}>
@@ -21,7 +36,16 @@ export function DataTable({ label, columns, bodyClassName = '', children }: { la
             ))}
           </tr>
         </thead>
-        <tbody className={`divide-y divide-slate-100 ${bodyClassName}`}>{children}</tbody>
+        <tbody className={`divide-y divide-slate-100 ${bodyClassName}`}>
+          {children}
+          {empty && (
+            <tr>
+              <td colSpan={columns.length} className="px-4 py-10 text-center text-slate-500">
+                {empty}
+              </td>
+            </tr>
+          )}
+        </tbody>
       </table>
     </div>
   );

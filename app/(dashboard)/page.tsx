@@ -68,6 +68,7 @@ export default function FleetPage() {
     setSelected(new Set());
   }
 
+  const emptyFleet = search || status || tag ? 'No box matches these filters.' : isAdmin ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.';
   return (
     <>
       <PageHeader title="Fleet">
@@ -106,7 +107,7 @@ export default function FleetPage() {
       )}
       <FleetMetricsSummary isAdmin={isAdmin} />
       <ErrorNote error={boxes.error} />
-      <DataTable label="Boxes" columns={columns}>
+      <DataTable empty={boxes.data?.length === 0 ? emptyFleet : null} label="Boxes" columns={columns}>
         {boxes.data?.map((box) => (
           <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
             {isAdmin && (
@@ -157,13 +158,6 @@ export default function FleetPage() {
             </td>
           </tr>
         ))}
-        {boxes.data?.length === 0 && (
-          <tr>
-            <td colSpan={columns.length} className="px-4 py-10 text-center text-slate-500">
-              {search || status || tag ? 'No box matches these filters.' : isAdmin ? 'No boxes yet. Add the first one.' : 'No boxes have been shared with you yet.'}
-            </td>
-          </tr>
-        )}
       </DataTable>
     </>
   );

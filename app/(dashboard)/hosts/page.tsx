@@ -19,7 +19,7 @@ export default function HostsPage() {
         </Link>
       </PageHeader>
       <ErrorNote error={hosts.error} />
-      <DataTable label="Hosts" columns={columns}>
+      <DataTable empty={hosts.data?.length === 0 ? 'No hosts yet. Add the first one.' : null} label="Hosts" columns={columns}>
         {hosts.data?.map((host) => (
           <tr key={host.id} data-host={host.name} className="align-top hover:bg-slate-50">
             <td className="px-4 py-3">
@@ -37,13 +37,6 @@ export default function HostsPage() {
             </td>
           </tr>
         ))}
-        {hosts.data?.length === 0 && (
-          <tr>
-            <td colSpan={columns.length} className="px-4 py-10 text-center text-slate-500">
-              No hosts yet. Add the first one.
-            </td>
-          </tr>
-        )}
       </DataTable>
     </>
   );

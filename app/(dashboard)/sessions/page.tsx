@@ -21,7 +21,7 @@ export default function SessionsPage() {
       <PageHeader title="Terminal sessions" />
       <div className="space-y-4">
         <ErrorNote error={sessions.error ?? close.error} />
-        <DataTable label="Terminal sessions" columns={[{ label: 'User' }, { label: 'Box' }, { label: 'Container' }, { label: 'State' }, { label: 'Since' }, { label: 'Attached' }, { label: 'Actions', srOnly: true }]}>
+        <DataTable empty={sessions.data && rows.length === 0 ? 'No open sessions.' : null} label="Terminal sessions" columns={[{ label: 'User' }, { label: 'Box' }, { label: 'Container' }, { label: 'State' }, { label: 'Since' }, { label: 'Attached' }, { label: 'Actions', srOnly: true }]}>
           {rows.map((s) => (
             <tr key={s.id} data-session={s.id}>
               <td className="px-4 py-2">{s.user.email}</td>
@@ -46,13 +46,6 @@ export default function SessionsPage() {
               </td>
             </tr>
           ))}
-          {sessions.data && rows.length === 0 && (
-            <tr>
-              <td colSpan={7} className="px-4 py-6 text-center text-slate-500">
-                No open sessions.
-              </td>
-            </tr>
-          )}
         </DataTable>
       </div>
     </>

@@ -129,7 +129,7 @@ export default function HostPage() {
           ) : vms.isPending ? (
             <p className="text-sm text-slate-500">Asking the host…</p>
           ) : (
-            <DataTable label="Virtual machines" columns={vmColumns}>
+            <DataTable empty={vms.data?.length === 0 ? 'This host has no VMs.' : null} label="Virtual machines" columns={vmColumns}>
               {vms.data?.map((vm) => (
                 <Fragment key={vm.id}>
                   <tr data-vm={vm.name} data-state={vm.state} className="hover:bg-slate-50">
@@ -182,13 +182,6 @@ export default function HostPage() {
                   )}
                 </Fragment>
               ))}
-              {vms.data?.length === 0 && (
-                <tr>
-                  <td colSpan={vmColumns.length} className="px-4 py-10 text-center text-slate-500">
-                    This host has no VMs.
-                  </td>
-                </tr>
-              )}
             </DataTable>
           )}
         </section>
