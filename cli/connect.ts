@@ -97,7 +97,16 @@ async function replaceFile(file: string, content: string): Promise<void> {
   }
 }
 
-export async function updateSshConfig(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+/** What `connect` did (or, with dryRun, would do), for `--json`. */
+export interface ConnectResult {
+  email: string;
+  boxes: string[];
+  sshConfig: { path: string; status: 'unchanged' | 'written' | 'would-write' };
+  /** One per box; null when the docker CLI is not installed or contexts were left alone. */
+  dockerContexts: { name: string; status: 'unchanged' | 'created' | 'updated' | 'would-create' | 'would-update' }[] | null;
+}
+
+export async function updateSshConfig(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<ConnectResult['sshConfig']['status']> {
   const file = options.sshConfigPath;
   const existing = await readText(file);
   let updated: string;
@@ -107,13 +116,18 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
     throw error;
   }
-  if (updated === existing) return options.print(`${file}: already up to date.`);
+  if (updated === existing) {
+    options.print(`${file}: already up to date.`);
+    return 'unchanged';
+  }
   if (options.dryRun) {
     options.print(`${file}: would be rewritten to:`);
-    return options.print(updated);
+    options.print(updated);
+    return 'would-write';
   }
   await replaceFile(file, updated);
   options.print(`${file}: wrote ${boxes.length} box(es) between the "# BEGIN boxyard" and "# END boxyard" lines.`);
+  return 'written';
 }
 
 interface Ran {
@@ -136,35 +150,42 @@ function docker(args: string[]): Promise<Ran | null> {
 }
 
 /** One docker context per box, named like it and going through its ssh config entry (so it shares the control master). */
-export async function updateDockerContexts(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+export async function updateDockerContexts(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<ConnectResult['dockerContexts']> {
+  const contexts: NonNullable<ConnectResult['dockerContexts']> = [];
   for (const box of boxes) {
     const host = `ssh://${box.name}`;
     const inspected = await docker(['context', 'inspect', box.name, '--format', '{{.Endpoints.docker.Host}}']);
     if (inspected === null) {
-      return options.print('docker is not installed (or not on PATH): skipped the docker contexts. Install the docker CLI and run this again.');
+      options.print('docker is not installed (or not on PATH): skipped the docker contexts. Install the docker CLI and run this again.');
+      return null;
     }
     const exists = inspected.code === 0;
     if (exists && inspected.stdout.trim() === host) {
       options.print(`docker context ${box.name}: already up to date.`);
+      contexts.push({ name: box.name, status: 'unchanged' });
       continue;
     }
     const args = exists ? ['context', 'update', box.name, '--docker', `host=${host}`] : ['context', 'create', box.name, '--docker', `host=${host}`];
     if (options.dryRun) {
       options.print(`would run: docker ${args.join(' ')}`);
+      contexts.push({ name: box.name, status: exists ? 'would-update' : 'would-create' });
       continue;
     }
     const ran = (await docker(args))!;
     if (ran.code !== 0) throw new CliError(`docker ${args.slice(0, 2).join(' ')} ${box.name} failed: ${ran.stderr.trim()}`);
     options.print(`docker context ${box.name}: ${exists ? 'updated' : 'created'} (docker --context ${box.name} ps).`);
+    contexts.push({ name: box.name, status: exists ? 'updated' : 'created' });
   }
+  return contexts;
 }
 
-export async function connect(options: ConnectOptions): Promise<void> {
+export async function connect(options: ConnectOptions): Promise<ConnectResult> {
   const { user, boxes } = await fetchBoxes(options.url, options.token);
   options.print(`${user.email} may reach ${boxes.length} box(es)${boxes.length ? `: ${boxes.map((box) => box.name).join(', ')}` : ''}.`);
   if (!options.identityFile && !existsSync(path.join(os.homedir(), '.ssh', 'id_ed25519'))) {
     options.print(`Note: the entries use ${DEFAULT_IDENTITY_FILE}, which does not exist here; pass --identity-file with the private key whose public half is on your profile.`);
   }
-  await updateSshConfig(options, boxes);
-  if (options.dockerContexts) await updateDockerContexts(options, boxes);
+  const sshConfig = { path: options.sshConfigPath, status: await updateSshConfig(options, boxes) };
+  const dockerContexts = options.dockerContexts ? await updateDockerContexts(options, boxes) : null;
+  return { email: user.email, boxes: boxes.map((box) => box.name), sshConfig, dockerContexts };
 }
