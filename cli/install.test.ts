@@ -10,6 +10,7 @@ import { CLI_FILE_PATH } from '../lib/cli-distribution';
 import { createApiToken } from '../server/access-keys/api-tokens';
 import { createBox } from '../server/boxes/boxes';
 import { BUILT_CLI_DIR } from '../server/http/cli-download';
+import { appRouter } from '../server/trpc/router';
 import { startBackend, type Backend } from '../testing/helpers/terminals';
 
 /**
@@ -72,13 +73,15 @@ describe('the CLI installed from the dashboard', () => {
   let backendUrl = '';
   let mode: ProxyMode = 'pass';
   let token: string;
+  /** The line the profile page shows (connect.cliInstall). */
+  let installLine: string;
   const scratch = mkdtempSync(path.join(tmpdir(), 'boxyard-cli-install-'));
   const home = path.join(scratch, 'home');
   const installed = path.join(home, '.local', 'bin', 'boxyard');
   // node's own folder and the system's: no checkout, no node_modules/.bin, not yet ~/.local/bin.
   const basePath = `${path.dirname(process.execPath)}:/usr/bin:/bin`;
   const env = (PATH = basePath, HOME = home) => ({ PATH, HOME, NODE_ENV: 'test' }) as NodeJS.ProcessEnv;
-  const install = (environment = env()) => run('sh', ['-c', `curl -fsSL ${proxy.url}/cli/install.sh | sh`], environment, environment.HOME!);
+  const install = (environment = env()) => run('sh', ['-c', installLine], environment, environment.HOME!);
   const boxyard = (...args: string[]) => run('boxyard', args, env(`${path.dirname(installed)}:${basePath}`), home);
 
   beforeAll(async () => {
@@ -101,6 +104,7 @@ describe('the CLI installed from the dashboard', () => {
       auth: { method: 'dashboard-key' },
     });
     ({ token } = await createApiToken(backend.services.db, alice.user, 'laptop'));
+    ({ command: installLine } = await appRouter.createCaller({ services: backend.services, user: alice.user }).connect.cliInstall());
   });
 
   afterAll(async () => {
@@ -112,7 +116,8 @@ describe('the CLI installed from the dashboard', () => {
 
   const leftovers = () => readdirSync(path.dirname(installed)).filter((name) => name !== 'boxyard');
 
-  it('curl | sh installs the built CLI into ~/.local/bin and says how to put it on PATH', async () => {
+  it("the profile page's curl | sh line installs the built CLI into ~/.local/bin and says how to put it on PATH", async () => {
+    expect(installLine).toBe(`curl -fsSL ${proxy.url}/cli/install.sh | sh`);
     const ran = await install();
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
