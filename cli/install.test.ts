@@ -192,6 +192,26 @@ describe('the CLI installed from the dashboard', () => {
     expect(readdirSync(freshHome)).toEqual([]);
   });
 
+  it('the CLI is served with its hash as ETag, revalidated and not sent again while unchanged', async () => {
+    const published = readFileSync(`${BUILT_CLI}.sha256`, 'utf8');
+    const first = await fetch(`${backendUrl}/cli/boxyard.mjs`);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('etag')).toBe(`"${published.split(' ')[0]}"`);
+    expect(first.headers.get('cache-control')).toBe('no-cache');
+    expect(Buffer.from(await first.arrayBuffer()).equals(readFileSync(BUILT_CLI))).toBe(true);
+    const again = await fetch(`${backendUrl}/cli/boxyard.mjs`, { headers: { 'if-none-match': first.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    expect(await (await fetch(`${backendUrl}/cli/boxyard.mjs.sha256`)).text()).toBe(published);
+  });
+
+  it('`boxyard completion` gives bash the commands and their flags', async () => {
+    const complete = (line: string) =>
+      run('bash', ['-c', `eval "$(boxyard completion)"; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _boxyard; echo "\${COMPREPLY[@]}"`],
+        env(`${path.dirname(installed)}:${basePath}`), home);
+    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect version completion');
+    expect((await complete('boxyard connect --no')).stdout.trim()).toBe('--no-docker-contexts');
+  });
+
   it('`boxyard version` says when the dashboard has a newer CLI', async () => {
     appendFileSync(installed, '\n// an older build than the dashboard serves\n');
     const ran = await boxyard('version', '--url', proxy.url);
