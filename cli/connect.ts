@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { dashboardAddress } from '../lib/cli-distribution';
 import { boxName, hostAddress, sshPort, sshUser } from '../lib/validation';
 import { ManagedBlockError } from '../server/connect/managed-block';
 import { DEFAULT_IDENTITY_FILE, type ConnectBox } from '../server/connect/snippets';
@@ -34,21 +35,25 @@ const boxesResponse = z.object({
   boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser })),
 });
 
-export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
+/** GETs `route` (a path of the dashboard's, e.g. /api/cli/boxes) at `url`; a bad URL or an unreachable dashboard is a CliError. */
+export async function requestDashboard(url: string, route: string, headers: Record<string, string> = {}): Promise<{ endpoint: URL; response: Response }> {
   let endpoint: URL;
   try {
-    endpoint = new URL('api/cli/boxes', url.endsWith('/') ? url : `${url}/`);
+    endpoint = dashboardAddress(url, route);
   } catch {
     throw new CliError(`--url ${url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
   }
-  let response: Response;
   try {
-    response = await fetch(endpoint, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    return { endpoint, response: await fetch(endpoint, { headers }) };
   } catch (error) {
     // fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate problem) is its cause.
     const { cause, message } = error as Error;
     throw new CliError(`could not reach the dashboard at ${endpoint.origin}: ${cause instanceof Error ? cause.message : message}`);
   }
+}
+
+export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
+  const { endpoint, response } = await requestDashboard(url, '/api/cli/boxes', { authorization: `Bearer ${token}`, accept: 'application/json' });
   const body: unknown = await response.json().catch(() => null);
   const message = (body as { error?: unknown } | null)?.error;
   if (response.status === 401) throw new CliError(`the dashboard refused the token: ${typeof message === 'string' ? message : 'unauthorized'}`);

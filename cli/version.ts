@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { CLI_SHA256_PATH, cliInstallCommand, dashboardAddress } from '../lib/cli-distribution';
-import { CliError } from './connect';
+import { CLI_SHA256_PATH, cliInstallCommand } from '../lib/cli-distribution';
+import { CliError, requestDashboard } from './connect';
 
 /**
  * `boxyard version`: this CLI's version and build hash, and, given the dashboard, whether it serves another build.
@@ -38,22 +38,10 @@ async function thisBuild(): Promise<{ version: string; sha256: string | null }> 
 
 /** The hash the dashboard at `url` publishes for its CLI. */
 async function publishedSha256(url: string): Promise<string> {
-  let address: string;
-  try {
-    address = dashboardAddress(url, CLI_SHA256_PATH);
-  } catch {
-    throw new CliError(`--url ${url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
-  }
-  let response: Response;
-  try {
-    response = await fetch(address);
-  } catch (error) {
-    const { cause, message } = error as Error;
-    throw new CliError(`could not reach the dashboard at ${new URL(address).origin}: ${cause instanceof Error ? cause.message : message}`);
-  }
+  const { endpoint, response } = await requestDashboard(url, CLI_SHA256_PATH);
   const line = response.ok ? await response.text() : '';
   const sha256 = /^([0-9a-f]{64})\s/.exec(line)?.[1];
-  if (!sha256) throw new CliError(`the dashboard answered HTTP ${response.status} without a CLI hash at ${address} (is ${url} a Boxyard dashboard?)`);
+  if (!sha256) throw new CliError(`the dashboard answered HTTP ${response.status} without a CLI hash at ${endpoint.href} (is ${url} a Boxyard dashboard?)`);
   return sha256;
 }
 

@@ -10,11 +10,15 @@ export const CLI_SHA256_PATH = '/cli/boxyard.mjs.sha256';
 /** A POSIX sh script that downloads the CLI, checks its hash and installs it into ~/.local/bin. */
 export const CLI_INSTALL_PATH = '/cli/install.sh';
 
-/** A path of the dashboard at `dashboardUrl` (these routes are at its root). */
-export function dashboardAddress(dashboardUrl: string, path: string): string {
-  return new URL(path, dashboardUrl).href;
+/**
+ * `path` (of the dashboard's routes, e.g. CLI_FILE_PATH) on the dashboard at `dashboardUrl`, below its own path if it
+ * has one (a reverse proxy serving it at https://example.com/boxyard/). Throws a TypeError for a `dashboardUrl` that
+ * is not a URL.
+ */
+export function dashboardAddress(dashboardUrl: string, path: string): URL {
+  return new URL(path.replace(/^\//, ''), dashboardUrl.endsWith('/') ? dashboardUrl : `${dashboardUrl}/`);
 }
 
 export function cliInstallCommand(dashboardUrl: string): string {
-  return `curl -fsSL ${dashboardAddress(dashboardUrl, CLI_INSTALL_PATH)} | sh`;
+  return `curl -fsSL ${dashboardAddress(dashboardUrl, CLI_INSTALL_PATH).href} | sh`;
 }

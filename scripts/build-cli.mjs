@@ -5,7 +5,7 @@
  * `sha256sum` line (boxyard.mjs.sha256). The dashboard serves both (server/http/cli-download.ts). esbuild's output
  * is deterministic: the same sources give the same bytes and the same hash.
  *
- *   node scripts/build-cli.mjs [--out-dir DIR]    (default .next-server/cli; run by scripts/install.sh)
+ *   node scripts/build-cli.mjs [--out-dir DIR]    (default .next-server/cli; run by scripts/install.sh and npm run build)
  *
  * Plain JavaScript so that it runs without tsx.
  */

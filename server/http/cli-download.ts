@@ -30,7 +30,8 @@ export interface CliDownloadRoutes {
 }
 
 export function createCliDownloadRoutes(deps: { cliDir: string; publicUrl: string }): CliDownloadRoutes {
-  const dashboard = new URL(deps.publicUrl).origin;
+  // The script appends each route's path: the dashboard's URL with no trailing slash (a path below the origin stays).
+  const dashboard = deps.publicUrl.replace(/\/+$/, '');
 
   /** The build's `sha256sum` line and hash, read per request: a rebuild is served without a restart. */
   async function published(): Promise<{ line: string; sha256: string }> {

@@ -29,7 +29,7 @@ main() {
   target="$bin_dir/boxyard"
 
   command -v node >/dev/null 2>&1 || fail "the Boxyard CLI needs Node.js 20 or newer, and there is no node on your PATH: install Node.js and run this again."
-  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  node_major=$(node -p 'process.versions.node.split(".")[0]') || node_major=0
   [ "$node_major" -ge 20 ] 2>/dev/null || fail "the Boxyard CLI needs Node.js 20 or newer, and this node is $(node --version): upgrade it and run this again."
   command -v sha256sum >/dev/null 2>&1 || command -v shasum >/dev/null 2>&1 || fail "neither sha256sum nor shasum is installed, so the download cannot be checked: nothing installed."
 
@@ -38,7 +38,8 @@ main() {
   trap 'rm -f "$download"' EXIT
   trap 'exit 1' INT TERM HUP
   curl -fsSL "$BOXYARD_DASHBOARD/cli/boxyard.mjs" -o "$download" || fail "could not download $BOXYARD_DASHBOARD/cli/boxyard.mjs: nothing installed."
-  published=$(curl -fsSL "$BOXYARD_DASHBOARD/cli/boxyard.mjs.sha256" | cut -d ' ' -f 1) || fail "could not download $BOXYARD_DASHBOARD/cli/boxyard.mjs.sha256: nothing installed."
+  published_line=$(curl -fsSL "$BOXYARD_DASHBOARD/cli/boxyard.mjs.sha256") || fail "could not download $BOXYARD_DASHBOARD/cli/boxyard.mjs.sha256: nothing installed."
+  published=${published_line%% *}
   downloaded=$(sha256_of "$download")
   [ -n "$published" ] && [ "$downloaded" = "$published" ] ||
     fail "the downloaded CLI's SHA-256 is $downloaded but the dashboard publishes ${published:-nothing}: it was changed on the way, nothing installed. Try again; if it happens again, tell the dashboard's admin."
