@@ -192,6 +192,22 @@ describe('the CLI installed from the dashboard', () => {
     expect(readdirSync(freshHome)).toEqual([]);
   });
 
+  it('a bad command line exits 2 with the usage, a failure 1', async () => {
+    const noToken = await boxyard('connect', '--url', proxy.url);
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('boxyard: connect needs --url and --token (or BOXYARD_TOKEN)\n\nUsage: boxyard connect --url URL --token TOKEN [options]');
+    const unknown = await boxyard('nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('boxyard: unknown command "nope"\n\nUsage: boxyard connect');
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = await boxyard('version', '--url', `http://127.0.0.1:${port}`);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain(`boxyard: could not reach the dashboard at http://127.0.0.1:${port}: connect ECONNREFUSED`);
+  });
+
   it('the CLI is served with its hash as ETag, revalidated and not sent again while unchanged', async () => {
     const published = readFileSync(`${BUILT_CLI}.sha256`, 'utf8');
     const first = await fetch(`${backendUrl}/cli/boxyard.mjs`);

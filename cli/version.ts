@@ -21,7 +21,7 @@ export interface VersionReport {
   dashboard?: {
     url: string;
     sha256: string;
-    /** True when the dashboard serves a build other than this one (the dashboard's copy is the one to have). */
+    /** True when the dashboard serves a build other than this one (the dashboard's copy is the one to have); false from source. */
     newer: boolean;
     installCommand: string;
   };
@@ -49,13 +49,15 @@ export async function versionReport(url: string | undefined): Promise<VersionRep
   const build = await thisBuild();
   if (!url) return build;
   const sha256 = await publishedSha256(url);
-  return { ...build, dashboard: { url, sha256, newer: sha256 !== build.sha256, installCommand: cliInstallCommand(url) } };
+  const newer = build.sha256 !== null && sha256 !== build.sha256;
+  return { ...build, dashboard: { url, sha256, newer, installCommand: cliInstallCommand(url) } };
 }
 
 export function describeVersion(report: VersionReport): string[] {
   const lines = [`boxyard ${report.version} (${report.sha256 ? `build sha256 ${report.sha256}` : 'from source, not a build'})`];
   const { dashboard } = report;
   if (!dashboard) return lines;
+  if (!report.sha256) return [...lines, `The dashboard at ${dashboard.url} serves the build sha256 ${dashboard.sha256}.`];
   if (!dashboard.newer) return [...lines, `The dashboard at ${dashboard.url} serves this same CLI.`];
   return [
     ...lines,
