@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors';
 import { shellQuote } from '../ssh/quote';
@@ -35,7 +36,7 @@ export function createCliDownloadRoutes(deps: { cliDir: string; publicUrl: strin
 
   /** The build's `sha256sum` line and hash, read per request: a rebuild is served without a restart. */
   async function published(): Promise<{ line: string; sha256: string }> {
-    const line = await readFile(`${deps.cliDir}/${CLI_FILE}.sha256`, 'utf8').catch(() => {
+    const line = await readFile(path.join(deps.cliDir, `${CLI_FILE}.sha256`), 'utf8').catch(() => {
       throw new AppError('NOT_FOUND', 'This dashboard has no CLI build; its admin runs scripts/install.sh (or node scripts/build-cli.mjs).');
     });
     return { line, sha256: line.split(' ')[0]! };
@@ -52,7 +53,9 @@ export function createCliDownloadRoutes(deps: { cliDir: string; publicUrl: strin
         return;
       }
       res.writeHead(200, { ...headers, 'content-type': 'text/javascript; charset=utf-8' });
-      createReadStream(`${deps.cliDir}/${CLI_FILE}`)
+      // A rebuild between reading the hash and the file (each renamed into place whole) gives a mismatch that
+      // install.sh refuses, asking to try again: never a half-written file.
+      createReadStream(path.join(deps.cliDir, CLI_FILE))
         .on('error', () => res.destroy())
         .pipe(res);
     },
