@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { dashboardAddress } from '../lib/cli-distribution';
 import { boxName, hostAddress, sshPort, sshUser } from '../lib/validation';
 import { ManagedBlockError } from '../server/connect/managed-block';
 import { DEFAULT_IDENTITY_FILE, type ConnectBox } from '../server/connect/snippets';
@@ -34,21 +35,25 @@ const boxesResponse = z.object({
   boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser })),
 });
 
-export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
+/** GETs `route` (a path of the dashboard's, e.g. /api/cli/boxes) at `url`; a bad URL or an unreachable dashboard is a CliError. */
+export async function requestDashboard(url: string, route: string, headers: Record<string, string> = {}): Promise<{ endpoint: URL; response: Response }> {
   let endpoint: URL;
   try {
-    endpoint = new URL('api/cli/boxes', url.endsWith('/') ? url : `${url}/`);
+    endpoint = dashboardAddress(url, route);
   } catch {
     throw new CliError(`--url ${url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
   }
-  let response: Response;
   try {
-    response = await fetch(endpoint, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    return { endpoint, response: await fetch(endpoint, { headers }) };
   } catch (error) {
     // fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate problem) is its cause.
     const { cause, message } = error as Error;
     throw new CliError(`could not reach the dashboard at ${endpoint.origin}: ${cause instanceof Error ? cause.message : message}`);
   }
+}
+
+export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
+  const { endpoint, response } = await requestDashboard(url, '/api/cli/boxes', { authorization: `Bearer ${token}`, accept: 'application/json' });
   const body: unknown = await response.json().catch(() => null);
   const message = (body as { error?: unknown } | null)?.error;
   if (response.status === 401) throw new CliError(`the dashboard refused the token: ${typeof message === 'string' ? message : 'unauthorized'}`);
@@ -97,7 +102,16 @@ async function replaceFile(file: string, content: string): Promise<void> {
   }
 }
 
-export async function updateSshConfig(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+/** What `connect` did (or, with dryRun, would do), for `--json`. */
+export interface ConnectResult {
+  email: string;
+  boxes: string[];
+  sshConfig: { path: string; status: 'unchanged' | 'written' | 'would-write' };
+  /** One per box; null when the docker CLI is not installed or contexts were left alone. */
+  dockerContexts: { name: string; status: 'unchanged' | 'created' | 'updated' | 'would-create' | 'would-update' }[] | null;
+}
+
+export async function updateSshConfig(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<ConnectResult['sshConfig']['status']> {
   const file = options.sshConfigPath;
   const existing = await readText(file);
   let updated: string;
@@ -107,13 +121,18 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
     throw error;
   }
-  if (updated === existing) return options.print(`${file}: already up to date.`);
+  if (updated === existing) {
+    options.print(`${file}: already up to date.`);
+    return 'unchanged';
+  }
   if (options.dryRun) {
     options.print(`${file}: would be rewritten to:`);
-    return options.print(updated);
+    options.print(updated);
+    return 'would-write';
   }
   await replaceFile(file, updated);
   options.print(`${file}: wrote ${boxes.length} box(es) between the "# BEGIN boxyard" and "# END boxyard" lines.`);
+  return 'written';
 }
 
 interface Ran {
@@ -136,35 +155,42 @@ function docker(args: string[]): Promise<Ran | null> {
 }
 
 /** One docker context per box, named like it and going through its ssh config entry (so it shares the control master). */
-export async function updateDockerContexts(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<void> {
+export async function updateDockerContexts(options: ConnectOptions, boxes: readonly ConnectBox[]): Promise<ConnectResult['dockerContexts']> {
+  const contexts: NonNullable<ConnectResult['dockerContexts']> = [];
   for (const box of boxes) {
     const host = `ssh://${box.name}`;
     const inspected = await docker(['context', 'inspect', box.name, '--format', '{{.Endpoints.docker.Host}}']);
     if (inspected === null) {
-      return options.print('docker is not installed (or not on PATH): skipped the docker contexts. Install the docker CLI and run this again.');
+      options.print('docker is not installed (or not on PATH): skipped the docker contexts. Install the docker CLI and run this again.');
+      return null;
     }
     const exists = inspected.code === 0;
     if (exists && inspected.stdout.trim() === host) {
       options.print(`docker context ${box.name}: already up to date.`);
+      contexts.push({ name: box.name, status: 'unchanged' });
       continue;
     }
     const args = exists ? ['context', 'update', box.name, '--docker', `host=${host}`] : ['context', 'create', box.name, '--docker', `host=${host}`];
     if (options.dryRun) {
       options.print(`would run: docker ${args.join(' ')}`);
+      contexts.push({ name: box.name, status: exists ? 'would-update' : 'would-create' });
       continue;
     }
     const ran = (await docker(args))!;
     if (ran.code !== 0) throw new CliError(`docker ${args.slice(0, 2).join(' ')} ${box.name} failed: ${ran.stderr.trim()}`);
     options.print(`docker context ${box.name}: ${exists ? 'updated' : 'created'} (docker --context ${box.name} ps).`);
+    contexts.push({ name: box.name, status: exists ? 'updated' : 'created' });
   }
+  return contexts;
 }
 
-export async function connect(options: ConnectOptions): Promise<void> {
+export async function connect(options: ConnectOptions): Promise<ConnectResult> {
   const { user, boxes } = await fetchBoxes(options.url, options.token);
   options.print(`${user.email} may reach ${boxes.length} box(es)${boxes.length ? `: ${boxes.map((box) => box.name).join(', ')}` : ''}.`);
   if (!options.identityFile && !existsSync(path.join(os.homedir(), '.ssh', 'id_ed25519'))) {
     options.print(`Note: the entries use ${DEFAULT_IDENTITY_FILE}, which does not exist here; pass --identity-file with the private key whose public half is on your profile.`);
   }
-  await updateSshConfig(options, boxes);
-  if (options.dockerContexts) await updateDockerContexts(options, boxes);
+  const sshConfig = { path: options.sshConfigPath, status: await updateSshConfig(options, boxes) };
+  const dockerContexts = options.dockerContexts ? await updateDockerContexts(options, boxes) : null;
+  return { email: user.email, boxes: boxes.map((box) => box.name), sshConfig, dockerContexts };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm dependencies and the generated Prisma clients. Shared by start.sh and test.sh.
+# npm dependencies, the generated Prisma clients, the box sampler and the laptop CLI the dashboard serves.
+# Shared by start.sh and test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +14,5 @@ echo "==> prisma generate (SQLite and PostgreSQL clients)"
 npm run --silent db:generate
 echo "==> box sampler (static C, per box architecture)"
 scripts/build-sampler.sh
+echo "==> laptop CLI (one file, served at /cli/boxyard.mjs)"
+node scripts/build-cli.mjs

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toNodeHandler } from 'better-auth/node';
+import { CLI_FILE_PATH, CLI_INSTALL_PATH, CLI_SHA256_PATH } from '../../lib/cli-distribution';
 import { TERMINAL_PATH } from '../../lib/terminal-protocol';
 import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 import { CLI_API_PATH, createCliApiRoute } from './cli-api';
+import { BUILT_CLI_DIR, createCliDownloadRoutes } from './cli-download';
 import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { sendJson } from './responses';
@@ -39,12 +41,16 @@ export const HEALTH_PATH = '/api/health';
 
 export function createEdge(services: Services): Edge {
   const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
+  const cliDownload = createCliDownloadRoutes({ cliDir: BUILT_CLI_DIR, publicUrl: services.env.publicUrl });
   const httpRoutes: Route<HttpHandler>[] = [
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
     { path: AUTH_PATH, subtree: true, handle: toNodeHandler(services.auth) },
     { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, identify: identifyRequest }) },
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
+    { path: CLI_FILE_PATH, handle: cliDownload.file },
+    { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },
+    { path: CLI_INSTALL_PATH, handle: cliDownload.install },
   ];
   const upgradeRoutes: Route<UpgradeHandler>[] = [
     {

@@ -1,5 +1,6 @@
+import { cliInstallCommand } from '../../lib/cli-distribution';
 import { cliConnectCommand, connectSnippets } from '../connect/snippets';
-import { boxProcedure, router } from './init';
+import { authedProcedure, boxProcedure, router } from './init';
 
 /** What a developer pastes on their laptop to work on a box (ssh config, docker context, editors). */
 export const connectRouter = router({
@@ -11,4 +12,7 @@ export const connectRouter = router({
       cliCommand: cliConnectCommand(services.env.publicUrl),
     };
   }),
+
+  /** The line that installs the CLI from this dashboard (server/http/cli-download.ts) on a laptop. */
+  cliInstall: authedProcedure.query(({ ctx }) => ({ command: cliInstallCommand(ctx.services.env.publicUrl) })),
 });

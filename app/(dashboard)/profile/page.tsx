@@ -84,6 +84,7 @@ function ApiTokens() {
   const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSettled: invalidate }));
   // The new token lives only in this component's state: it is shown once and gone on reload.
   const [created, setCreated] = useState<{ token: string; cliCommand: string; name: string } | null>(null);
+  const cliInstall = useQuery(trpc.connect.cliInstall.queryOptions());
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -106,13 +107,22 @@ function ApiTokens() {
         For the <code className="rounded bg-slate-100 px-1">boxyard</code> CLI on your laptop: it writes an ssh config entry and a docker context for
         every box you can reach. A token acts as you; revoke it when a laptop is gone.
       </p>
+      {cliInstall.data && (
+        <div className="mb-4 space-y-1">
+          <p className="text-sm text-slate-600">
+            Install the CLI on your laptop (it needs Node.js 20 or newer; the script checks the download&apos;s SHA-256 and installs into
+            ~/.local/bin):
+          </p>
+          <CopyText text={cliInstall.data.command} label="Install the boxyard CLI" />
+        </div>
+      )}
       {created && (
         <div role="status" className="mb-4 space-y-2 rounded-md bg-emerald-50 p-3 ring-1 ring-emerald-200">
           <p className="text-sm font-medium text-emerald-900">
             Token &quot;{created.name}&quot; made. Copy it now: it is not shown again.
           </p>
           <CopyText text={created.token} label="New API token" />
-          <p className="text-sm text-emerald-900">Then, from a checkout of the Boxyard repository on your laptop (npm ci once):</p>
+          <p className="text-sm text-emerald-900">Then, on your laptop, with the CLI installed as above:</p>
           <CopyText text={created.cliCommand} label="CLI command with the new token" />
           <Button variant="secondary" onClick={() => setCreated(null)}>
             Done
