@@ -1,12 +1,10 @@
-import { parseArgs } from 'node:util';
+import { Command as Program, CommanderError, Option } from 'commander';
 
 /**
- * The CLI's commands, flags, help and bash completion, declared once per command.
- *
- * TEMPORARY: a thin layer over node:util parseArgs because no CLI library is installed in this checkout yet. It is
- * meant to be replaced by `commander` (15.1.0), keeping the same shape: one `defineCommand` per command, one list in
- * boxyard.ts. Exit codes: 2 for a usage error (unknown command or flag, missing value), 1 for a failure the command
- * reports (`CliError`), 0 otherwise.
+ * The CLI's commands, flags, help and bash completion, declared once per command and parsed by commander. A command
+ * is one `defineCommand`; boxyard.ts lists them. The help text is ours (one usage line per command, as the README
+ * and the profile page show it), commander does the parsing, the `help` command and the errors. Exit codes: 2 for a
+ * usage error (unknown command or flag, missing value), 1 for a failure the command reports (`CliError`), 0 otherwise.
  */
 
 export interface OptionSpec {
@@ -100,37 +98,48 @@ export function bashCompletion(commands: readonly Command[]): string {
   ].join('\n');
 }
 
+/** What commander says (`error: unknown option '--x'`), without its prefix, in the words our help uses. */
+function usageMessage(error: CommanderError): string {
+  return error.message.replace(/^error: /, '');
+}
+
 /** Parses `argv` (without node and the script) and runs the named command; throws UsageError for a bad command line. */
 export async function runProgram(commands: readonly Command[], argv: string[], print: (text: string) => void): Promise<void> {
-  const [name, ...rest] = argv;
+  const program = new Program('boxyard').exitOverride().configureOutput({ writeOut: (text) => print(text.trimEnd()), writeErr: () => {} });
+  program.configureHelp({ formatHelp: () => programHelp(commands) });
   const unknown = (what: string | undefined) => new UsageError(`unknown command ${JSON.stringify(what ?? '')}\n\n${programHelp(commands)}`);
-  if (name === '--help' || name === '-h' || name === 'help') {
-    const about = rest[0] === undefined ? undefined : commands.find((command) => command.name === rest[0]);
-    if (rest[0] !== undefined && !about) throw unknown(rest[0]);
-    return print(about ? commandHelp(about) : programHelp(commands));
-  }
-  const command = commands.find((candidate) => candidate.name === name);
-  if (!command) throw unknown(name);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: Object.fromEntries(
-        Object.entries({ ...command.options, help: HELP_OPTION }).map(([flag, { type, short }]) => [flag, short ? { type, short } : { type }]),
-      ),
+  if (!argv.length) throw unknown(undefined);
+  let failedCommand: Command | null = null;
+
+  for (const command of commands) {
+    const sub = program.command(command.name).summary(command.summary).description(command.description).exitOverride();
+    sub.configureHelp({ formatHelp: () => commandHelp(command) });
+    const flags = Object.entries(command.options).map(([name, spec]) => {
+      const option = new Option(`${spec.short ? `-${spec.short}, ` : ''}--${name}${spec.type === 'string' ? ` <${spec.value ?? 'VALUE'}>` : ''}`, spec.help);
+      sub.addOption(option);
+      return { name, option };
     });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${commandHelp(command)}`);
+    for (let i = 0; i < (command.maxArguments ?? 0); i++) sub.argument(`[argument${i + 1}]`);
+    sub.allowExcessArguments(false).action(async (...received: unknown[]) => {
+      const parsed = sub.opts<Record<string, string | boolean | undefined>>();
+      // A negated flag (`--no-docker-contexts`) is commander's `dockerContexts: false`; our commands read it by its name.
+      const values = Object.fromEntries(flags.map(({ name, option }) => [name, option.negate ? parsed[option.attributeName()] === false : parsed[option.attributeName()]]));
+      const args = received.slice(0, command.maxArguments ?? 0).filter((arg): arg is string => typeof arg === 'string');
+      failedCommand = command;
+      await command.run(values, args);
+    });
   }
-  if (parsed.values.help) return print(commandHelp(command));
-  if (parsed.positionals.length > (command.maxArguments ?? 0)) {
-    throw new UsageError(`${command.name}: unexpected argument ${JSON.stringify(parsed.positionals.join(' '))}\n\n${commandHelp(command)}`);
-  }
+
   try {
-    await command.run(parsed.values, parsed.positionals);
+    await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    if (error instanceof UsageError) throw new UsageError(`${error.message}\n\n${commandHelp(command)}`);
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help') return;
+      if (error.code === 'commander.unknownCommand') throw unknown(argv[0]);
+      const command = commands.find((candidate) => candidate.name === argv[0]);
+      throw new UsageError(`${usageMessage(error)}\n\n${command ? commandHelp(command) : programHelp(commands)}`);
+    }
+    if (error instanceof UsageError && failedCommand) throw new UsageError(`${error.message}\n\n${commandHelp(failedCommand)}`);
     throw error;
   }
 }
