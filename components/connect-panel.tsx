@@ -44,7 +44,7 @@ export function ConnectPanel({ boxId }: { boxId: string }) {
           <Link href="/profile" className="text-indigo-700 underline">
             profile
           </Link>
-          , then run this from a checkout of the Boxyard repository (npm ci once). It writes an entry for every box you can reach into{' '}
+          , install the CLI from there (one line), then run this. It writes an entry for every box you can reach into{' '}
           {code('~/.ssh/config')} (only between its own marker lines) and a docker context per box. Run it again when boxes change.
         </Snippet>
 

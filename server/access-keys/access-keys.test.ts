@@ -116,7 +116,7 @@ describe.each(providers)('profile keys and tokens on %s', (provider) => {
   it('makes a token shown once and stored only as its hash, lists it, authenticates it, and revokes it', async () => {
     const { token, apiToken, cliCommand } = await as(alice).profile.tokens.create({ name: 'work laptop' });
     expect(token).toMatch(/^byd_[A-Za-z0-9_-]{43}$/);
-    expect(cliCommand).toBe(`npx boxyard connect --url https://boxyard.example.com --token ${token}`);
+    expect(cliCommand).toBe(`boxyard connect --url https://boxyard.example.com --token ${token}`);
     expect(apiToken).toMatchObject({ name: 'work laptop', prefix: token.slice(0, 8), lastUsedAt: null, revokedAt: null });
     const rows = await sql(url, 'SELECT * FROM api_token');
     expect(rows).toHaveLength(1);

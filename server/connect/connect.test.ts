@@ -38,7 +38,7 @@ describe('connect snippets and the CLI endpoint', () => {
     const shared = await caller.connect.snippets({ boxId: boxes.shared });
     expect(shared.alias).toBe('shared');
     expect(shared.snippets.sshConfig).toContain('Host shared\n  HostName shared.example.com\n  Port 2200\n  User dev\n');
-    expect(shared.cliCommand).toBe(`npx boxyard connect --url ${backend.services.env.publicUrl} --token <token>`);
+    expect(shared.cliCommand).toBe(`boxyard connect --url ${backend.services.env.publicUrl} --token <token>`);
     await expect(caller.connect.snippets({ boxId: boxes.admins })).rejects.toThrow('No such box, or you do not have access to it.');
   });
 

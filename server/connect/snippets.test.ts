@@ -43,6 +43,6 @@ describe('connect snippets', () => {
   });
 
   it('the CLI command names the dashboard', () => {
-    expect(cliConnectCommand('https://boxyard.example.com')).toBe('npx boxyard connect --url https://boxyard.example.com --token <token>');
+    expect(cliConnectCommand('https://boxyard.example.com')).toBe('boxyard connect --url https://boxyard.example.com --token <token>');
   });
 });

@@ -76,5 +76,5 @@ export function connectSnippets(box: ConnectBox): ConnectSnippets {
 
 /** The CLI command that writes every box's entry and docker context at once; the token comes from the profile page. */
 export function cliConnectCommand(dashboardUrl: string, token = '<token>'): string {
-  return `npx boxyard connect --url ${dashboardUrl} --token ${token}`;
+  return `boxyard connect --url ${dashboardUrl} --token ${token}`;
 }
