@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toNodeHandler } from 'better-auth/node';
 import { TERMINAL_PATH } from '../../lib/terminal-protocol';
+import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
 import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
@@ -11,6 +12,7 @@ import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { sendJson } from './responses';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute, TRPC_PATH } from './trpc-route';
+import { createTunnelRoute } from './tunnel-ws';
 
 /**
  * Every route the dashboard serves itself, HTTP and WebSocket, in two tables; pages are Next's (server.ts).
@@ -46,16 +48,10 @@ export function createEdge(services: Services): Edge {
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
   ];
+  const dashboardOrigin = new URL(services.env.publicUrl).origin;
   const upgradeRoutes: Route<UpgradeHandler>[] = [
-    {
-      path: TERMINAL_PATH,
-      handle: createTerminalRoute({
-        db: services.db,
-        terminals: services.terminals,
-        identify: identifyRequest,
-        dashboardOrigin: new URL(services.env.publicUrl).origin,
-      }),
-    },
+    { path: TERMINAL_PATH, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest, dashboardOrigin }) },
+    { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, dashboardOrigin }) },
   ];
 
   return {
