@@ -42,7 +42,11 @@ export class TunnelPipe {
     this.done = new Promise((resolve) => (this.finish = resolve));
     channel.on('data', (chunk: Buffer) => this.towardsClient(chunk));
     channel.on('error', () => undefined); // its close follows; the ending says what happened
-    channel.once('close', () => this.end({ code: tunnelCloseCodes.streamEnded, reason: 'the connection on the box closed' }));
+    // The box's end of the TCP connection closed (EOF; sshd closes the channel only after ours): the stream is over,
+    // and the client's close frame follows the bytes already queued.
+    const boxClosed = () => this.end({ code: tunnelCloseCodes.streamEnded, reason: 'the connection on the box closed' });
+    channel.once('end', boxClosed);
+    channel.once('close', boxClosed);
     socket.on('message', (data, isBinary) => this.towardsBox(data, isBinary));
     socket.once('close', () => this.end({ code: tunnelCloseCodes.streamEnded, reason: 'the client closed the tunnel' }));
     socket.resume(); // paused since the upgrade: the client's early bytes flow from here
