@@ -67,7 +67,7 @@ describe('boxyard connect', () => {
   });
 
   it('writes the boxes the token may reach into a new ~/.ssh/config (700/600) and makes their docker contexts', async () => {
-    const ran = await cli('--token', token, '--identity-file', labKey);
+    const ran = await cli('--token', token, '--identity-file', labKey, '--direct');
     expect(ran.stderr).not.toMatch(/boxyard:/);
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain('alice@example.com may reach 1 box(es): cli-box.');
@@ -104,7 +104,7 @@ describe('boxyard connect', () => {
 
   it('a second run changes nothing', async () => {
     const before = { bytes: readFileSync(sshConfig), mtime: statSync(sshConfig).mtimeMs };
-    const ran = await cli('--token', token, '--identity-file', labKey);
+    const ran = await cli('--token', token, '--identity-file', labKey, '--direct');
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain(`${sshConfig}: already up to date.`);
     if (hasDocker) expect(ran.stdout).toContain('docker context cli-box: already up to date.');
@@ -115,7 +115,7 @@ describe('boxyard connect', () => {
   it('a context pointing elsewhere is updated', async () => {
     if (!hasDocker) return;
     await run('docker', ['context', 'update', 'cli-box', '--docker', 'host=ssh://elsewhere'], env);
-    const ran = await cli('--token', token, '--identity-file', labKey);
+    const ran = await cli('--token', token, '--identity-file', labKey, '--direct');
     expect(ran.stdout).toContain('docker context cli-box: updated');
     const host = await run('docker', ['context', 'inspect', 'cli-box', '--format', '{{.Endpoints.docker.Host}}'], env);
     expect(host.stdout.trim()).toBe('ssh://cli-box');

@@ -3,17 +3,20 @@
  * The Boxyard CLI. Installed from a dashboard (`curl -fsSL <dashboard>/cli/install.sh | sh`: one bundled file built by
  * scripts/build-cli.mjs), or run with tsx from a checkout of this repository (`npx boxyard ...`).
  *
- *   boxyard connect --url URL --token TOKEN [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--dry-run] [--json]
+ *   boxyard connect --url URL --token TOKEN [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
+ *   boxyard proxy --url URL (--token TOKEN | --token-file PATH) [--port N] NAME
  *   boxyard version [--url URL] [--json]
  *   boxyard completion
  *
  * A command is one `defineCommand` in the list below.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_IDENTITY_FILE } from '../server/connect/snippets';
 import { bashCompletion, defineCommand, runProgram, UsageError, type Command } from './commands';
 import { CliError, connect } from './connect';
+import { runProxy } from './proxy';
 import { describeVersion, versionReport } from './version';
 
 const print = (line: string) => console.log(line);
@@ -26,13 +29,16 @@ const connectCommand = defineCommand({
   summary: 'write an ssh config entry and a docker context for every box you may reach',
   description: `Writes an ~/.ssh/config entry (Host NAME) for every box you may reach on the Boxyard dashboard at URL, between
 "# BEGIN boxyard" and "# END boxyard" lines (nothing else in the file changes), and a docker context per box
-(docker --context NAME ps). Make the token on the dashboard's profile page; BOXYARD_TOKEN works instead of --token.`,
+(docker --context NAME ps). Make the token on the dashboard's profile page; BOXYARD_TOKEN works instead of --token.
+The entries reach each box through the dashboard (ProxyCommand \`boxyard proxy\`, the token kept in
+${tokenFileShown()}), so the laptop needs no route to the box; --direct writes entries to the box's own address.`,
   options: {
     url: { type: 'string', value: 'URL', help: 'the dashboard' },
     token: { type: 'string', value: 'TOKEN', help: 'an API token from your profile page (or BOXYARD_TOKEN)' },
     'ssh-config': { type: 'string', value: 'PATH', help: 'the ssh config to update (default ~/.ssh/config)' },
     'identity-file': { type: 'string', value: 'PATH', help: `your private key, for every entry (default ${DEFAULT_IDENTITY_FILE})` },
     'no-docker-contexts': { type: 'boolean', help: 'leave docker contexts alone' },
+    direct: { type: 'boolean', help: "entries that connect to each box's address, not through the dashboard" },
     'dry-run': { type: 'boolean', help: 'print what would change, change nothing' },
     json,
   },
@@ -47,10 +53,42 @@ const connectCommand = defineCommand({
       sshConfigPath: path.resolve(values['ssh-config'] ?? path.join(os.homedir(), '.ssh', 'config')),
       identityFile: identityFile && !identityFile.startsWith('~') ? path.resolve(identityFile) : identityFile,
       dockerContexts: !values['no-docker-contexts'],
+      // The ProxyCommand runs this very CLI the way it runs now (node, its loader flags under tsx, the script).
+      proxy: values.direct ? null : { cli: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)], tokenFile: defaultTokenFile() },
       dryRun: values['dry-run'] ?? false,
       print: values.json ? () => {} : print,
     });
     if (values.json) printJson(result);
+  },
+});
+
+const proxyCommand = defineCommand({
+  name: 'proxy',
+  usage: 'proxy --url URL [--token TOKEN | --token-file PATH] [--port N] NAME',
+  summary: 'an ssh ProxyCommand: one TCP stream to a box through the dashboard (a sleeping box is woken first)',
+  description: `An ssh ProxyCommand: one TCP stream to port N (22) of box NAME through the dashboard, on stdin and stdout; a box
+that sleeps is woken first, with progress on stderr. The entries \`boxyard connect\` writes run it.`,
+  options: {
+    url: { type: 'string', value: 'URL', help: 'the dashboard' },
+    token: { type: 'string', value: 'TOKEN', help: 'an API token (or BOXYARD_TOKEN)' },
+    'token-file': { type: 'string', value: 'PATH', help: 'read the token from this file (what connect writes)' },
+    port: { type: 'string', value: 'N', help: "the box's port (default 22)" },
+  },
+  maxArguments: 1,
+  async run(values, [box]) {
+    if (!box || !values.url) throw new UsageError('proxy needs --url and one box name');
+    const port = Number(values.port ?? 22);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port ${values.port} is not a port (1-65535)`);
+    let token = values.token ?? process.env.BOXYARD_TOKEN;
+    if (!token && values['token-file']) {
+      try {
+        token = readFileSync(values['token-file'], 'utf8').trim();
+      } catch (error) {
+        throw new CliError(`cannot read the token file ${values['token-file']} (${(error as NodeJS.ErrnoException).code}); run \`boxyard connect\` again`);
+      }
+    }
+    if (!token) throw new UsageError('proxy needs --token, --token-file or BOXYARD_TOKEN');
+    process.exitCode = await runProxy({ url: values.url, token, box, port, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   },
 });
 
@@ -82,7 +120,16 @@ const completionCommand = defineCommand({
   },
 });
 
-const commands: Command[] = [connectCommand, versionCommand, completionCommand];
+const commands: Command[] = [connectCommand, proxyCommand, versionCommand, completionCommand];
+
+/** Where \`connect\` keeps the token its ProxyCommand entries read. */
+function defaultTokenFile(): string {
+  return path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'boxyard', 'token');
+}
+
+function tokenFileShown(): string {
+  return process.env.XDG_CONFIG_HOME ? '$XDG_CONFIG_HOME/boxyard/token' : '~/.config/boxyard/token';
+}
 
 function fail(message: string, code: number): never {
   console.error(`boxyard: ${message}`);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { dashboardAddress } from '../lib/cli-distribution';
 import { boxName, hostAddress, sshPort, sshUser } from '../lib/validation';
 import { ManagedBlockError } from '../server/connect/managed-block';
-import { DEFAULT_IDENTITY_FILE, type ConnectBox } from '../server/connect/snippets';
+import { DEFAULT_IDENTITY_FILE, proxyCommandLine, type ConnectBox } from '../server/connect/snippets';
 import { renderSshConfig } from './ssh-config';
 
 /** `boxyard connect`: the developer's boxes from the dashboard into ~/.ssh/config and docker contexts. */
@@ -20,6 +20,11 @@ export interface ConnectOptions {
   /** IdentityFile of every entry; the default placeholder when absent. */
   identityFile?: string;
   dockerContexts: boolean;
+  /**
+   * Entries go through the dashboard's tunnel (`boxyard proxy`): how to run this CLI, and where to keep the token the
+   * ProxyCommand reads (0600). null writes direct entries (HostName and Port of each box), for laptops that reach them.
+   */
+  proxy: { cli: readonly string[]; tokenFile: string } | null;
   /** Prints what would change, changes nothing. */
   dryRun: boolean;
   print: (line: string) => void;
@@ -116,9 +121,11 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
   const existing = await readText(file);
   let updated: string;
   try {
-    updated = renderSshConfig(existing, boxes, options.identityFile);
+    const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url, options.proxy.tokenFile) : undefined;
+    updated = renderSshConfig(existing, boxes, options.identityFile, proxyCommand);
   } catch (error) {
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
+    if (options.proxy && error instanceof Error) throw new CliError(`${error.message}; pass --direct for entries without the tunnel`);
     throw error;
   }
   if (updated === existing) {
@@ -184,12 +191,23 @@ export async function updateDockerContexts(options: ConnectOptions, boxes: reado
   return contexts;
 }
 
+/** The token the ProxyCommand reads, in its own 0600 file (never in the ssh config, which is often shared or synced). */
+async function saveToken(options: ConnectOptions, file: string): Promise<void> {
+  if ((await readText(file)) === `${options.token}\n`) return;
+  if (options.dryRun) return options.print(`would write the token to ${file}`);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, `${options.token}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  options.print(`${file}: saved the token for \`boxyard proxy\`.`);
+}
+
 export async function connect(options: ConnectOptions): Promise<ConnectResult> {
   const { user, boxes } = await fetchBoxes(options.url, options.token);
   options.print(`${user.email} may reach ${boxes.length} box(es)${boxes.length ? `: ${boxes.map((box) => box.name).join(', ')}` : ''}.`);
   if (!options.identityFile && !existsSync(path.join(os.homedir(), '.ssh', 'id_ed25519'))) {
     options.print(`Note: the entries use ${DEFAULT_IDENTITY_FILE}, which does not exist here; pass --identity-file with the private key whose public half is on your profile.`);
   }
+  if (options.proxy) await saveToken(options, options.proxy.tokenFile);
   const sshConfig = { path: options.sshConfigPath, status: await updateSshConfig(options, boxes) };
   const dockerContexts = options.dockerContexts ? await updateDockerContexts(options, boxes) : null;
   return { email: user.email, boxes: boxes.map((box) => box.name), sshConfig, dockerContexts };

@@ -11,9 +11,10 @@ export const sshConfigMarkers = {
  * `existing` with the boxyard block holding one Host entry per box (a blank line between entries), or without the
  * block when there are no boxes. A new block goes at the end: lines before it (top-level options, Include, Host *)
  * keep their meaning, and since ssh uses the first value it finds, a `Host *` above still wins for what it sets.
- * Throws ManagedBlockError when the markers are duplicated or unbalanced.
+ * Throws ManagedBlockError when the markers are duplicated or unbalanced. `proxyCommand`: entries through the
+ * dashboard's tunnel (see sshConfigLines); none writes direct entries.
  */
-export function renderSshConfig(existing: string, boxes: readonly ConnectBox[], identityFile?: string): string {
-  const lines = boxes.flatMap((box, index) => [...(index ? [''] : []), ...sshConfigLines(box, identityFile)]);
+export function renderSshConfig(existing: string, boxes: readonly ConnectBox[], identityFile?: string, proxyCommand?: string): string {
+  const lines = boxes.flatMap((box, index) => [...(index ? [''] : []), ...sshConfigLines(box, identityFile, proxyCommand)]);
   return replaceManagedBlock(existing, sshConfigMarkers, lines);
 }

@@ -20,10 +20,12 @@ import { mountApplyRecipe } from './mounts/apply-recipe';
 import { measureRecipe } from './mounts/measure';
 import { vmRecipes } from './vms/recipes';
 import { vmLifecycleActions } from './vms/auto-suspend-actions';
-import { wakeOnDemand, type SuspendedBoxes } from './vms/wake';
+import { wakeOnDemand, type SuspendedBoxes, type WakeOptions } from './vms/wake';
+import type { SessionUser } from './boxes/access';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
+import { TunnelService } from './tunnels/service';
 import { ensureFirstAdmin } from './users/users';
 
 /** The dashboard's long-lived parts, created once at start-up and handed to every request. */
@@ -38,6 +40,8 @@ export interface Services {
   hostRemote: HostRemote;
   statusPoller: StatusPoller;
   terminals: TerminalManager;
+  /** Laptop TCP streams to box ports through the pool (`boxyard proxy`). */
+  tunnels: TunnelService;
   jobs: JobRunner;
   /** Box metrics, idle status and auto-suspend (server/metrics). */
   metrics: MetricsService;
@@ -96,14 +100,21 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const autoSuspended: SuspendedBoxes = {
     resumeOnDemand: (boxId, actor) => resumeOnDemand({ db, resumeBox: autoSuspendActions.resumeBox }, boxId, actor),
   };
+  const wake = (boxId: string, actor: SessionUser, options?: WakeOptions) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor, options);
   const terminals = new TerminalManager({
     db,
     remote,
     idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
     bufferBytes: env.TERMINAL_BUFFER_BYTES,
-    wakeBox: (boxId, actor) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor),
+    wakeBox: (boxId, actor) => wake(boxId, actor),
   });
   terminals.start();
+  const tunnels = new TunnelService({
+    db,
+    remote,
+    wakeBox: (boxId, actor, onWaking) => wake(boxId, actor, { reason: 'a tunnel was opened', onWaking }),
+  });
+  tunnels.start();
   // Off by default where status polling is off (tests): a sampler holds one SSH channel per box.
   const compiled = loadCompiledSamplers();
   if (compiled.length < 2) {
@@ -116,6 +127,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     remote,
     hostRemote,
     terminals,
+    tunnels,
     sampler: { compiled },
     leads: () => fleetLease.held(),
     ...autoSuspendActions,
@@ -126,7 +138,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, tunnels, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -136,6 +148,8 @@ export async function stopServices(services: Services): Promise<void> {
   await services.fleetLease.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
+  // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.
+  await services.tunnels.stop();
   // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.
   await services.jobs.stop();
   await services.statusPoller.stop();

@@ -47,6 +47,8 @@ export type AuditAction =
   | 'metrics.policy.delete'
   | 'terminal.open'
   | 'terminal.close'
+  | 'tunnel.open'
+  | 'tunnel.close'
   | 'cli.boxes'
   | `ssh.exec.host.${string}`
   | `ssh.exec.${string}`;

@@ -32,14 +32,36 @@ function configPath(what: string, path: string): string {
 }
 
 /**
+ * One word of a ProxyCommand, which ssh hands to a shell after expanding its %-tokens: only characters that mean
+ * nothing to either are allowed (a space, quote, `;`, `$` or `%` is refused rather than escaped).
+ */
+function commandWord(word: string): string {
+  if (!/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) throw new Error(`${JSON.stringify(word)} cannot go into an ssh ProxyCommand (it has a space or a character the shell or ssh would interpret)`);
+  return word;
+}
+
+/**
+ * `ProxyCommand` through the dashboard's tunnel: `cli` is how to run the Boxyard CLI (e.g. ["/usr/bin/node",
+ * "/home/me/.local/bin/boxyard"]), `%n` the alias ssh was given, i.e. the box's name.
+ */
+export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, tokenFile: string): string {
+  return [...cli, 'proxy', '--url', dashboardUrl, '--token-file', tokenFile].map(commandWord).join(' ') + ' %n';
+}
+
+/**
  * The ~/.ssh/config entry for a box, as lines. The control master keeps one SSH connection open for 10 minutes, so
  * docker-over-ssh (which runs a new ssh per docker command) and VS Code reuse it instead of logging in each time.
+ * With a `proxyCommand` (proxyCommandLine) the entry reaches the box through the dashboard and names no address:
+ * the laptop needs no route to the box. Without one it is a direct entry (HostName and Port of the box).
  */
-export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_IDENTITY_FILE): string[] {
+export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_IDENTITY_FILE, proxyCommand?: string): string[] {
+  const route = proxyCommand
+    ? [`  ProxyCommand ${proxyCommand}`]
+    : [`  HostName ${configValue('host', box.host)}`, `  Port ${configValue('port', box.port)}`];
+  if (proxyCommand && /[\p{Cc}]/u.test(proxyCommand)) throw new Error('a ProxyCommand cannot hold control characters');
   return [
     `Host ${configValue('box name', box.name)}`,
-    `  HostName ${configValue('host', box.host)}`,
-    `  Port ${configValue('port', box.port)}`,
+    ...route,
     `  User ${configValue('user', box.user)}`,
     `  IdentityFile ${configPath('identity file', identityFile)}`,
     '  ServerAliveInterval 30',

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { toNodeHandler } from 'better-auth/node';
 import { CLI_FILE_PATH, CLI_INSTALL_PATH, CLI_SHA256_PATH } from '../../lib/cli-distribution';
 import { TERMINAL_PATH } from '../../lib/terminal-protocol';
+import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
 import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
@@ -13,6 +14,7 @@ import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { sendJson } from './responses';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute, TRPC_PATH } from './trpc-route';
+import { createTunnelRoute } from './tunnel-ws';
 
 /**
  * Every route the dashboard serves itself, HTTP and WebSocket, in two tables; pages are Next's (server.ts).
@@ -52,16 +54,10 @@ export function createEdge(services: Services): Edge {
     { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },
     { path: CLI_INSTALL_PATH, handle: cliDownload.install },
   ];
+  const dashboardOrigin = new URL(services.env.publicUrl).origin;
   const upgradeRoutes: Route<UpgradeHandler>[] = [
-    {
-      path: TERMINAL_PATH,
-      handle: createTerminalRoute({
-        db: services.db,
-        terminals: services.terminals,
-        identify: identifyRequest,
-        dashboardOrigin: new URL(services.env.publicUrl).origin,
-      }),
-    },
+    { path: TERMINAL_PATH, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest, dashboardOrigin }) },
+    { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, dashboardOrigin }) },
   ];
 
   return {

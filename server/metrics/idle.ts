@@ -7,12 +7,22 @@ export interface Activity {
   reasons: string[];
 }
 
+/** The idle reason of one open tunnel, e.g. "tunnel open: ssh by ana@example.com". */
+export function tunnelReason(tunnel: string): string {
+  return `tunnel open: ${tunnel}`;
+}
+
 /**
  * A sample is active when the guest CPU is at or above the threshold, an SSH login is open, a container uses CPU,
- * or a dashboard terminal is attached. A sample whose CPU is unknown (first after a (re)connect) is not evidence of
+ * a dashboard terminal is attached, or a laptop's tunnel is open (`tunnels`: "ssh by <email>", TunnelActivity). A sample whose CPU is unknown (first after a (re)connect) is not evidence of
  * quiet: it is treated as active so that idleness always rests on measured samples.
  */
-export function activityOf(sample: Sample, terminalsAttached: number, settings: Pick<MetricsSettings, 'idleCpuPct' | 'containerBusyPct'>): Activity {
+export function activityOf(
+  sample: Sample,
+  terminalsAttached: number,
+  settings: Pick<MetricsSettings, 'idleCpuPct' | 'containerBusyPct'>,
+  tunnels: readonly string[] = [],
+): Activity {
   const reasons: string[] = [];
   if (sample.cpuPct === null) reasons.push('cpu not measured yet');
   else if (sample.cpuPct >= settings.idleCpuPct) reasons.push(`cpu ${sample.cpuPct.toFixed(0)}%`);
@@ -20,6 +30,7 @@ export function activityOf(sample: Sample, terminalsAttached: number, settings: 
   const busyContainers = sample.containerCpuPct.filter((pct) => !(pct < settings.containerBusyPct)).length;
   if (busyContainers > 0) reasons.push(`${busyContainers} busy container${busyContainers === 1 ? '' : 's'}`);
   if (terminalsAttached > 0) reasons.push(`${terminalsAttached} terminal${terminalsAttached === 1 ? '' : 's'} attached`);
+  reasons.push(...tunnels.map(tunnelReason));
   return { active: reasons.length > 0, reasons };
 }
 
@@ -68,6 +79,14 @@ export class IdleTracker {
     const entry = this.entry(boxId);
     entry.quietSince = null;
     if (!entry.reasons.some((r) => r.includes('terminal'))) entry.reasons = [...entry.reasons, 'terminal attached'];
+  }
+
+  /** Tunnels open between samples make the box busy at once, each named in the reasons. */
+  onTunnelsOpen(boxId: string, tunnels: readonly string[]): void {
+    const entry = this.entry(boxId);
+    entry.quietSince = null;
+    const missing = tunnels.map(tunnelReason).filter((reason) => !entry.reasons.includes(reason));
+    if (missing.length) entry.reasons = [...entry.reasons, ...missing];
   }
 
   state(boxId: string, now: number, windowMs: number): IdleState {

@@ -24,11 +24,19 @@ export interface TerminalActivity {
   terminalsOn(boxId: string): TerminalCount;
 }
 
+/** What metrics asks the dashboard's tunnels (a port: services.ts plugs the TunnelService in). */
+export interface TunnelActivity {
+  /** Open tunnels to the box, each as "ssh by <email>". */
+  tunnelsOn(boxId: string): string[];
+}
+
 export interface MetricsServiceOptions {
   db: Db;
   remote: BoxRemote;
   hostRemote: HostRemote;
   terminals: TerminalActivity;
+  /** Open tunnels keep a box busy and never auto-suspended; none when absent. */
+  tunnels?: TunnelActivity;
   /** The VM lifecycle (server/vms requestVmAction) for auto-suspend; null until the lead wires it. */
   suspendBox?: SuspendBoxFn | null;
   resumeBox?: ResumeBoxFn | null;
@@ -85,6 +93,7 @@ export class MetricsService {
       db: options.db,
       idleState: (boxId) => this.idleState(boxId),
       terminalsAttached: (boxId) => this.terminalsOn(boxId).attached,
+      tunnelsOpen: (boxId) => this.tunnelsOn(boxId),
       warningMs: () => this.settings.suspendWarningS * 1000,
       now: () => this.clock.now(),
       suspendBox: options.suspendBox ?? null,
@@ -138,6 +147,10 @@ export class MetricsService {
     return this.options.terminals.terminalsOn(boxId);
   }
 
+  tunnelsOn(boxId: string): string[] {
+    return this.options.tunnels?.tunnelsOn(boxId) ?? [];
+  }
+
   idleState(boxId: string): IdleState {
     return this.idle.state(boxId, this.clock.now(), this.settings.idleWindowS * 1000);
   }
@@ -145,7 +158,7 @@ export class MetricsService {
   private onSample(boxId: string, sample: Sample): void {
     sample.hostCpuPct = this.hostCpu.pct(boxId, 3 * this.settings.slowIntervalS * 1000);
     // Open terminals (attached or not: a detached shell may still run something) keep the box busy.
-    this.idle.onSample(boxId, sample, activityOf(sample, this.terminalsOn(boxId).open, this.settings));
+    this.idle.onSample(boxId, sample, activityOf(sample, this.terminalsOn(boxId).open, this.settings, this.tunnelsOn(boxId)));
   }
 
   private leads(): boolean {
@@ -158,6 +171,8 @@ export class MetricsService {
     const leads = this.leads();
     for (const boxId of this.sampler.boxIds()) {
       if (this.terminalsOn(boxId).open > 0) this.idle.onTerminalAttached(boxId);
+      const tunnels = this.tunnelsOn(boxId);
+      if (tunnels.length > 0) this.idle.onTunnelsOpen(boxId, tunnels);
       if (!leads) continue;
       const state = this.idleState(boxId);
       const idleSince = state.state === 'idle' ? state.since : null;

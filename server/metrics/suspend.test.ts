@@ -36,6 +36,10 @@ describe('decideSuspend', () => {
     expect(decideSuspend(base({ warnedAt: 990 * MIN, terminalsAttached: 1 }))).toEqual({ kind: 'refuse', reason: '1 terminal is attached' });
   });
 
+  it('refuses while a tunnel is open, naming it and its user', () => {
+    expect(decideSuspend(base({ warnedAt: 990 * MIN, tunnels: ['ssh by ana@example.com'] }))).toEqual({ kind: 'refuse', reason: 'tunnel open: ssh by ana@example.com' });
+  });
+
   it('never acts on a box that is busy, quiet for less than the window, down (unreachable is not idle) or unknown', () => {
     for (const state of [{ state: 'busy', reasons: ['cpu 50%'] }, { state: 'quiet', since: 0 }, { state: 'down', since: 0, reason: 'x' }, { state: 'unknown' }] as IdleState[]) {
       expect(decideSuspend(base({ idle: state, warnedAt: null }))).toEqual({ kind: 'nothing' });
@@ -71,6 +75,7 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
   let now = 1_000 * MIN;
   let idleState: IdleState = { state: 'busy', reasons: [] };
   let attached = 0;
+  let tunnels: string[] = [];
   const calls: { boxId: string; reason: string; action: SuspendAction }[] = [];
   let failuresLeft = 0;
 
@@ -82,6 +87,7 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
       db,
       idleState: () => idleState,
       terminalsAttached: () => attached,
+      tunnelsOpen: () => tunnels,
       warningMs: () => 2 * MIN,
       now: () => now,
       // A real (recording) implementation of the dependency; it fails while failuresLeft > 0.
@@ -172,5 +178,21 @@ describe.each(providers)('AutoSuspender on %s', (provider) => {
     await s.tick();
     await s.tick();
     expect(s.lastFailure(boxId)?.message).toMatch(/not wired/);
+  });
+
+  it('never suspends a box under an open tunnel; suspends once it closed', async () => {
+    const s = suspender();
+    failuresLeft = 0;
+    now += 120 * MIN;
+    idleState = { state: 'idle', since: now - 11 * MIN };
+    await s.tick(); // warn
+    now += 2 * MIN;
+    tunnels = ['ssh by ana@example.com'];
+    await s.tick();
+    expect(calls).toEqual([]);
+    expect((await audit('box.autosuspend')).at(-1)).toMatchObject({ result: 'error', error: 'refused: tunnel open: ssh by ana@example.com' });
+    tunnels = [];
+    await s.tick();
+    expect(calls).toEqual([{ boxId, reason: expect.stringContaining('idle since'), action: 'suspend' }]);
   });
 });

@@ -2,7 +2,7 @@ import { recordAudit, systemActor, type Actor } from '../audit/audit';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { logger } from '../log';
-import type { IdleState } from './idle';
+import { tunnelReason, type IdleState } from './idle';
 import { errorMessage } from '../../lib/errors';
 
 const log = logger.child({ module: 'auto-suspend' });
@@ -50,6 +50,8 @@ export interface DecisionInput {
   warnedAt: number | null;
   suspendedAt: number | null;
   terminalsAttached: number;
+  /** Open tunnels to the box ("ssh by <email>"): like an attached terminal, each one forbids the action. */
+  tunnels?: readonly string[];
   now: number;
   /** Time between the warning and the action. */
   warningMs: number;
@@ -59,7 +61,7 @@ export interface DecisionInput {
 
 /** The whole policy in one pure function: warn first, act after the warning period, never with a terminal attached. */
 export function decideSuspend(input: DecisionInput): Decision {
-  const { policy, idle, warnedAt, suspendedAt, terminalsAttached, now, warningMs, minuteMs = 60_000 } = input;
+  const { policy, idle, warnedAt, suspendedAt, terminalsAttached, tunnels = [], now, warningMs, minuteMs = 60_000 } = input;
   const active = policy !== null && policy.enabled && (policy.action === 'suspend' || policy.action === 'power-off');
   if (!active || idle.state !== 'idle') {
     // Activity (or the policy removed) withdraws the warning; a box that went down keeps it (it may be our suspend).
@@ -72,6 +74,7 @@ export function decideSuspend(input: DecisionInput): Decision {
   if (terminalsAttached > 0) {
     return { kind: 'refuse', reason: `${terminalsAttached} terminal${terminalsAttached === 1 ? ' is' : 's are'} attached` };
   }
+  if (tunnels.length > 0) return { kind: 'refuse', reason: tunnels.map(tunnelReason).join(', ') };
   return { kind: 'suspend', action: policy.action as SuspendAction };
 }
 
@@ -79,6 +82,8 @@ export interface AutoSuspenderOptions {
   db: Db;
   idleState: (boxId: string) => IdleState;
   terminalsAttached: (boxId: string) => number;
+  /** Open tunnels to the box (metrics' TunnelActivity); none when absent. */
+  tunnelsOpen?: (boxId: string) => readonly string[];
   warningMs: () => number;
   now: () => number;
   suspendBox: SuspendBoxFn | null;
@@ -139,6 +144,7 @@ export class AutoSuspender {
       warnedAt: box.suspendWarnedAt?.getTime() ?? null,
       suspendedAt: box.autoSuspendedAt?.getTime() ?? null,
       terminalsAttached: this.options.terminalsAttached(box.id),
+      tunnels: this.options.tunnelsOpen?.(box.id),
       now,
       warningMs: this.options.warningMs(),
       minuteMs: this.options.minuteMs,
@@ -190,6 +196,8 @@ export class AutoSuspender {
         // A terminal may have attached while an earlier attempt failed.
         const attached = this.options.terminalsAttached(boxId);
         if (attached > 0) throw new AppError('CONFLICT', `refused: ${attached} terminal(s) attached`);
+        const tunnels = this.options.tunnelsOpen?.(boxId) ?? [];
+        if (tunnels.length > 0) throw new AppError('CONFLICT', `refused: ${tunnels.map(tunnelReason).join(', ')}`);
         await suspend(boxId, reason, action);
         return;
       } catch (error) {

@@ -24,8 +24,11 @@ export function isCommandTimeout(error: unknown): error is SshTimeoutError {
   return error instanceof SshTimeoutError && error.phase === 'running';
 }
 
-/** Why a channel did not open: the box refused it (even after retries), refused its PTY, or the connection went. */
-export type ChannelOpenFailure = 'refused' | 'pty-refused' | 'gone';
+/**
+ * Why a channel did not open: the box refused it (even after retries), refused its PTY, or the connection went; for a
+ * forwarded channel, the box could not connect to the address (forward-failed) or does not forward (forward-refused).
+ */
+export type ChannelOpenFailure = 'refused' | 'pty-refused' | 'gone' | 'forward-failed' | 'forward-refused';
 
 /** The box did not open a channel for the call; nothing ran on it. */
 export class ChannelOpenError extends AppError {

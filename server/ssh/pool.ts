@@ -94,10 +94,18 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** A TCP connection the box makes on the channel's behalf (ssh "direct-tcpip", what `ssh -L` asks for). */
+export interface ForwardTarget {
+  host: string;
+  port: number;
+}
+
 /** A long-lived channel to open (SshPool.openChannel). */
 export interface ChannelRequest {
-  /** What runs on the channel; without one, the user's login shell. */
+  /** What runs on the channel; without one (and no forward), the user's login shell. */
   command?: ShellCommand;
+  /** A forwarded TCP stream instead of a session: the box connects to this address (a tunnel). */
+  forward?: ForwardTarget;
   /** A pseudo-terminal for the channel (terminals); without one, plain pipes. */
   pty?: PseudoTtyOptions;
   /** Sent as SSH env requests; sshd applies those its AcceptEnv allows and silently ignores the rest. */
@@ -397,6 +405,9 @@ export class SshPool {
   async openChannel(targetId: string, target: SshTarget, request: ChannelRequest): Promise<OpenChannel> {
     if (request.command && !isShellCommand(request.command)) {
       throw new AppError('INTERNAL', 'SshPool.openChannel needs a ShellCommand built with sh`...`');
+    }
+    if (request.forward && (request.command || request.pty || request.env)) {
+      throw new AppError('INTERNAL', 'SshPool.openChannel: a forwarded channel runs no command and has no PTY or env');
     }
     const generation = this.generation(targetId);
     const deadline = this.deadline(target, request.timeoutMs, request.signal);
@@ -824,7 +835,7 @@ function classifyConnectError(
 }
 
 /** What a channel runs: SshPool.exec's command, or a long-lived channel's (ChannelRequest). */
-type ChannelSpec = Pick<ChannelRequest, 'command' | 'pty' | 'env'>;
+type ChannelSpec = Pick<ChannelRequest, 'command' | 'pty' | 'env' | 'forward'>;
 
 /**
  * Opens a channel on a leased slot and hands it to `use` in ssh2's callback: events a command sends at once (its exit
@@ -851,7 +862,7 @@ function openOn<T>(
         if (settled) return;
         settled = true;
         deadline.signal.removeEventListener('abort', onAbort);
-        reject(channelOpenError(error, where));
+        reject(channelOpenError(error, where, spec.forward));
         return;
       }
       channel.once('close', release);
@@ -878,7 +889,9 @@ function openOn<T>(
     // @types/ssh2 types env as NodeJS.ProcessEnv, which Next's types make demand NODE_ENV; any string map is sent.
     const env = spec.env as NodeJS.ProcessEnv | undefined;
     try {
-      if (spec.command) connection.client.exec(spec.command.text, { pty: spec.pty, env }, opened);
+      // The originator address is informational (sshd logs it); the box's own loopback is what it connects from.
+      if (spec.forward) connection.client.forwardOut('127.0.0.1', 0, spec.forward.host, spec.forward.port, opened);
+      else if (spec.command) connection.client.exec(spec.command.text, { pty: spec.pty, env }, opened);
       else connection.client.shell(spec.pty ?? false, { env }, opened);
     } catch (error) {
       // ssh2 throws "Not connected" when the socket has just gone.
@@ -887,10 +900,20 @@ function openOn<T>(
   });
 }
 
-function channelOpenError(error: Error, where: string): ChannelOpenError {
+/** SSH_OPEN_CONNECT_FAILED (RFC 4254): the box could not connect to the forward's address (nothing listens there). */
+const OPEN_CONNECT_FAILED = 2;
+
+function channelOpenError(error: Error, where: string, forward: ForwardTarget | undefined): ChannelOpenError {
   const internal = { internal: error.message };
+  const { reason } = error as Error & { reason?: unknown };
+  if (forward && reason === OPEN_CONNECT_FAILED) {
+    return new ChannelOpenError('forward-failed', `nothing accepts connections on port ${forward.port} of the box at ${where} (${forward.host})`, internal);
+  }
+  if (forward && reason !== undefined) {
+    return new ChannelOpenError('forward-refused', `the box at ${where} does not allow forwarding to port ${forward.port} (check AllowTcpForwarding in its sshd_config)`, internal);
+  }
   // ssh2 sets `reason` only when the box answered the open with a refusal.
-  if ((error as Error & { reason?: unknown }).reason !== undefined) {
+  if (reason !== undefined) {
     return new ChannelOpenError('refused', `the box at ${where} refused to open an SSH session for the command (too many sessions?); try again`, internal);
   }
   if (/pseudo-terminal/i.test(error.message)) {

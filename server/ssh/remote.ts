@@ -148,6 +148,14 @@ export abstract class SshRemote<Row extends StoredTarget> {
     return this.deps.pool.openChannel(this.poolKey(row.id), this.target(row), request);
   }
 
+  /**
+   * Opens a forwarded TCP stream to `port` on the target's own loopback (direct-tcpip through the pooled connection):
+   * a tunnel. Like openChannel it holds a channel slot until it closes, and the holder audits it.
+   */
+  async openTunnel(id: string, port: number, options: Pick<ChannelRequest, 'timeoutMs' | 'signal'> = {}): Promise<OpenChannel> {
+    return this.openChannelOn(await this.load(id), { forward: { host: '127.0.0.1', port }, ...options });
+  }
+
   /** Later commands run in a new login (open channels keep theirs); see SshPool.refresh. */
   refreshSession(id: string): void {
     this.deps.pool.refresh(this.poolKey(id));

@@ -22,7 +22,7 @@ export type EnsureRunningOutcome = 'running' | 'resumed' | 'started' | 'not-a-vm
  */
 export async function ensureVmBoxRunning(
   deps: VmDeps,
-  request: { boxId: string; actor: Actor; timeoutMs?: number; pollMs?: number; reason?: string },
+  request: { boxId: string; actor: Actor; timeoutMs?: number; pollMs?: number; reason?: string; onWaking?: (state: string) => void },
 ): Promise<{ outcome: EnsureRunningOutcome; jobId: string | null }> {
   const row = await deps.db.box.findUnique({ where: { id: request.boxId }, select: { vmId: true, vmHostId: true } });
   if (!row?.vmId || !row.vmHostId) return { outcome: 'not-a-vm', jobId: null };
@@ -34,10 +34,12 @@ export async function ensureVmBoxRunning(
   if (active) {
     jobId = active.id;
     outcome = active.kind === 'vm.start' ? 'started' : 'resumed';
+    request.onWaking?.(active.kind === 'vm.start' ? 'starting' : 'waking');
   } else {
     const vm = await vmOnHost(deps, host, box.vmId, request.actor, box.name);
     if (vm.state === 'running') return { outcome: 'running', jobId: null };
     const action: VmAction = vm.state === 'stopped' ? 'start' : 'resume';
+    request.onWaking?.(vm.state);
     ({ jobId } = await enqueueVmAction(
       deps,
       { hostId: host.id, vmId: vm.id, boxId: box.id, action, actor: request.actor, waitForSsh: true, reason: request.reason ?? 'a terminal was opened' },
@@ -59,14 +61,24 @@ export async function ensureVmBoxRunning(
   }
 }
 
+export interface WakeOptions {
+  /** Why, in the job's reason; default "a terminal was opened". */
+  reason?: string;
+  /** Told the box's state once it turns out the box must be woken (a tunnel shows it to the laptop). */
+  onWaking?: (state: string) => void;
+}
+
 /**
- * Opening a terminal is demand (TerminalManager.wakeBox): a box the idle policy suspended is resumed and its marks
- * cleared; a VM box suspended or stopped by hand (the status poller no longer reaches it) is woken all the same. An
- * online box is left alone, so a hypervisor host that cannot be reached never blocks a terminal to a running VM.
+ * Opening a terminal or a tunnel is demand (TerminalManager.wakeBox, TunnelService.wakeBox): a box the idle policy
+ * suspended is resumed and its marks cleared; a VM box suspended or stopped by hand (the status poller no longer
+ * reaches it) is woken all the same. An online box is left alone, so a hypervisor host that cannot be reached never
+ * blocks a terminal to a running VM.
  */
-export async function wakeOnDemand(deps: VmDeps, suspender: SuspendedBoxes, boxId: string, actor: Actor): Promise<void> {
+export async function wakeOnDemand(deps: VmDeps, suspender: SuspendedBoxes, boxId: string, actor: Actor, options: WakeOptions = {}): Promise<void> {
+  const marked = await deps.db.box.findUnique({ where: { id: boxId }, select: { autoSuspendedAt: true } });
+  if (marked?.autoSuspendedAt) options.onWaking?.('suspended');
   if ((await suspender.resumeOnDemand(boxId, actor)) === 'resumed') return;
   const box = await deps.db.box.findUnique({ where: { id: boxId }, select: { status: true, vmId: true } });
   if (!box?.vmId || box.status === 'online') return;
-  await ensureVmBoxRunning(deps, { boxId, actor, reason: 'a terminal was opened' });
+  await ensureVmBoxRunning(deps, { boxId, actor, reason: options.reason ?? 'a terminal was opened', onWaking: options.onWaking });
 }

@@ -1,0 +1,86 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { tunnelLimits, tunnelParams } from '../../lib/tunnel-protocol';
+import { getBoxRow } from '../boxes/boxes';
+import type { SessionUser } from '../boxes/access';
+import type { Db } from '../db/client';
+import { AppError, WS_INTERNAL_ERROR } from '../errors';
+import { logger } from '../log';
+import { refusalFor } from '../terminals/close';
+import type { TunnelService } from '../tunnels/service';
+import { closeSocket } from '../tunnels/tunnel';
+import { bearerToken, identityRefusalMessage, type Identity } from './identity';
+import { refuseUpgrade } from './responses';
+
+const log = logger.child({ module: 'tunnels' });
+
+export interface TunnelRouteDeps {
+  db: Db;
+  tunnels: TunnelService;
+  identify: (req: IncomingMessage) => Promise<Identity>;
+  /** The dashboard's public origin: the only one whose pages may open a tunnel with the session cookie. */
+  dashboardOrigin: string;
+}
+
+/**
+ * The tunnel WebSocket endpoint (lib/tunnel-protocol.ts, TUNNEL_PATH), an upgrade route of the edge.
+ *
+ * A request that carries an API token (the CLI) is judged by it alone and needs no Origin: a web page cannot set the
+ * Authorization header of a WebSocket. One that relies on the session cookie must come from the dashboard's own
+ * Origin, checked with HTTP 403 before any upgrade, as for terminals (one with neither is told to sign in, 4401). Every later refusal completes the upgrade and
+ * closes at once with the close code of its AppError (server/errors.ts) and a reason the CLI prints.
+ */
+export function createTunnelRoute(deps: TunnelRouteDeps): (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: tunnelLimits.maxFrameBytes, perMessageDeflate: false });
+  return (req, socket, head, url) => {
+    if (!bearerToken(req.headers) && req.headers.cookie && req.headers.origin !== deps.dashboardOrigin) {
+      log.warn({ origin: req.headers.origin ?? null }, 'tunnel WebSocket refused: foreign origin');
+      refuseUpgrade(socket, 403, 'Forbidden', 'This origin may not open tunnels.');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // Nothing is read from the client until the stream is open: its early bytes (ssh's banner) wait in the socket.
+      ws.pause();
+      void admit(deps, req, url, ws);
+    });
+  };
+}
+
+/** Who may reach which box: the identity of the request, then the access-checked box by id or name. */
+async function reachableBox(deps: TunnelRouteDeps, req: IncomingMessage, box: string): Promise<{ user: SessionUser; via: 'session' | 'api-token'; box: { id: string; name: string } }> {
+  const identity = await deps.identify(req);
+  if (!identity.user) throw new AppError('UNAUTHENTICATED', identityRefusalMessage(identity.refusal));
+  const byName = await deps.db.box.findUnique({ where: { name: box }, select: { id: true } });
+  // Unknown and not theirs get the same answer (getBoxRow's), so names cannot be probed.
+  const row = await getBoxRow(deps.db, identity.user, byName?.id ?? box);
+  return { user: identity.user, via: identity.via, box: { id: row.id, name: row.name } };
+}
+
+async function admit(deps: TunnelRouteDeps, req: IncomingMessage, url: URL, ws: WebSocket): Promise<void> {
+  ws.on('error', (error) => log.warn({ err: error.message }, 'tunnel WebSocket error'));
+  try {
+    const parsed = tunnelParams.safeParse(Object.fromEntries(url.searchParams));
+    if (!parsed.success) throw new AppError('BAD_INPUT', parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+    const { box: asked, port } = parsed.data;
+    const { user, via, box } = await reachableBox(deps, req, asked);
+    if (ws.readyState !== ws.OPEN) return;
+    deps.tunnels.open(
+      {
+        user,
+        box,
+        port,
+        via,
+        recheck: async () => {
+          const again = await reachableBox(deps, req, box.id);
+          if (again.user.id !== user.id) throw new AppError('UNAUTHENTICATED', 'You are signed in as someone else now.');
+        },
+      },
+      ws,
+    );
+  } catch (error) {
+    const refusal = refusalFor(error);
+    if (refusal.code === WS_INTERNAL_ERROR) log.error({ err: error }, 'tunnel WebSocket admission failed');
+    closeSocket(ws, refusal);
+  }
+}
