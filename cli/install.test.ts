@@ -137,15 +137,16 @@ describe('the CLI installed from the dashboard', () => {
     expect(report).toMatchObject({ version: '0.1.0', sha256: published, dashboard: { url: proxy.url, sha256: published, newer: false } });
   });
 
+  // --direct: entries to the box's own address, so the expected text does not depend on where this test installed.
   it('`boxyard connect` writes the ssh config from there with a real API token', async () => {
-    const ran = await boxyard('connect', '--url', proxy.url, '--token', token, '--no-docker-contexts');
+    const ran = await boxyard('connect', '--url', proxy.url, '--token', token, '--no-docker-contexts', '--direct');
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain('alice@example.com may reach 1 box(es): laptop-box.');
     const config = readFileSync(path.join(home, '.ssh', 'config'), 'utf8');
     expect(config).toContain('Host laptop-box\n  HostName 192.0.2.10\n  Port 2222\n  User dev\n');
 
-    const again = JSON.parse((await boxyard('connect', '--url', proxy.url, '--token', token, '--no-docker-contexts', '--json')).stdout);
+    const again = JSON.parse((await boxyard('connect', '--url', proxy.url, '--token', token, '--no-docker-contexts', '--direct', '--json')).stdout);
     expect(again).toEqual({
       email: 'alice@example.com',
       boxes: ['laptop-box'],
@@ -224,7 +225,7 @@ describe('the CLI installed from the dashboard', () => {
     const complete = (line: string) =>
       run('bash', ['-c', `eval "$(boxyard completion)"; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _boxyard; echo "\${COMPREPLY[@]}"`],
         env(`${path.dirname(installed)}:${basePath}`), home);
-    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect version completion');
+    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect proxy version completion');
     expect((await complete('boxyard connect --no')).stdout.trim()).toBe('--no-docker-contexts');
   });
 

@@ -33,6 +33,8 @@ const result = await build({
   write: false,
   outfile: path.join(outDir, FILE_NAME),
   define: { BOXYARD_CLI_BUILD: JSON.stringify({ version }) },
+  // CommonJS packages bundled into an ES module (ws) call require() for Node's own modules: give them one.
+  banner: { js: "import { createRequire as __boxyardCreateRequire } from 'node:module'; const require = __boxyardCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
 // The source's own first line runs it with tsx from a checkout; the bundle runs on plain node.
