@@ -11,7 +11,7 @@ const run = promisify(execFile);
 /**
  * The whole developer path with real clients: a developer registers a key and makes a token in the UI, a team lead
  * provisions the box in the UI, then the repo's CLI writes the developer's ssh config and docker context, and the
- * REAL ssh and docker CLIs reach the box through them.
+ * REAL ssh and docker CLIs reach the box through them, by the dashboard's tunnel (`boxyard proxy`).
  */
 test('a developer connects from their laptop: CLI, ssh and docker --context against a box provisioned in the UI', async ({ page, adminApi, makeDeveloper, baseURL }) => {
   test.setTimeout(300_000);
@@ -59,8 +59,10 @@ test('a developer connects from their laptop: CLI, ssh and docker --context agai
     const cli = await run('npx', ['tsx', 'cli/boxyard.ts', 'connect', '--url', baseURL!, '--token', token, '--identity-file', path.join(home, 'id_ed25519')], { env: laptop });
     expect(cli.stdout).toContain(box.name);
     const config = await readFile(path.join(home, '.ssh', 'config'), 'utf8');
+    // Through the dashboard's tunnel: the entry has a ProxyCommand and no address of the box.
     expect(config).toContain(`Host ${box.name}`);
-    expect(config).toContain(`Port ${dockerBox.port}`);
+    expect(config).toMatch(/ProxyCommand .* proxy --url \S+ --token-file \S+ %n/);
+    expect(config).not.toContain(`Port ${dockerBox.port}`);
 
     expect((await run('ssh', ['-o', 'BatchMode=yes', box.name, 'echo', 'via-ssh-$((40+2))'], { env: laptop })).stdout.trim()).toBe('via-ssh-42');
     const info = await run('docker', ['--context', box.name, 'info', '--format', '{{.ServerVersion}}'], { env: laptop });
