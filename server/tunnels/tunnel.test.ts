@@ -129,6 +129,16 @@ describe('tunnel endpoint', () => {
     await client.closed;
   });
 
+  it('a port nothing listens on is refused with the box-unavailable code and a plain sentence; bad input is 4400', async () => {
+    const closed = new TunnelClient(base, { box: 'tunnel-box', port: '9199' }, auth());
+    const { code, reason } = await closed.closed;
+    expect(code).toBe(4502);
+    expect(reason).toMatch(/^nothing accepts connections on port 9199 of the box at 127\.0\.0\.1:\d+ \(127\.0\.0\.1\)$/);
+    expect(closed.messages).toEqual([]);
+    const bad = new TunnelClient(base, { box: 'tunnel-box', port: '70000' }, auth());
+    expect(await bad.closed).toEqual({ code: 4400, reason: 'port: A port is 1-65535.' });
+  });
+
   it('the session cookie opens a tunnel only from the dashboard origin', async () => {
     const foreign = new TunnelClient(base, { box: boxId }, { cookie: ana.cookie, origin: 'https://evil.example' });
     expect(await foreign.refusedStatus).toBe(403);
