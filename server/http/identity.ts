@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { fromNodeHeaders } from 'better-auth/node';
 import { authenticateApiToken } from '../access-keys/api-tokens';
 import type { Auth } from '../auth/auth';
@@ -18,6 +18,14 @@ export type Identity =
 export interface IdentityDeps {
   db: Db;
   auth: Auth;
+}
+
+/** What every WebSocket route of the edge needs to admit a socket: who asks, the database, the dashboard's origin. */
+export interface SocketRouteDeps {
+  db: Db;
+  identify: (req: IncomingMessage) => Promise<Identity>;
+  /** The dashboard's public origin: the only one whose pages may open a socket with the session cookie. */
+  dashboardOrigin: string;
 }
 
 export function bearerToken(headers: IncomingHttpHeaders): string | null {

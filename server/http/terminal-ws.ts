@@ -3,13 +3,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { closeCodes, connectParams, limits } from '../../lib/terminal-protocol';
 import { getBoxRow } from '../boxes/boxes';
-import type { Db } from '../db/client';
 import { WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
 import { refusalFor, TerminalRefusal } from '../terminals/close';
 import type { TerminalManager } from '../terminals/manager';
 import { close, type EarlyFrame } from '../terminals/session';
-import { identityRefusalMessage, type Identity } from './identity';
+import { identityRefusalMessage, type SocketRouteDeps } from './identity';
 import { refuseUpgrade } from './responses';
 
 const log = logger.child({ module: 'terminals' });
@@ -17,12 +16,8 @@ const log = logger.child({ module: 'terminals' });
 /** Frames a client may send while it is being admitted (a few ms of database lookups); more is not a browser. */
 const MAX_EARLY_BYTES = 4 * limits.maxMessageBytes;
 
-export interface TerminalRouteDeps {
-  db: Db;
+export interface TerminalRouteDeps extends SocketRouteDeps {
   terminals: TerminalManager;
-  identify: (req: IncomingMessage) => Promise<Identity>;
-  /** The dashboard's public origin: the only one whose pages may open terminals. */
-  dashboardOrigin: string;
 }
 
 /**

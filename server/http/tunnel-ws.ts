@@ -4,23 +4,18 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { tunnelLimits, tunnelParams } from '../../lib/tunnel-protocol';
 import { getBoxRow } from '../boxes/boxes';
 import type { SessionUser } from '../boxes/access';
-import type { Db } from '../db/client';
 import { AppError, WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
 import { refusalFor } from '../terminals/close';
 import type { TunnelService } from '../tunnels/service';
 import { closeSocket } from '../tunnels/tunnel';
-import { bearerToken, identityRefusalMessage, type Identity } from './identity';
+import { bearerToken, identityRefusalMessage, type SocketRouteDeps } from './identity';
 import { refuseUpgrade } from './responses';
 
 const log = logger.child({ module: 'tunnels' });
 
-export interface TunnelRouteDeps {
-  db: Db;
+export interface TunnelRouteDeps extends SocketRouteDeps {
   tunnels: TunnelService;
-  identify: (req: IncomingMessage) => Promise<Identity>;
-  /** The dashboard's public origin: the only one whose pages may open a tunnel with the session cookie. */
-  dashboardOrigin: string;
 }
 
 /**
