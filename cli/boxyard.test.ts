@@ -1,9 +1,9 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_SOURCE as CLI, runProcess, TSX } from '../testing/helpers/process';
 import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { createApiToken, revokeApiToken } from '../server/access-keys/api-tokens';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
@@ -15,23 +15,9 @@ import { startBackend, type Backend, type TestUser } from '../testing/helpers/te
  * config is then used by the real ssh client to reach a lab box.
  */
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const TSX = path.join(REPO, 'node_modules', '.bin', 'tsx');
-const CLI = path.join(REPO, 'cli', 'boxyard.ts');
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv = process.env) => runProcess(file, args, { env });
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, cwd: REPO, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 const hasDocker = spawnSync('docker', ['--version']).status === 0;
 

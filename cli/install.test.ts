@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_DIR as REPO, runProcess } from '../testing/helpers/process';
 import { CLI_FILE_PATH } from '../lib/cli-distribution';
 import { createApiToken } from '../server/access-keys/api-tokens';
 import { createBox } from '../server/boxes/boxes';
@@ -20,22 +19,10 @@ import { startBackend, type Backend } from '../testing/helpers/terminals';
  * change a byte of the CLI or cut its download halfway, as a broken network or a meddling middlebox would.
  */
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) => runProcess(file, args, { env, cwd });
 const BUILT_CLI = path.join(BUILT_CLI_DIR, 'boxyard.mjs');
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, cwd, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 type ProxyMode = 'pass' | 'tamper' | 'cut';
 

@@ -1,12 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_SOURCE as CLI, runProcess, TSX } from '../testing/helpers/process';
 import { createApiToken, revokeApiToken } from '../server/access-keys/api-tokens';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
@@ -20,23 +20,9 @@ import { runProxy } from './proxy';
  * not resolve, so the traffic can only have come through the dashboard; the box's sshd sees it from its own loopback.
  */
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const TSX = path.join(REPO, 'node_modules', '.bin', 'tsx');
-const CLI = path.join(REPO, 'cli', 'boxyard.ts');
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv) => runProcess(file, args, { env, timeoutMs: 120_000, maxBuffer: 64 * 1024 * 1024 });
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, cwd: REPO, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** runProxy in-process with its three streams captured; stdin stays open until `end`. */
 async function proxyOnce(url: string, token: string, box: string): Promise<{ code: number; stderr: string }> {
