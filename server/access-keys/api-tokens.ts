@@ -52,16 +52,25 @@ export async function revokeApiToken(db: Db, user: SessionUser, id: string) {
 
 export type TokenCheck = { ok: true; user: SessionUser; tokenId: string } | { ok: false; reason: 'unknown' | 'revoked' };
 
-/** Looks a presented token up by its hash; a valid one gets its lastUsedAt set. */
+/**
+ * lastUsedAt is written at most this often per token: every tRPC call made with a token, and every access re-check of
+ * an open tunnel (seconds apart), authenticates it, and a write each time would be a database write on a hot path.
+ */
+const LAST_USED_PRECISION_MS = 60_000;
+
+/** Looks a presented token up by its hash; a valid one gets its lastUsedAt set (to the minute). */
 export async function authenticateApiToken(db: Db, token: string): Promise<TokenCheck> {
   if (!token.startsWith(TOKEN_PREFIX)) return { ok: false, reason: 'unknown' };
   const row = await db.apiToken.findUnique({
     where: { tokenHash: hashToken(token) },
-    select: { id: true, revokedAt: true, user: { select: { id: true, email: true, name: true, role: true } } },
+    select: { id: true, revokedAt: true, lastUsedAt: true, user: { select: { id: true, email: true, name: true, role: true } } },
   });
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.revokedAt) return { ok: false, reason: 'revoked' };
-  await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
+  const now = new Date();
+  if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= LAST_USED_PRECISION_MS) {
+    await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: now } });
+  }
   const { user } = row;
   return { ok: true, tokenId: row.id, user: { id: user.id, email: user.email, name: user.name, role: user.role === 'admin' ? 'admin' : 'developer' } };
 }
