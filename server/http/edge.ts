@@ -38,8 +38,8 @@ export interface Edge {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
 }
 
-export const AUTH_PATH = '/api/auth';
-export const HEALTH_PATH = '/api/health';
+const AUTH_PATH = '/api/auth';
+const HEALTH_PATH = '/api/health';
 
 export function createEdge(services: Services): Edge {
   const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
@@ -85,7 +85,7 @@ function requestUrl(req: IncomingMessage): URL {
   return new URL(`http://dashboard.invalid${req.url?.startsWith('/') ? req.url : '/'}`);
 }
 
-export function findRoute<Handler>(routes: Route<Handler>[], pathname: string): Route<Handler> | undefined {
+function findRoute<Handler>(routes: Route<Handler>[], pathname: string): Route<Handler> | undefined {
   return routes.find((route) => pathname === route.path || (route.subtree && pathname.startsWith(`${route.path}/`)));
 }
 
