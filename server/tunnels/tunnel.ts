@@ -96,7 +96,8 @@ export class TunnelPipe {
       this.end({ code: tunnelCloseCodes.badRequest, reason: 'A tunnel carries binary frames only.' });
       return;
     }
-    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    // ws hands binary frames over as Buffers (binaryType 'nodebuffer'): passed on as they are, not copied.
+    const chunk = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     this.bytesUp += chunk.length;
     if (this.channel.write(chunk) || this.socketPaused) return;
     // The box is not keeping up: stop reading the client until ssh2 has passed its buffer on.
