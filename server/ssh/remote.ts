@@ -44,7 +44,7 @@ export interface AuditSubject {
   detail: Record<string, string>;
 }
 
-/** A pin as stored on the row: a first-use pin has every column, a full key filled in for an older pin the key only. */
+/** A pin as stored on the row: a first-use pin sets every column; filling in the full key of an older, fingerprint-only pin sets the key only. */
 export type PinnedKey =
   | { hostKeyFingerprint: string; hostKeyAlgorithm: string; hostKeyBlob: string; hostKeyPinnedAt: Date; offeredHostKeyFingerprint: null }
   | { hostKeyAlgorithm: string; hostKeyBlob: string };
