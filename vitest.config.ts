@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
  * runs them alone in seconds.
  */
 const unitFiles = [
+  'cli/known-hosts.test.ts',
   'cli/ssh-config.test.ts',
   'server/boxes/containers.test.ts',
   'server/boxes/facts.test.ts',

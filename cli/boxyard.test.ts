@@ -30,6 +30,7 @@ describe('boxyard connect', () => {
   let tokenId: string;
   const home = mkdtempSync(path.join(tmpdir(), 'boxyard-cli-home-'));
   const sshConfig = path.join(home, '.ssh', 'config');
+  const knownHosts = path.join(home, '.config', 'boxyard', 'known_hosts');
   const labKey = path.join(home, 'lab_ed25519');
   // Only what the CLI and docker need: no DOCKER_HOST/DOCKER_CONTEXT/DOCKER_CONFIG leaking in from the test runner.
   const env = { PATH: process.env.PATH, HOME: home, NODE_ENV: 'test' } as NodeJS.ProcessEnv;
@@ -57,6 +58,9 @@ describe('boxyard connect', () => {
     expect(ran.stderr).not.toMatch(/boxyard:/);
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain('alice@example.com may reach 1 box(es): cli-box.');
+    // The dashboard has not connected to cli-box yet: no key to write, and connect says so.
+    expect(ran.stdout).toContain('No host key is pinned yet for cli-box (the dashboard has not connected to it), so ssh refuses its entry');
+    expect(readFileSync(knownHosts, 'utf8')).not.toMatch(/^cli-box /m);
     expect(readFileSync(sshConfig, 'utf8')).toBe(
       [
         '# BEGIN boxyard (managed by `boxyard connect`)',
@@ -65,6 +69,9 @@ describe('boxyard connect', () => {
         `  Port ${lab.port}`,
         '  User dev',
         `  IdentityFile ${labKey}`,
+        '  HostKeyAlias cli-box',
+        `  UserKnownHostsFile ${knownHosts}`,
+        '  StrictHostKeyChecking yes',
         '  ServerAliveInterval 30',
         '  ControlMaster auto',
         '  ControlPath ~/.ssh/boxyard-%r@%h:%p',
@@ -89,13 +96,14 @@ describe('boxyard connect', () => {
   });
 
   it('a second run changes nothing', async () => {
-    const before = { bytes: readFileSync(sshConfig), mtime: statSync(sshConfig).mtimeMs };
+    const before = { bytes: readFileSync(sshConfig), mtime: statSync(sshConfig).mtimeMs, knownHosts: statSync(knownHosts).mtimeMs };
     const ran = await cli('--token', token, '--identity-file', labKey, '--direct');
     expect(ran.code).toBe(0);
     expect(ran.stdout).toContain(`${sshConfig}: already up to date.`);
     if (hasDocker) expect(ran.stdout).toContain('docker context cli-box: already up to date.');
     expect(readFileSync(sshConfig).equals(before.bytes)).toBe(true);
     expect(statSync(sshConfig).mtimeMs).toBe(before.mtime);
+    expect(statSync(knownHosts).mtimeMs).toBe(before.knownHosts);
   });
 
   it('a context pointing elsewhere is updated', async () => {

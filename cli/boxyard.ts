@@ -16,6 +16,7 @@ import path from 'node:path';
 import { DEFAULT_IDENTITY_FILE } from '../server/connect/snippets';
 import { bashCompletion, defineCommand, runProgram, UsageError, type Command } from './commands';
 import { CliError, connect } from './connect';
+import { knownHostsFile } from './known-hosts';
 import { runProxy } from './proxy';
 import { describeVersion, versionReport } from './version';
 
@@ -51,6 +52,7 @@ ${tokenFileShown()}), so the laptop needs no route to the box; --direct writes e
       url: values.url,
       token,
       sshConfigPath: path.resolve(values['ssh-config'] ?? path.join(os.homedir(), '.ssh', 'config')),
+      knownHostsPath: path.resolve(knownHostsFile()),
       identityFile: identityFile && !identityFile.startsWith('~') ? path.resolve(identityFile) : identityFile,
       dockerContexts: !values['no-docker-contexts'],
       // The ProxyCommand runs this very CLI the way it runs now (node, its loader flags under tsx, the script).

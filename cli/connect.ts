@@ -5,9 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { dashboardAddress } from '../lib/cli-distribution';
-import { boxName, hostAddress, sshPort, sshUser } from '../lib/validation';
+import { boxName, hostAddress, pinnedHostKey, sshPort, sshUser } from '../lib/validation';
 import { ManagedBlockError } from '../server/connect/managed-block';
+import type { CliBox } from '../server/connect/cli-boxes';
 import { DEFAULT_IDENTITY_FILE, proxyCommandLine, type ConnectBox } from '../server/connect/snippets';
+import { renderKnownHosts } from './known-hosts';
 import { renderSshConfig } from './ssh-config';
 
 /** `boxyard connect`: the developer's boxes from the dashboard into ~/.ssh/config and docker contexts. */
@@ -17,6 +19,8 @@ export interface ConnectOptions {
   url: string;
   token: string;
   sshConfigPath: string;
+  /** The known_hosts file the entries read (knownHostsFile()), rewritten with the boxes' pinned host keys. */
+  knownHostsPath: string;
   /** IdentityFile of every entry; the default placeholder when absent. */
   identityFile?: string;
   dockerContexts: boolean;
@@ -37,7 +41,7 @@ export class CliError extends Error {}
 // space or a newline could add options (a ProxyCommand runs anything) to the developer's ssh.
 const boxesResponse = z.object({
   user: z.object({ email: z.string() }),
-  boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser })),
+  boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser, hostKey: pinnedHostKey.nullable() })),
 });
 
 /** GETs `route` (a path of the dashboard's, e.g. /api/cli/boxes) at `url`; a bad URL or an unreachable dashboard is a CliError. */
@@ -112,6 +116,8 @@ export interface ConnectResult {
   email: string;
   boxes: string[];
   sshConfig: { path: string; status: 'unchanged' | 'written' | 'would-write' };
+  /** `unpinned`: the boxes without a pinned host key yet, whose entries ssh refuses until the next connect. */
+  knownHosts: { path: string; status: 'unchanged' | 'written' | 'would-write'; unpinned: string[] };
   /** One per box; null when the docker CLI is not installed or contexts were left alone. */
   dockerContexts: { name: string; status: 'unchanged' | 'created' | 'updated' | 'would-create' | 'would-update' }[] | null;
 }
@@ -122,7 +128,7 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
   let updated: string;
   try {
     const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url, options.proxy.tokenFile) : undefined;
-    updated = renderSshConfig(existing, boxes, options.identityFile, proxyCommand);
+    updated = renderSshConfig(existing, boxes, options.identityFile, proxyCommand, options.knownHostsPath);
   } catch (error) {
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
     if (options.proxy && error instanceof Error) throw new CliError(`${error.message}; pass --direct for entries without the tunnel`);
@@ -140,6 +146,32 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
   await replaceFile(file, updated);
   options.print(`${file}: wrote ${boxes.length} box(es) between the "# BEGIN boxyard" and "# END boxyard" lines.`);
   return 'written';
+}
+
+/**
+ * Rewrites the known_hosts file with the pinned key of every box. A box without one yet gets no line, so ssh
+ * refuses its entry ("no host key is known") rather than trusting whatever key answers; connect says so.
+ */
+export async function updateKnownHosts(options: ConnectOptions, boxes: readonly CliBox[]): Promise<ConnectResult['knownHosts']> {
+  const file = options.knownHostsPath;
+  const unpinned = boxes.filter((box) => !box.hostKey).map((box) => box.name);
+  if (unpinned.length) {
+    options.print(
+      unpinned.length === 1
+        ? `No host key is pinned yet for ${unpinned[0]} (the dashboard has not connected to it), so ssh refuses its entry until the dashboard connects and you run \`boxyard connect\` again.`
+        : `No host keys are pinned yet for ${unpinned.join(', ')} (the dashboard has not connected to them), so ssh refuses their entries until the dashboard connects and you run \`boxyard connect\` again.`,
+    );
+  }
+  const updated = renderKnownHosts(options.url, boxes);
+  if ((await readText(file)) === updated) return { path: file, status: 'unchanged', unpinned };
+  if (options.dryRun) {
+    options.print(`${file}: would be rewritten to:`);
+    options.print(updated);
+    return { path: file, status: 'would-write', unpinned };
+  }
+  await replaceFile(file, updated);
+  options.print(`${file}: wrote the pinned host keys of ${boxes.length - unpinned.length} box(es).`);
+  return { path: file, status: 'written', unpinned };
 }
 
 interface Ran {
@@ -209,6 +241,7 @@ export async function connect(options: ConnectOptions): Promise<ConnectResult> {
   }
   if (options.proxy) await saveToken(options, options.proxy.tokenFile);
   const sshConfig = { path: options.sshConfigPath, status: await updateSshConfig(options, boxes) };
+  const knownHosts = await updateKnownHosts(options, boxes);
   const dockerContexts = options.dockerContexts ? await updateDockerContexts(options, boxes) : null;
-  return { email: user.email, boxes: boxes.map((box) => box.name), sshConfig, dockerContexts };
+  return { email: user.email, boxes: boxes.map((box) => box.name), sshConfig, knownHosts, dockerContexts };
 }

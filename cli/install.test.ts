@@ -138,6 +138,8 @@ describe('the CLI installed from the dashboard', () => {
       email: 'alice@example.com',
       boxes: ['laptop-box'],
       sshConfig: { path: path.join(home, '.ssh', 'config'), status: 'unchanged' },
+      // 192.0.2.10 is never reached by the dashboard: no pin, so no key line.
+      knownHosts: { path: path.join(home, '.config', 'boxyard', 'known_hosts'), status: 'unchanged', unpinned: ['laptop-box'] },
       dockerContexts: null,
     });
     const refused = await boxyard('connect', '--url', proxy.url, '--token', 'byd_nope', '--json');

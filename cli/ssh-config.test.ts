@@ -76,6 +76,22 @@ describe('renderSshConfig', () => {
     expect(renderSshConfig('', [web], '/Users/me/My Keys/id_ed25519')).toContain('  IdentityFile "/Users/me/My Keys/id_ed25519"\n');
   });
 
+  it('with the known_hosts file, tunnel and direct entries alike check the pinned key under the box name, strictly', () => {
+    const knownHostsLines = ['  HostKeyAlias web-dev', '  UserKnownHostsFile /home/me/.config/boxyard/known_hosts', '  StrictHostKeyChecking yes'];
+    const direct = renderSshConfig('', [web], undefined, undefined, '/home/me/.config/boxyard/known_hosts').split('\n');
+    const tunnel = renderSshConfig('', [web], undefined, 'boxyard proxy %n', '/home/me/.config/boxyard/known_hosts').split('\n');
+    for (const entry of [direct, tunnel]) {
+      const at = entry.indexOf('  IdentityFile ~/.ssh/id_ed25519');
+      expect(entry.slice(at + 1, at + 4)).toEqual(knownHostsLines);
+    }
+    expect(direct).toContain('  HostName web.example.com');
+    expect(tunnel).toContain('  ProxyCommand boxyard proxy %n');
+    expect(renderSshConfig('', [web], undefined, undefined, '/Users/me/Library/Application Support/boxyard/known_hosts')).toContain(
+      '  UserKnownHostsFile "/Users/me/Library/Application Support/boxyard/known_hosts"\n',
+    );
+    expect(() => renderSshConfig('', [web], undefined, undefined, '/tmp/"x')).toThrow(/known_hosts file/);
+  });
+
   it('refuses values that could add options to the config', () => {
     expect(() => renderSshConfig('', [{ ...web, host: 'x\n  ProxyCommand evil' }])).toThrow(/cannot go into an ssh config/);
     expect(() => renderSshConfig('', [{ ...web, name: 'a b' }])).toThrow(/cannot go into an ssh config/);

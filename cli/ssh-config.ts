@@ -12,9 +12,10 @@ export const sshConfigMarkers = {
  * block when there are no boxes. A new block goes at the end: lines before it (top-level options, Include, Host *)
  * keep their meaning, and since ssh uses the first value it finds, a `Host *` above still wins for what it sets.
  * Throws ManagedBlockError when the markers are duplicated or unbalanced. `proxyCommand`: entries through the
- * dashboard's tunnel (see sshConfigLines); none writes direct entries.
+ * dashboard's tunnel (see sshConfigLines); none writes direct entries. `knownHostsFile`: entries that check each
+ * box's key against the pinned keys `boxyard connect` writes there (cli/known-hosts.ts).
  */
-export function renderSshConfig(existing: string, boxes: readonly ConnectBox[], identityFile?: string, proxyCommand?: string): string {
-  const lines = boxes.flatMap((box, index) => [...(index ? [''] : []), ...sshConfigLines(box, identityFile, proxyCommand)]);
+export function renderSshConfig(existing: string, boxes: readonly ConnectBox[], identityFile?: string, proxyCommand?: string, knownHostsFile?: string): string {
+  const lines = boxes.flatMap((box, index) => [...(index ? [''] : []), ...sshConfigLines(box, identityFile, proxyCommand, knownHostsFile)]);
   return replaceManagedBlock(existing, sshConfigMarkers, lines);
 }

@@ -19,16 +19,18 @@ test('a developer connects from their laptop: CLI, ssh and docker --context agai
   const dockerBox = await startLabBox({ namePrefix: 'e2e-connect', dockerCapable: true });
   try {
     // The laptop: its own key pair, and an `ssh` that reads this HOME (OpenSSH takes ~ from the passwd entry, not
-    // $HOME; docker's ssh helper cannot be given -F, so a wrapper on PATH stands in for the laptop's own ssh).
+    // $HOME; docker's ssh helper cannot be given -F, so a wrapper on PATH stands in for the laptop's own ssh). It says
+    // nothing about host keys: the entries' own known_hosts file and StrictHostKeyChecking yes decide.
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@laptop', '-f', path.join(home, 'id_ed25519')]);
     const bin = path.join(home, 'bin');
     await run('mkdir', ['-p', bin, path.join(home, '.ssh')]);
     await writeFile(
       path.join(bin, 'ssh'),
-      `#!/bin/sh\nexec /usr/bin/ssh -F "$HOME/.ssh/config" -o UserKnownHostsFile="$HOME/.ssh/known_hosts" -o StrictHostKeyChecking=accept-new -o ControlPath="$HOME/.ssh/cm-%C" "$@"\n`,
+      `#!/bin/sh\nexec /usr/bin/ssh -F "$HOME/.ssh/config" -o ControlPath="$HOME/.ssh/cm-%C" "$@"\n`,
     );
     await chmod(path.join(bin, 'ssh'), 0o755);
-    const laptop = { ...process.env, HOME: home, PATH: `${bin}:${process.env.PATH}`, DOCKER_CONFIG: path.join(home, '.docker') };
+    const laptop = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), PATH: `${bin}:${process.env.PATH}`, DOCKER_CONFIG: path.join(home, '.docker') };
+    const knownHosts = path.join(home, '.config', 'boxyard', 'known_hosts');
     const publicKey = (await readFile(path.join(home, 'id_ed25519.pub'), 'utf8')).trim();
 
     const alice = await makeDeveloper('alice');
@@ -63,6 +65,10 @@ test('a developer connects from their laptop: CLI, ssh and docker --context agai
     expect(config).toContain(`Host ${box.name}`);
     expect(config).toMatch(/ProxyCommand .* proxy --url \S+ --token-file \S+ %n/);
     expect(config).not.toContain(`Port ${dockerBox.port}`);
+    // The box's key as the dashboard pinned it, checked strictly by the laptop's ssh (and so by docker's).
+    expect(config).toContain(`  HostKeyAlias ${box.name}\n  UserKnownHostsFile ${knownHosts}\n  StrictHostKeyChecking yes\n`);
+    const hostKey = await dockerBox.hostPublicKey('ed25519');
+    expect(await readFile(knownHosts, 'utf8')).toContain(`\n${box.name} ${hostKey.algorithm} ${hostKey.blob}\n`);
 
     expect((await run('ssh', ['-o', 'BatchMode=yes', box.name, 'echo', 'via-ssh-$((40+2))'], { env: laptop })).stdout.trim()).toBe('via-ssh-42');
     const info = await run('docker', ['--context', box.name, 'info', '--format', '{{.ServerVersion}}'], { env: laptop });

@@ -43,6 +43,20 @@ export const sshUser = z
   .max(32, 'SSH user is at most 32 characters.')
   .regex(/^[a-z_][a-z0-9_-]*\$?$/, 'A Linux user name: lowercase letters, digits, "_" and "-", not starting with a digit.');
 
+/**
+ * A box's pinned host key as a known_hosts line holds it: the key type (e.g. "ssh-ed25519", "ecdsa-sha2-nistp256",
+ * "sk-ssh-ed25519@openssh.com") and the base64 key blob. The shapes leave no room for a space or a line break, so a
+ * value can never add a line or a host pattern to the file it is written to.
+ */
+export const pinnedHostKey = z.object({
+  algorithm: z.string().regex(/^[a-z0-9][a-z0-9.@-]{2,63}$/, 'A host key type looks like "ssh-ed25519".'),
+  blob: z
+    .string()
+    .max(8192, 'A host key is at most 8192 base64 characters.')
+    .regex(/^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'A host key is base64 (A-Z, a-z, 0-9, "+", "/", "=" padding).'),
+});
+export type PinnedHostKey = z.infer<typeof pinnedHostKey>;
+
 export const tag = z
   .string()
   .trim()

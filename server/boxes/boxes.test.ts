@@ -91,9 +91,10 @@ describe.each(providers)('boxes on %s', (provider) => {
 
   it('resets the pinned host key when the address changes, and keeps it otherwise', async () => {
     const box = await createBox(db, secrets, admin, { ...base, name: 'moves', auth: { method: 'dashboard-key' } });
-    await db.box.update({ where: { id: box.id }, data: { hostKeyFingerprint: 'SHA256:abc', hostKeyAlgorithm: 'ssh-ed25519' } });
+    await db.box.update({ where: { id: box.id }, data: { hostKeyFingerprint: 'SHA256:abc', hostKeyAlgorithm: 'ssh-ed25519', hostKeyBlob: 'AAAAC3NzaC1lZDI1NTE5' } });
     expect((await updateBox(db, secrets, admin, { id: box.id, notes: 'same address' })).hostKey?.fingerprint).toBe('SHA256:abc');
     expect((await updateBox(db, secrets, admin, { id: box.id, port: 2222 })).hostKey).toBeNull();
+    expect((await db.box.findUniqueOrThrow({ where: { id: box.id } })).hostKeyBlob).toBeNull();
   });
 
   it('replaces members and drops the owner from them', async () => {

@@ -4,8 +4,19 @@ import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { credentialSecret, decryptCredentials } from '../ssh/credentials';
+import type { HostKeyInfo } from '../ssh/hostkey';
 import { reachableBoxes, type SessionUser } from './access';
 import type { BoxFacts } from './facts';
+
+/** The pin columns of a box that is pinned afresh on its next connection (a new address, a new VM). */
+export const unpinned = {
+  hostKeyFingerprint: null,
+  hostKeyAlgorithm: null,
+  hostKeyBlob: null,
+  hostKeyPinnedAt: null,
+  offeredHostKeyFingerprint: null,
+  offeredHostKeyBlob: null,
+} as const;
 
 type BoxRow = NonNullable<Awaited<ReturnType<Db['box']['findFirst']>>>;
 const withPeople = {
@@ -149,7 +160,7 @@ export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, 
           : {}),
         // A new address is a new machine as far as trust goes: its key is pinned afresh on first contact.
         ...(addressChanged
-          ? { hostKeyFingerprint: null, hostKeyAlgorithm: null, hostKeyPinnedAt: null, offeredHostKeyFingerprint: null, status: 'unknown', statusMessage: '' }
+          ? { ...unpinned, status: 'unknown', statusMessage: '' }
           : {}),
       },
     });
@@ -178,7 +189,7 @@ export async function recordStatus(
   boxId: string,
   status: BoxStatus,
   message: string,
-  extra: { offeredHostKeyFingerprint?: string | null; facts?: BoxFacts } = {},
+  extra: { offeredHostKey?: HostKeyInfo | null; facts?: BoxFacts } = {},
 ) {
   // updateMany: the box may have been deleted while we talked to it; that is not an error.
   await db.box.updateMany({
@@ -187,7 +198,9 @@ export async function recordStatus(
       status,
       statusMessage: message,
       statusCheckedAt: new Date(),
-      ...(extra.offeredHostKeyFingerprint !== undefined ? { offeredHostKeyFingerprint: extra.offeredHostKeyFingerprint } : {}),
+      ...(extra.offeredHostKey !== undefined
+        ? { offeredHostKeyFingerprint: extra.offeredHostKey?.fingerprint ?? null, offeredHostKeyBlob: extra.offeredHostKey?.blob ?? null }
+        : {}),
       ...(extra.facts ? { facts: JSON.stringify(extra.facts), factsAt: new Date() } : {}),
     },
   });

@@ -3,6 +3,7 @@ import { idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
+import { describeHostKey } from '../ssh/hostkey';
 import type { SessionUser } from './access';
 import { getBoxRow } from './boxes';
 
@@ -22,9 +23,21 @@ export async function repinHostKey(db: Db, admin: SessionUser, boxId: string, fi
   if (box.offeredHostKeyFingerprint !== fingerprint) {
     throw new AppError('CONFLICT', `The box now offers ${box.offeredHostKeyFingerprint}, not ${fingerprint}; check the key again before trusting it.`);
   }
+  // The offered key in full becomes the pin (the laptops' known_hosts get it on their next `boxyard connect`). An offer
+  // recorded before full keys were stored has none: the next connection, verified against the new fingerprint, fills it in.
+  const offered = box.offeredHostKeyBlob ? describeHostKey(Buffer.from(box.offeredHostKeyBlob, 'base64')) : null;
+  const offeredKey = offered?.fingerprint === fingerprint ? { hostKeyBlob: offered.blob, hostKeyAlgorithm: offered.algorithm } : { hostKeyBlob: null };
   const { count } = await db.box.updateMany({
     where: { id: box.id, offeredHostKeyFingerprint: fingerprint },
-    data: { hostKeyFingerprint: fingerprint, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null, status: 'unknown', statusMessage: '' },
+    data: {
+      hostKeyFingerprint: fingerprint,
+      ...offeredKey,
+      hostKeyPinnedAt: new Date(),
+      offeredHostKeyFingerprint: null,
+      offeredHostKeyBlob: null,
+      status: 'unknown',
+      statusMessage: '',
+    },
   });
   if (count === 0) throw new AppError('CONFLICT', 'The box changed while you were re-pinning; reload and try again.');
   await recordAudit(db, {

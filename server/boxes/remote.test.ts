@@ -10,6 +10,7 @@ import { sh } from '../ssh/quote';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import type { SessionUser } from './access';
 import { createBox, deleteBox, getBox } from './boxes';
+import { repinHostKey } from './hostkey-pin';
 
 /** BoxRemote against a real lab box, with the whole backend started in-process on a temporary SQLite file. */
 describe('BoxRemote on a lab box', () => {
@@ -74,6 +75,41 @@ describe('BoxRemote on a lab box', () => {
     expect(await services.db.box.findUnique({ where: { id: doomed.id } })).toBeNull();
     const audit = await services.db.auditEvent.findFirst({ where: { boxId: doomed.id, action: 'ssh.exec.test' } });
     expect(audit?.result).toBe('error');
+  });
+
+  it('pins the full host key; an older fingerprint-only pin gets it from the next connection with that key, never from another key', async () => {
+    const { algorithm, blob } = await box.hostPublicKey('ed25519');
+    const fingerprint = await box.hostKeyFingerprint('ed25519');
+    const row = (id: string) => services.db.box.findUniqueOrThrow({ where: { id } });
+
+    const pinned = await addBox('full-key');
+    expect(await services.remote.probe(pinned.id)).toBe('online');
+    expect(await row(pinned.id)).toMatchObject({ hostKeyFingerprint: fingerprint, hostKeyAlgorithm: algorithm, hostKeyBlob: blob });
+    expect(JSON.stringify(await getBox(services.db, admin, pinned.id))).not.toContain(blob);
+
+    // A box pinned before full keys were stored: the fingerprint only.
+    await services.db.box.update({ where: { id: pinned.id }, data: { hostKeyBlob: null } });
+    await services.pool.evict(pinned.id);
+    expect(await services.remote.probe(pinned.id)).toBe('online');
+    expect((await row(pinned.id)).hostKeyBlob).toBe(blob);
+
+    // An older pin of another key (the box's RSA key): the Ed25519 key offered now is refused, kept as the offer only.
+    const rsaFingerprint = await box.hostKeyFingerprint('rsa');
+    const other = await addBox('other-key');
+    await services.db.box.update({ where: { id: other.id }, data: { hostKeyFingerprint: rsaFingerprint, hostKeyAlgorithm: 'ssh-ed25519' } });
+    expect(await services.remote.probe(other.id)).toBe('host-key-mismatch');
+    expect(await row(other.id)).toMatchObject({ hostKeyFingerprint: rsaFingerprint, hostKeyBlob: null, offeredHostKeyFingerprint: fingerprint, offeredHostKeyBlob: blob });
+
+    // The admin trusts the offered key: it is the pin in full now, and the box connects with it.
+    await repinHostKey(services.db, admin, other.id, fingerprint);
+    expect(await row(other.id)).toMatchObject({
+      hostKeyFingerprint: fingerprint,
+      hostKeyAlgorithm: algorithm,
+      hostKeyBlob: blob,
+      offeredHostKeyFingerprint: null,
+      offeredHostKeyBlob: null,
+    });
+    expect(await services.remote.probe(other.id)).toBe('online');
   });
 
   it('probes without running a command and notices a stopped sshd', async () => {

@@ -6,8 +6,9 @@ import { AppError, isAppError } from '../errors';
 import { logger } from '../log';
 import type { StoredCredentials } from '../ssh/credentials';
 import { ChannelOpenError, SshTimeoutError } from '../ssh/errors';
+import type { HostKeyInfo } from '../ssh/hostkey';
 import type { ShellCommand } from '../ssh/quote';
-import { failureNote, SshRemote, type AuditSubject, type PinnedKey } from '../ssh/remote';
+import { failureNote, SshRemote, type AuditSubject, type PinExpected, type PinnedKey } from '../ssh/remote';
 import type { BoxStatus } from '../../lib/validation';
 import { boxCredentials, recordStatus } from './boxes';
 import { factsCommand, parseFacts } from './facts';
@@ -80,8 +81,8 @@ export class BoxRemote extends SshRemote<BoxRow> {
     return boxCredentials(box, this.deps.secrets);
   }
 
-  protected async savePin(box: BoxRow, pin: PinnedKey): Promise<void> {
-    await this.deps.db.box.updateMany({ where: { id: box.id, hostKeyFingerprint: null }, data: pin });
+  protected async savePin(box: BoxRow, expected: PinExpected, pin: PinnedKey): Promise<void> {
+    await this.deps.db.box.updateMany({ where: { id: box.id, ...expected }, data: pin });
   }
 
   protected execAction(purpose: string) {
@@ -152,9 +153,9 @@ export class BoxRemote extends SshRemote<BoxRow> {
     return status;
   }
 
-  private async setStatus(box: BoxRow, status: BoxStatus, message: string, offeredHostKeyFingerprint?: string) {
+  private async setStatus(box: BoxRow, status: BoxStatus, message: string, offeredHostKey?: HostKeyInfo) {
     const changed = box.status !== status || box.statusMessage !== message;
-    await recordStatus(this.deps.db, box.id, status, message, { offeredHostKeyFingerprint: status === 'online' ? null : offeredHostKeyFingerprint });
+    await recordStatus(this.deps.db, box.id, status, message, { offeredHostKey: status === 'online' ? null : offeredHostKey });
     if (changed) {
       await recordAudit(this.deps.db, {
         actor: systemActor,

@@ -42,16 +42,21 @@ describe('connect snippets and the CLI endpoint', () => {
     await expect(caller.connect.snippets({ boxId: boxes.admins })).rejects.toThrow('No such box, or you do not have access to it.');
   });
 
-  it('GET /api/cli/boxes lists what the token\'s user may reach, and refreshes lastUsedAt', async () => {
+  it('GET /api/cli/boxes lists what the token\'s user may reach with their pinned host keys, and refreshes lastUsedAt', async () => {
     const { token, apiToken } = await createApiToken(backend.services.db, alice.user, 'laptop');
+    const sharedKey = { algorithm: 'ssh-ed25519', blob: 'AAAAC3NzaC1lZDI1NTE5AAAAIE1vY2tLZXlGb3JUaGVDbGlFbmRwb2ludFRlc3Q=' };
+    await backend.services.db.box.update({
+      where: { id: boxes.shared },
+      data: { hostKeyFingerprint: 'SHA256:shared', hostKeyAlgorithm: sharedKey.algorithm, hostKeyBlob: sharedKey.blob },
+    });
     const response = await boxesWith(token);
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({
       user: { email: 'alice@example.com' },
       boxes: [
-        { name: 'alices', host: 'alices.example.com', port: 2200, user: 'dev' },
-        { name: 'shared', host: 'shared.example.com', port: 2200, user: 'dev' },
+        { name: 'alices', host: 'alices.example.com', port: 2200, user: 'dev', hostKey: null },
+        { name: 'shared', host: 'shared.example.com', port: 2200, user: 'dev', hostKey: sharedKey },
       ],
     });
     expect((await backend.services.db.apiToken.findUniqueOrThrow({ where: { id: apiToken.id } })).lastUsedAt).toBeInstanceOf(Date);

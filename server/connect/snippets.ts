@@ -53,8 +53,10 @@ export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, t
  * docker-over-ssh (which runs a new ssh per docker command) and VS Code reuse it instead of logging in each time.
  * With a `proxyCommand` (proxyCommandLine) the entry reaches the box through the dashboard and names no address:
  * the laptop needs no route to the box. Without one it is a direct entry (HostName and Port of the box).
+ * With a `knownHostsFile` (the CLI's, holding the keys the dashboard pinned) ssh checks the box's key against that
+ * file only, under the box's name whatever the route, and refuses any other key instead of trusting it on first use.
  */
-export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_IDENTITY_FILE, proxyCommand?: string): string[] {
+export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_IDENTITY_FILE, proxyCommand?: string, knownHostsFile?: string): string[] {
   const route = proxyCommand
     ? [`  ProxyCommand ${proxyCommand}`]
     : [`  HostName ${configValue('host', box.host)}`, `  Port ${configValue('port', box.port)}`];
@@ -64,10 +66,19 @@ export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_I
     ...route,
     `  User ${configValue('user', box.user)}`,
     `  IdentityFile ${configPath('identity file', identityFile)}`,
+    ...(knownHostsFile ? knownHostsLines(box, knownHostsFile) : []),
     '  ServerAliveInterval 30',
     '  ControlMaster auto',
     '  ControlPath ~/.ssh/boxyard-%r@%h:%p',
     '  ControlPersist 10m',
+  ];
+}
+
+function knownHostsLines(box: ConnectBox, knownHostsFile: string): string[] {
+  return [
+    `  HostKeyAlias ${configValue('box name', box.name)}`,
+    `  UserKnownHostsFile ${configPath('known_hosts file', knownHostsFile)}`,
+    '  StrictHostKeyChecking yes',
   ];
 }
 

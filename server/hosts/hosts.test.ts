@@ -101,6 +101,10 @@ describe.each(providers)('hosts on %s', (provider) => {
     expect(view.lastError).toBe(expected);
     expect(view.hypervisorVersion).toBeNull();
     expect(view.hostKey?.fingerprint).toBe(await box.hostKeyFingerprint('ed25519'));
+    // The full key is pinned too (as on boxes), and stays out of the view.
+    const { blob } = await box.hostPublicKey('ed25519');
+    expect((await db.host.findUniqueOrThrow({ where: { id: host.id } })).hostKeyBlob).toBe(blob);
+    expect(JSON.stringify(view)).not.toContain(blob);
 
     const audit = await db.auditEvent.findMany({ where: { action: { startsWith: 'ssh.exec.host.' } } });
     const mine = audit.filter((e) => (JSON.parse(e.detail) as { hostId?: string }).hostId === host.id);

@@ -3,7 +3,7 @@ import { isAppError } from '../errors';
 import type { HostExec, HypervisorDriver, VmInfo } from '../hypervisors/driver';
 import { createDriver } from '../hypervisors/factory';
 import type { StoredCredentials } from '../ssh/credentials';
-import { failureNote, SshRemote, type AuditSubject, type PinnedKey } from '../ssh/remote';
+import { failureNote, SshRemote, type AuditSubject, type PinExpected, type PinnedKey } from '../ssh/remote';
 import { getHostRow, hostCredentials, recordHostCheck, type HostRow } from './hosts';
 
 /** The pool's id for a host's connection; prefixed so it never collides with a box id. */
@@ -29,8 +29,8 @@ export class HostRemote extends SshRemote<HostRow> {
     return hostCredentials(host, this.deps.secrets);
   }
 
-  protected async savePin(host: HostRow, pin: PinnedKey): Promise<void> {
-    await this.deps.db.host.updateMany({ where: { id: host.id, hostKeyFingerprint: null }, data: pin });
+  protected async savePin(host: HostRow, expected: PinExpected, pin: PinnedKey): Promise<void> {
+    await this.deps.db.host.updateMany({ where: { id: host.id, ...expected }, data: pin });
   }
 
   protected execAction(purpose: string) {
@@ -52,7 +52,7 @@ export class HostRemote extends SshRemote<HostRow> {
       return value;
     } catch (error) {
       const { message, offered } = failureNote(error);
-      if (isAppError(error)) await recordHostCheck(this.deps.db, host.id, { error: message, offeredHostKeyFingerprint: offered });
+      if (isAppError(error)) await recordHostCheck(this.deps.db, host.id, { error: message, offeredHostKeyFingerprint: offered?.fingerprint });
       throw error;
     }
   }

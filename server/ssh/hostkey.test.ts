@@ -38,7 +38,7 @@ describe('sshFingerprint', () => {
   ])('matches ssh-keygen -lf for an %s key', (type, algorithm) => {
     const key = keygen(type);
     expect(sshFingerprint(key.blob)).toBe(key.fingerprint);
-    expect(describeHostKey(key.blob)).toEqual({ fingerprint: key.fingerprint, algorithm });
+    expect(describeHostKey(key.blob)).toEqual({ fingerprint: key.fingerprint, algorithm, blob: key.blob.toString('base64') });
   });
 
   it('is unpadded base64', () => {
@@ -59,7 +59,8 @@ describe('HostKeyVerifier', () => {
     const verifier = new HostKeyVerifier(null, 'box:22');
     expect(verifier.verify(key.blob)).toBe(true);
     expect(verifier.pinnedNow).toBe(true);
-    expect(verifier.offered).toEqual({ fingerprint: key.fingerprint, algorithm: 'ssh-ed25519' });
+    expect(verifier.offered).toEqual({ fingerprint: key.fingerprint, algorithm: 'ssh-ed25519', blob: key.blob.toString('base64') });
+    expect(verifier.matchedPin).toBe(false);
   });
 
   it('accepts the pinned key', () => {
@@ -67,6 +68,9 @@ describe('HostKeyVerifier', () => {
     expect(verifier.verify(key.blob)).toBe(true);
     expect(verifier.pinnedNow).toBe(false);
     expect(verifier.mismatch).toBeNull();
+    // The full key of a pin known by its fingerprint only: what the caller may store as the pinned key.
+    expect(verifier.matchedPin).toBe(true);
+    expect(verifier.offered?.blob).toBe(key.blob.toString('base64'));
   });
 
   it('refuses another key with a plain message and the offered key for re-pinning', () => {
@@ -79,8 +83,9 @@ describe('HostKeyVerifier', () => {
     expect(isAppError(error, 'SSH_HOST_KEY_MISMATCH')).toBe(true);
     expect(error.message).toContain(`host key changed: expected ${pinned}, got ${key.fingerprint} (127.0.0.1:2201)`);
     expect(error.message).toMatch(/re-pin/);
-    expect(error.offered).toEqual({ fingerprint: key.fingerprint, algorithm: 'ssh-ed25519' });
+    expect(error.offered).toEqual({ fingerprint: key.fingerprint, algorithm: 'ssh-ed25519', blob: key.blob.toString('base64') });
     expect(error.expected).toBe(pinned);
+    expect(verifier.matchedPin).toBe(false);
   });
 });
 
@@ -116,6 +121,6 @@ describe('against a real box', () => {
     const pinned: HostKeyInfo[] = [];
     const target = labTarget(box, { pinnedHostKeyType: algorithm, onHostKeyPinned: (key) => void pinned.push(key) });
     await pool.exec(`hostkey-${type}`, target, sh`true`, { timeoutMs: 10_000 });
-    expect(pinned).toEqual([{ fingerprint: await box.hostKeyFingerprint(type), algorithm }]);
+    expect(pinned).toEqual([{ fingerprint: await box.hostKeyFingerprint(type), algorithm, blob: (await box.hostPublicKey(type)).blob }]);
   });
 });

@@ -8,6 +8,8 @@ export interface HostKeyInfo {
   fingerprint: string;
   /** Key type from the blob, e.g. "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa". */
   algorithm: string;
+  /** The key blob in base64, the last field of a known_hosts line (what the CLI writes for the laptop's ssh). */
+  blob: string;
 }
 
 /** Fingerprint of an SSH public key blob (wire format), identical to OpenSSH's default SHA256 fingerprint. */
@@ -24,7 +26,7 @@ export function keyBlobAlgorithm(keyBlob: Buffer): string {
 }
 
 export function describeHostKey(keyBlob: Buffer): HostKeyInfo {
-  return { fingerprint: sshFingerprint(keyBlob), algorithm: keyBlobAlgorithm(keyBlob) };
+  return { fingerprint: sshFingerprint(keyBlob), algorithm: keyBlobAlgorithm(keyBlob), blob: keyBlob.toString('base64') };
 }
 
 /** The box offered a different host key than the pinned one. `offered` is what an admin would re-pin to. */
@@ -79,6 +81,11 @@ export class HostKeyVerifier {
   /** True when nothing was pinned and this connection accepted a key: the caller should store `offered`. */
   get pinnedNow(): boolean {
     return this.pinnedFingerprint === null && this.offeredKey !== null && this.mismatchError === null;
+  }
+
+  /** True when the offered key is the pinned one (so `offered` is the full pinned key). */
+  get matchedPin(): boolean {
+    return this.pinnedFingerprint !== null && this.offeredKey?.fingerprint === this.pinnedFingerprint;
   }
 
   get mismatch(): HostKeyMismatchError | null {

@@ -263,7 +263,7 @@ describe('host key pinning', () => {
     const pinned: HostKeyInfo[] = [];
     const target = labTarget(victim, { onHostKeyPinned: (key) => void pinned.push(key) });
     await run(pool, target, sh`true`);
-    expect(pinned).toEqual([{ fingerprint: await victim.hostKeyFingerprint(), algorithm: 'ssh-ed25519' }]);
+    expect(pinned).toEqual([{ fingerprint: await victim.hostKeyFingerprint(), algorithm: 'ssh-ed25519', blob: (await victim.hostPublicKey()).blob }]);
     // The caller now passes the stored pin: same connection, no second callback.
     await run(pool, { ...target, pinnedHostKey: pinned[0].fingerprint, pinnedHostKeyType: pinned[0].algorithm }, sh`true`);
     expect(pinned).toHaveLength(1);
@@ -281,10 +281,26 @@ describe('host key pinning', () => {
     await until(async () => (await sshConnections(victim)) === 0, 'no SSH connection on the victim', 5_000);
   });
 
+  it('hands the full key to a caller whose pin is a fingerprint only; failing to store it does not refuse the connection', async () => {
+    const pool = newPool();
+    const verified: HostKeyInfo[] = [];
+    const target = labTarget(victim, {
+      pinnedHostKey: await victim.hostKeyFingerprint(),
+      pinnedHostKeyType: 'ssh-ed25519',
+      onPinnedKeyVerified: (key) => {
+        verified.push(key);
+        throw new AppError('INTERNAL', 'database is down');
+      },
+    });
+    expect((await run(pool, target, sh`echo ran`)).stdout).toBe('ran\n');
+    expect(verified).toEqual([{ fingerprint: await victim.hostKeyFingerprint(), algorithm: 'ssh-ed25519', blob: (await victim.hostPublicKey()).blob }]);
+  });
+
   it('refuses a changed host key before running anything, naming both fingerprints', async () => {
     const pool = newPool();
     const oldFingerprint = await victim.hostKeyFingerprint();
-    const pinnedTarget = labTarget(victim, { pinnedHostKey: oldFingerprint, pinnedHostKeyType: 'ssh-ed25519' });
+    const verified: HostKeyInfo[] = [];
+    const pinnedTarget = labTarget(victim, { pinnedHostKey: oldFingerprint, pinnedHostKeyType: 'ssh-ed25519', onPinnedKeyVerified: (key) => void verified.push(key) });
     await run(pool, pinnedTarget, sh`true`);
 
     await victim.regenerateHostKeys();
@@ -297,8 +313,10 @@ describe('host key pinning', () => {
     expect(error).toBeInstanceOf(HostKeyMismatchError);
     expect(error.code).toBe('SSH_HOST_KEY_MISMATCH');
     expect(error.message).toContain(`host key changed: expected ${oldFingerprint}, got ${newFingerprint}`);
-    expect((error as HostKeyMismatchError).offered).toEqual({ fingerprint: newFingerprint, algorithm: 'ssh-ed25519' });
+    expect((error as HostKeyMismatchError).offered).toEqual({ fingerprint: newFingerprint, algorithm: 'ssh-ed25519', blob: (await victim.hostPublicKey()).blob });
     expect((await victim.root(`test -e ${marker} && echo ran || echo not-run`)).stdout.trim()).toBe('not-run');
+    // Only the connection with the pinned key handed it on: a different key is never given as the pinned one.
+    expect(verified.map((key) => key.fingerprint)).toEqual([oldFingerprint]);
 
     // An admin re-pins to the offered key: the new config connects at once, without waiting out the backoff.
     const repinned = { ...pinnedTarget, pinnedHostKey: (error as HostKeyMismatchError).offered.fingerprint };

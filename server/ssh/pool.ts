@@ -32,6 +32,11 @@ export interface SshTarget {
   pinnedHostKeyType?: string | null;
   /** Called once a connection made without a pin accepted a host key; persist it as the pin. */
   onHostKeyPinned?: (key: HostKeyInfo) => void | Promise<void>;
+  /**
+   * Called once a connection verified the pinned key, with that key in full: for a caller that stored only the
+   * fingerprint of its pin (pins made before full keys were kept). A failure to store it is logged, not fatal.
+   */
+  onPinnedKeyVerified?: (key: HostKeyInfo) => void | Promise<void>;
 }
 
 export interface SshPoolOptions {
@@ -683,6 +688,14 @@ export class SshPool {
         // An unsaved pin would silently turn into trust-on-every-use: refuse the connection instead.
         await connection.close();
         throw error;
+      }
+    }
+    if (verifier.matchedPin && target.onPinnedKeyVerified) {
+      try {
+        await target.onPinnedKeyVerified(hostKey);
+      } catch (error) {
+        // The pin itself was checked: the connection is sound, the full key is stored on a later one.
+        log.warn({ target: entry.id, where, err: String(error) }, 'could not store the full pinned host key');
       }
     }
     return connection;

@@ -24,6 +24,7 @@ export interface StoredTarget {
   sshUser: string;
   hostKeyFingerprint: string | null;
   hostKeyAlgorithm: string | null;
+  hostKeyBlob: string | null;
 }
 
 export interface RemoteExecOptions {
@@ -43,19 +44,22 @@ export interface AuditSubject {
   detail: Record<string, string>;
 }
 
-/** A first-use pin, as stored on the row. */
-export interface PinnedKey {
-  hostKeyFingerprint: string;
-  hostKeyAlgorithm: string;
-  hostKeyPinnedAt: Date;
-  offeredHostKeyFingerprint: null;
+/** A pin as stored on the row: a first-use pin sets every column; filling in the full key of an older, fingerprint-only pin sets the key only. */
+export type PinnedKey =
+  | { hostKeyFingerprint: string; hostKeyAlgorithm: string; hostKeyBlob: string; hostKeyPinnedAt: Date; offeredHostKeyFingerprint: null }
+  | { hostKeyAlgorithm: string; hostKeyBlob: string };
+
+/** The row's pin a pin update expects: none yet (first use), or this fingerprint without its full key. */
+export interface PinExpected {
+  hostKeyFingerprint: string | null;
+  hostKeyBlob: null;
 }
 
 /** The message and offered key a failed connection leaves on its row. */
-export function failureNote(error: unknown): { message: string; offered?: string } {
+export function failureNote(error: unknown): { message: string; offered?: HostKeyInfo } {
   return {
     message: errorMessage(error),
-    offered: error instanceof HostKeyMismatchError ? error.offered.fingerprint : undefined,
+    offered: error instanceof HostKeyMismatchError ? error.offered : undefined,
   };
 }
 
@@ -72,8 +76,8 @@ export abstract class SshRemote<Row extends StoredTarget> {
   protected abstract poolKey(id: string): string;
   protected abstract load(id: string): Promise<Row>;
   protected abstract credentials(row: Row): StoredCredentials;
-  /** Stores a first-use pin unless one was pinned meanwhile (another connection may have raced us). */
-  protected abstract savePin(row: Row, pin: PinnedKey): Promise<void>;
+  /** Stores `pin` only while the row's pin is still `expected` (another connection, or a re-pin, may have raced us). */
+  protected abstract savePin(row: Row, expected: PinExpected, pin: PinnedKey): Promise<void>;
   /** `box.hostkey.pin` or `host.hostkey.pin`. */
   protected abstract readonly pinAction: Extract<AuditAction, `${string}.hostkey.pin`>;
   /** The audit action of a command with this purpose. */
@@ -93,11 +97,17 @@ export abstract class SshRemote<Row extends StoredTarget> {
       auth: sshAuthFor(this.credentials(row), this.deps.dashboardPrivateKey),
       pinnedHostKey: row.hostKeyFingerprint,
       pinnedHostKeyType: row.hostKeyAlgorithm,
-      onHostKeyPinned: async ({ fingerprint, algorithm }: HostKeyInfo) => {
-        await this.savePin(row, { hostKeyFingerprint: fingerprint, hostKeyAlgorithm: algorithm, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null });
+      onHostKeyPinned: async ({ fingerprint, algorithm, blob }: HostKeyInfo) => {
+        const pin = { hostKeyFingerprint: fingerprint, hostKeyAlgorithm: algorithm, hostKeyBlob: blob, hostKeyPinnedAt: new Date(), offeredHostKeyFingerprint: null };
+        await this.savePin(row, { hostKeyFingerprint: null, hostKeyBlob: null }, pin);
         const { box, detail } = this.subject(row);
         await recordAudit(db, { actor: systemActor, action: this.pinAction, box, detail: { ...detail, fingerprint, algorithm }, result: 'ok' });
       },
+      // A pin from before full keys were stored: the key that just matched its fingerprint is the pinned key.
+      onPinnedKeyVerified:
+        row.hostKeyFingerprint !== null && row.hostKeyBlob === null
+          ? ({ fingerprint, algorithm, blob }: HostKeyInfo) => this.savePin(row, { hostKeyFingerprint: fingerprint, hostKeyBlob: null }, { hostKeyAlgorithm: algorithm, hostKeyBlob: blob })
+          : undefined,
     };
   }
 

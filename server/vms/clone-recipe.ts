@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { untilAborted } from '../abort';
 import { recordAudit } from '../audit/audit';
+import { unpinned } from '../boxes/boxes';
 import { AppError, isAppError } from '../errors';
 import { lookUpVm } from '../hypervisors/common';
 import type { VmRef } from '../hypervisors/driver';
@@ -117,7 +118,7 @@ async function setBoxAddress(ctx: Ctx, host: string, port: number): Promise<void
   if (current && current.host === host && current.port === port) return;
   await ctx.db.box.update({
     where: { id: box.id },
-    data: { host, port, hostKeyFingerprint: null, hostKeyAlgorithm: null, hostKeyPinnedAt: null, offeredHostKeyFingerprint: null },
+    data: { host, port, ...unpinned },
   });
 }
 

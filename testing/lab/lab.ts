@@ -19,6 +19,8 @@ export interface LabBox {
   privateKey: string;
   publicKey: string;
   hostKeyFingerprint(algorithm?: 'ed25519' | 'ecdsa' | 'rsa'): Promise<string>;
+  /** The host key itself, as its .pub file (and a known_hosts line) holds it: key type and base64 blob. */
+  hostPublicKey(algorithm?: 'ed25519' | 'ecdsa' | 'rsa'): Promise<{ algorithm: string; blob: string }>;
   root(command: string): Promise<ExecResult>;
   stopSshd(): Promise<void>;
   startSshd(): Promise<void>;
@@ -211,6 +213,12 @@ export async function startLabBox(options: LabBoxOptions = {}): Promise<LabBox> 
       const fingerprint = /SHA256:\S+/.exec(result.stdout)?.[0];
       if (!fingerprint) throw new Error(`boxyard lab: no ${algorithm} host key in ${name}: ${result.stderr.trim()}`);
       return fingerprint;
+    },
+    async hostPublicKey(algorithm = 'ed25519') {
+      const result = await root(`cat /etc/ssh/ssh_host_${algorithm}_key.pub`);
+      const [type, blob] = result.stdout.trim().split(' ');
+      if (!type || !blob) throw new Error(`boxyard lab: no ${algorithm} host key in ${name}: ${result.stderr.trim()}`);
+      return { algorithm: type, blob };
     },
     root,
     stopSshd,
