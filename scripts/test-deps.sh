@@ -12,7 +12,8 @@ LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # sshfs: server/mounts/sshfs.test.ts mounts a real sshfs share (the sshfs mount transport) on this machine.
 # gcc, libc6-dev, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross: the compiled box sampler for both box architectures
 # (scripts/build-sampler.sh); qemu-user-static runs its aarch64 build in server/metrics/sampler-c/build.test.ts.
-PACKAGES=(docker.io iptables apparmor debootstrap openssh-client chromium postgresql
+# rsync: the laptop's rsync through the dashboard's tunnel to a lab VM (server/metrics/vm-suspend.test.ts).
+PACKAGES=(docker.io iptables apparmor debootstrap openssh-client rsync chromium postgresql
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs
   gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 

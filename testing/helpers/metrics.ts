@@ -46,12 +46,13 @@ export async function startMetricsBackend(env: Record<string, string> = {}): Pro
 }
 
 export function testMetrics(backend: { services: Services }, options: Partial<MetricsServiceOptions> = {}): MetricsService {
-  const { db, remote, hostRemote, terminals } = backend.services;
+  const { db, remote, hostRemote, terminals, tunnels } = backend.services;
   return new MetricsService({
     db,
     remote,
     hostRemote,
     terminals,
+    tunnels,
     tickMs: 250,
     rollupMs: 3_600_000,
     settingsOverride: { slowIntervalS: 1, fastIntervalS: 0.5, idleWindowS: 3, idleCpuPct: 10, suspendWarningS: 1 },
