@@ -76,7 +76,8 @@ export async function resolveDashboard(flags: { url?: string; token?: string }):
   throw new UsageError('not signed in: run `boxyard login URL` (or pass --url and --token, or set BOXYARD_URL and BOXYARD_TOKEN)');
 }
 
-function sameDashboard(a: string, b: string): boolean {
+/** Whether two addresses name the same dashboard (a trailing slash aside). */
+export function sameDashboard(a: string, b: string): boolean {
   const origin = (url: string) => {
     try {
       return new URL(url).href.replace(/\/+$/, '');

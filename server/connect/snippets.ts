@@ -44,8 +44,8 @@ function commandWord(word: string): string {
  * `ProxyCommand` through the dashboard's tunnel: `cli` is how to run the Boxyard CLI (e.g. ["/usr/bin/node",
  * "/home/me/.local/bin/boxyard"]), `%n` the alias ssh was given, i.e. the box's name.
  */
-export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, tokenFile: string): string {
-  return [...cli, 'proxy', '--url', dashboardUrl, '--token-file', tokenFile].map(commandWord).join(' ') + ' %n';
+export function proxyCommandLine(cli: readonly string[], dashboardUrl: string): string {
+  return [...cli, 'proxy', '--url', dashboardUrl].map(commandWord).join(' ') + ' %n';
 }
 
 /**
