@@ -4,7 +4,7 @@
  * scripts/build-cli.mjs), or run with tsx from a checkout of this repository (`npx boxyard ...`).
  *
  *   boxyard connect [--url URL] [--token TOKEN] [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
- *   boxyard proxy [--url URL] [--token TOKEN | --token-file PATH] [--port N] NAME
+ *   boxyard proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME
  *   boxyard login URL [--token TOKEN]
  *   boxyard logout
  *   boxyard version [--url URL] [--json]
@@ -68,7 +68,7 @@ the box's own address.`,
 
 const proxyCommand = defineCommand({
   name: 'proxy',
-  usage: 'proxy [--url URL] [--token TOKEN | --token-file PATH] [--port N] NAME',
+  usage: 'proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME',
   summary: 'an ssh ProxyCommand: one TCP stream to a box through the dashboard (a sleeping box is woken first)',
   description: `An ssh ProxyCommand: one TCP stream to port N (22) of box NAME through the dashboard, on stdin and stdout; a box
 that sleeps is woken first, with progress on stderr. The entries \`boxyard connect\` writes run it with the saved
@@ -77,6 +77,7 @@ login; scripts pass --token, --token-file or BOXYARD_TOKEN.`,
     url: { type: 'string', value: 'URL', help: 'the dashboard (default: the one you signed in to, or BOXYARD_URL)' },
     token: { type: 'string', value: 'TOKEN', help: 'an API token (default: the login, or BOXYARD_TOKEN)' },
     'token-file': { type: 'string', value: 'PATH', help: 'read the token from this file' },
+    credentials: { type: 'string', value: 'FILE', help: 'the saved login to take the token from (connect names it; default the XDG config folder)' },
     port: { type: 'string', value: 'N', help: "the box's port (default 22)" },
   },
   maxArguments: 1,
@@ -92,7 +93,7 @@ login; scripts pass --token, --token-file or BOXYARD_TOKEN.`,
         throw new CliError(`cannot read the token file ${values['token-file']} (${(error as NodeJS.ErrnoException).code})`);
       }
     }
-    const dashboard = await resolveDashboard({ url: values.url, token });
+    const dashboard = await resolveDashboard({ url: values.url, token, credentialsFile: values.credentials });
     process.exitCode = await runProxy({ ...dashboard, box, port, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   },
 });

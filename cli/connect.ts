@@ -122,7 +122,7 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
   const existing = await readText(file);
   let updated: string;
   try {
-    const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url) : undefined;
+    const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url, credentialsFile()) : undefined;
     updated = renderSshConfig(existing, boxes, options.identityFile, proxyCommand);
   } catch (error) {
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
@@ -193,7 +193,7 @@ export async function updateDockerContexts(options: ConnectOptions, boxes: reado
 }
 
 /**
- * The ProxyCommand (`boxyard proxy --url URL`) takes its token from the saved login, the one file that holds it (never
+ * The ProxyCommand (`boxyard proxy --url URL --credentials FILE`) takes its token from the saved login, the one file that holds it (never
  * the ssh config, which is often shared or synced): a token given by flag or BOXYARD_TOKEN becomes that login.
  */
 async function keepLogin(options: ConnectOptions, email: string): Promise<void> {

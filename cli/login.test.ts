@@ -86,7 +86,7 @@ describe('boxyard login and logout', () => {
     expect(connect.stderr).toBe('');
     expect(connect.code).toBe(0);
     expect(connect.stdout).toContain('alice@example.com may reach 1 box(es): alices-box.');
-    expect(connect.stdout).toMatch(new RegExp(`\n  ProxyCommand /.* proxy --url ${url.replaceAll('/', '\\/')} %n\n`));
+    expect(connect.stdout).toMatch(new RegExp(`\n  ProxyCommand /.* proxy --url ${url.replaceAll('/', '\\/')} --credentials ${credentials.replaceAll('/', '\\/')} %n\n`));
   });
 
   it('denied, expired, or a code the dashboard no longer knows: one sentence, exit 1, nothing saved', async () => {

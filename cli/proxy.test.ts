@@ -88,7 +88,7 @@ describe('boxyard proxy: ssh and scp through the dashboard', () => {
     const entry = config.split('\n').filter((line) => line.startsWith('  '));
     expect(entry.some((line) => /HostName|Port /.test(line))).toBe(false);
     const proxyLine = entry.find((line) => line.startsWith('  ProxyCommand '));
-    expect(proxyLine).toMatch(new RegExp(`^  ProxyCommand \\S+node .*${CLI.replaceAll('/', '\\/')} proxy --url ${url.replaceAll('/', '\\/')} %n$`));
+    expect(proxyLine).toMatch(new RegExp(`^  ProxyCommand \\S+node .*${CLI.replaceAll('/', '\\/')} proxy --url ${url.replaceAll('/', '\\/')} --credentials ${credentials.replaceAll('/', '\\/')} %n$`));
   });
 
   it('the real ssh reaches the box by an alias that does not resolve, and the box sees it from its own loopback', async () => {
