@@ -184,6 +184,6 @@ describe('boxyard connect', () => {
   it('runs as `npx boxyard` from the repository', async () => {
     const ran = await run('npx', ['boxyard', '--help']);
     expect(ran.code).toBe(0);
-    expect(ran.stdout).toContain('Usage: boxyard connect --url URL --token TOKEN');
+    expect(ran.stdout).toContain('Usage: boxyard connect [--url URL --token TOKEN] [options]');
   });
 });

@@ -3,8 +3,10 @@
  * The Boxyard CLI. Installed from a dashboard (`curl -fsSL <dashboard>/cli/install.sh | sh`: one bundled file built by
  * scripts/build-cli.mjs), or run with tsx from a checkout of this repository (`npx boxyard ...`).
  *
- *   boxyard connect --url URL --token TOKEN [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
- *   boxyard proxy --url URL (--token TOKEN | --token-file PATH) [--port N] NAME
+ *   boxyard connect [--url URL] [--token TOKEN] [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
+ *   boxyard proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME
+ *   boxyard login URL [--token TOKEN]
+ *   boxyard logout
  *   boxyard version [--url URL] [--json]
  *   boxyard completion
  *
@@ -17,6 +19,8 @@ import { DEFAULT_IDENTITY_FILE } from '../server/connect/snippets';
 import { bashCompletion, defineCommand, runProgram, UsageError, type Command } from './commands';
 import { CliError, connect } from './connect';
 import { knownHostsFile } from './known-hosts';
+import { resolveDashboard } from './credentials';
+import { loginCommand, logoutCommand } from './login';
 import { runProxy } from './proxy';
 import { describeVersion, versionReport } from './version';
 
@@ -26,16 +30,17 @@ const json = { type: 'boolean', help: 'print the result as JSON on stdout (for s
 
 const connectCommand = defineCommand({
   name: 'connect',
-  usage: 'connect --url URL --token TOKEN [options]',
+  usage: 'connect [--url URL --token TOKEN] [options]',
   summary: 'write an ssh config entry and a docker context for every box you may reach',
-  description: `Writes an ~/.ssh/config entry (Host NAME) for every box you may reach on the Boxyard dashboard at URL, between
-"# BEGIN boxyard" and "# END boxyard" lines (nothing else in the file changes), and a docker context per box
-(docker --context NAME ps). Make the token on the dashboard's profile page; BOXYARD_TOKEN works instead of --token.
-The entries reach each box through the dashboard (ProxyCommand \`boxyard proxy\`, the token kept in
-${tokenFileShown()}), so the laptop needs no route to the box; --direct writes entries to the box's own address.`,
+  description: `Writes an ~/.ssh/config entry (Host NAME) for every box you may reach on the Boxyard dashboard you signed in to
+(\`boxyard login URL\`), between "# BEGIN boxyard" and "# END boxyard" lines (nothing else in the file changes), and a
+docker context per box (docker --context NAME ps). Scripts pass --url and --token (or BOXYARD_URL and BOXYARD_TOKEN)
+instead; such a token is saved as the login. The entries reach each box through the dashboard (ProxyCommand
+\`boxyard proxy\`, which uses the saved login), so the laptop needs no route to the box; --direct writes entries to
+the box's own address.`,
   options: {
-    url: { type: 'string', value: 'URL', help: 'the dashboard' },
-    token: { type: 'string', value: 'TOKEN', help: 'an API token from your profile page (or BOXYARD_TOKEN)' },
+    url: { type: 'string', value: 'URL', help: 'the dashboard (default: the one you signed in to, or BOXYARD_URL)' },
+    token: { type: 'string', value: 'TOKEN', help: 'an API token from your profile page (default: the login, or BOXYARD_TOKEN)' },
     'ssh-config': { type: 'string', value: 'PATH', help: 'the ssh config to update (default ~/.ssh/config)' },
     'identity-file': { type: 'string', value: 'PATH', help: `your private key, for every entry (default ${DEFAULT_IDENTITY_FILE})` },
     'no-docker-contexts': { type: 'boolean', help: 'leave docker contexts alone' },
@@ -44,19 +49,18 @@ ${tokenFileShown()}), so the laptop needs no route to the box; --direct writes e
     json,
   },
   async run(values) {
-    const token = values.token ?? process.env.BOXYARD_TOKEN;
-    if (!values.url || !token) throw new UsageError('connect needs --url and --token (or BOXYARD_TOKEN)');
+    const { url, token } = await resolveDashboard({ url: values.url, token: values.token });
     // ssh reads a relative IdentityFile from its own working directory: make it absolute; `~/...` it expands itself.
     const identityFile = values['identity-file'];
     const result = await connect({
-      url: values.url,
+      url,
       token,
       sshConfigPath: path.resolve(values['ssh-config'] ?? path.join(os.homedir(), '.ssh', 'config')),
       knownHostsPath: path.resolve(knownHostsFile()),
       identityFile: identityFile && !identityFile.startsWith('~') ? path.resolve(identityFile) : identityFile,
       dockerContexts: !values['no-docker-contexts'],
       // The ProxyCommand runs this very CLI the way it runs now (node, its loader flags under tsx, the script).
-      proxy: values.direct ? null : { cli: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)], tokenFile: defaultTokenFile() },
+      proxy: values.direct ? null : { cli: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)] },
       dryRun: values['dry-run'] ?? false,
       print: values.json ? () => {} : print,
     });
@@ -66,31 +70,33 @@ ${tokenFileShown()}), so the laptop needs no route to the box; --direct writes e
 
 const proxyCommand = defineCommand({
   name: 'proxy',
-  usage: 'proxy --url URL [--token TOKEN | --token-file PATH] [--port N] NAME',
+  usage: 'proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME',
   summary: 'an ssh ProxyCommand: one TCP stream to a box through the dashboard (a sleeping box is woken first)',
   description: `An ssh ProxyCommand: one TCP stream to port N (22) of box NAME through the dashboard, on stdin and stdout; a box
-that sleeps is woken first, with progress on stderr. The entries \`boxyard connect\` writes run it.`,
+that sleeps is woken first, with progress on stderr. The entries \`boxyard connect\` writes run it with the saved
+login; scripts pass --token, --token-file or BOXYARD_TOKEN.`,
   options: {
-    url: { type: 'string', value: 'URL', help: 'the dashboard' },
-    token: { type: 'string', value: 'TOKEN', help: 'an API token (or BOXYARD_TOKEN)' },
-    'token-file': { type: 'string', value: 'PATH', help: 'read the token from this file (what connect writes)' },
+    url: { type: 'string', value: 'URL', help: 'the dashboard (default: the one you signed in to, or BOXYARD_URL)' },
+    token: { type: 'string', value: 'TOKEN', help: 'an API token (default: the login, or BOXYARD_TOKEN)' },
+    'token-file': { type: 'string', value: 'PATH', help: 'read the token from this file' },
+    credentials: { type: 'string', value: 'FILE', help: 'the saved login to take the token from (connect names it; default the XDG config folder)' },
     port: { type: 'string', value: 'N', help: "the box's port (default 22)" },
   },
   maxArguments: 1,
   async run(values, [box]) {
-    if (!box || !values.url) throw new UsageError('proxy needs --url and one box name');
+    if (!box) throw new UsageError('proxy needs one box name');
     const port = Number(values.port ?? 22);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port ${values.port} is not a port (1-65535)`);
-    let token = values.token ?? process.env.BOXYARD_TOKEN;
+    let token = values.token || process.env.BOXYARD_TOKEN;
     if (!token && values['token-file']) {
       try {
         token = readFileSync(values['token-file'], 'utf8').trim();
       } catch (error) {
-        throw new CliError(`cannot read the token file ${values['token-file']} (${(error as NodeJS.ErrnoException).code}); run \`boxyard connect\` again`);
+        throw new CliError(`cannot read the token file ${values['token-file']} (${(error as NodeJS.ErrnoException).code})`);
       }
     }
-    if (!token) throw new UsageError('proxy needs --token, --token-file or BOXYARD_TOKEN');
-    process.exitCode = await runProxy({ url: values.url, token, box, port, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+    const dashboard = await resolveDashboard({ url: values.url, token, credentialsFile: values.credentials });
+    process.exitCode = await runProxy({ ...dashboard, box, port, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   },
 });
 
@@ -122,16 +128,7 @@ const completionCommand = defineCommand({
   },
 });
 
-const commands: Command[] = [connectCommand, proxyCommand, versionCommand, completionCommand];
-
-/** Where \`connect\` keeps the token its ProxyCommand entries read. */
-function defaultTokenFile(): string {
-  return path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'boxyard', 'token');
-}
-
-function tokenFileShown(): string {
-  return process.env.XDG_CONFIG_HOME ? '$XDG_CONFIG_HOME/boxyard/token' : '~/.config/boxyard/token';
-}
+const commands: Command[] = [connectCommand, proxyCommand, loginCommand, logoutCommand, versionCommand, completionCommand];
 
 function fail(message: string, code: number): never {
   console.error(`boxyard: ${message}`);

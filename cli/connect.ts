@@ -10,6 +10,7 @@ import { ManagedBlockError } from '../server/connect/managed-block';
 import type { CliBox } from '../server/connect/cli-boxes';
 import { DEFAULT_IDENTITY_FILE, proxyCommandLine, type ConnectBox } from '../server/connect/snippets';
 import { renderKnownHosts } from './known-hosts';
+import { credentialsFile, readCredentials, sameDashboard, saveCredentials } from './credentials';
 import { renderSshConfig } from './ssh-config';
 
 /** `boxyard connect`: the developer's boxes from the dashboard into ~/.ssh/config and docker contexts. */
@@ -25,10 +26,10 @@ export interface ConnectOptions {
   identityFile?: string;
   dockerContexts: boolean;
   /**
-   * Entries go through the dashboard's tunnel (`boxyard proxy`): how to run this CLI, and where to keep the token the
-   * ProxyCommand reads (0600). null writes direct entries (HostName and Port of each box), for laptops that reach them.
+   * Entries go through the dashboard's tunnel (`boxyard proxy`): how to run this CLI. Its ProxyCommand reads the token
+   * from the saved login. null writes direct entries (HostName and Port of each box), for laptops that reach them.
    */
-  proxy: { cli: readonly string[]; tokenFile: string } | null;
+  proxy: { cli: readonly string[] } | null;
   /** Prints what would change, changes nothing. */
   dryRun: boolean;
   print: (line: string) => void;
@@ -44,8 +45,8 @@ const boxesResponse = z.object({
   boxes: z.array(z.object({ name: boxName, host: hostAddress, port: sshPort, user: sshUser, hostKey: pinnedHostKey.nullable() })),
 });
 
-/** GETs `route` (a path of the dashboard's, e.g. /api/cli/boxes) at `url`; a bad URL or an unreachable dashboard is a CliError. */
-export async function requestDashboard(url: string, route: string, headers: Record<string, string> = {}): Promise<{ endpoint: URL; response: Response }> {
+/** Requests `route` (a path of the dashboard's, e.g. /api/cli/boxes; GET unless `init` says) at `url`; a bad URL or an unreachable dashboard is a CliError. */
+export async function requestDashboard(url: string, route: string, init: RequestInit = {}): Promise<{ endpoint: URL; response: Response }> {
   let endpoint: URL;
   try {
     endpoint = dashboardAddress(url, route);
@@ -53,7 +54,7 @@ export async function requestDashboard(url: string, route: string, headers: Reco
     throw new CliError(`--url ${url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
   }
   try {
-    return { endpoint, response: await fetch(endpoint, { headers }) };
+    return { endpoint, response: await fetch(endpoint, init) };
   } catch (error) {
     // fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate problem) is its cause.
     const { cause, message } = error as Error;
@@ -62,7 +63,7 @@ export async function requestDashboard(url: string, route: string, headers: Reco
 }
 
 export async function fetchBoxes(url: string, token: string): Promise<z.output<typeof boxesResponse>> {
-  const { endpoint, response } = await requestDashboard(url, '/api/cli/boxes', { authorization: `Bearer ${token}`, accept: 'application/json' });
+  const { endpoint, response } = await requestDashboard(url, '/api/cli/boxes', { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
   const body: unknown = await response.json().catch(() => null);
   const message = (body as { error?: unknown } | null)?.error;
   if (response.status === 401) throw new CliError(`the dashboard refused the token: ${typeof message === 'string' ? message : 'unauthorized'}`);
@@ -127,7 +128,7 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
   const existing = await readText(file);
   let updated: string;
   try {
-    const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url, options.proxy.tokenFile) : undefined;
+    const proxyCommand = options.proxy ? proxyCommandLine(options.proxy.cli, options.url, credentialsFile()) : undefined;
     updated = renderSshConfig(existing, boxes, options.identityFile, proxyCommand, options.knownHostsPath);
   } catch (error) {
     if (error instanceof ManagedBlockError) throw new CliError(`${file} cannot be updated safely: ${error.message}`);
@@ -223,14 +224,19 @@ export async function updateDockerContexts(options: ConnectOptions, boxes: reado
   return contexts;
 }
 
-/** The token the ProxyCommand reads, in its own 0600 file (never in the ssh config, which is often shared or synced). */
-async function saveToken(options: ConnectOptions, file: string): Promise<void> {
-  if ((await readText(file)) === `${options.token}\n`) return;
-  if (options.dryRun) return options.print(`would write the token to ${file}`);
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, `${options.token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  options.print(`${file}: saved the token for \`boxyard proxy\`.`);
+/**
+ * The ProxyCommand (`boxyard proxy --url URL --credentials FILE`) takes its token from the saved login, the one file that holds it (never
+ * the ssh config, which is often shared or synced): a token given by flag or BOXYARD_TOKEN becomes that login.
+ */
+async function keepLogin(options: ConnectOptions, email: string): Promise<void> {
+  const saved = await readCredentials();
+  if (saved && !sameDashboard(saved.url, options.url)) {
+    throw new CliError(`the ssh entries would need your login to ${options.url}, and this machine is signed in to ${saved.url}: run \`boxyard login ${options.url}\` first, or pass --direct`);
+  }
+  if (saved?.token === options.token) return;
+  if (options.dryRun) return options.print(`would save the token as your login to ${options.url} in ${credentialsFile()}`);
+  await saveCredentials({ url: saved?.url ?? options.url, token: options.token, email });
+  options.print(`${credentialsFile()}: saved the token as your login to ${options.url}, for \`boxyard proxy\` (\`boxyard logout\` revokes it).`);
 }
 
 export async function connect(options: ConnectOptions): Promise<ConnectResult> {
@@ -239,7 +245,7 @@ export async function connect(options: ConnectOptions): Promise<ConnectResult> {
   if (!options.identityFile && !existsSync(path.join(os.homedir(), '.ssh', 'id_ed25519'))) {
     options.print(`Note: the entries use ${DEFAULT_IDENTITY_FILE}, which does not exist here; pass --identity-file with the private key whose public half is on your profile.`);
   }
-  if (options.proxy) await saveToken(options, options.proxy.tokenFile);
+  if (options.proxy) await keepLogin(options, user.email);
   const sshConfig = { path: options.sshConfigPath, status: await updateSshConfig(options, boxes) };
   const knownHosts = await updateKnownHosts(options, boxes);
   const dockerContexts = options.dockerContexts ? await updateDockerContexts(options, boxes) : null;

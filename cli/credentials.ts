@@ -64,19 +64,20 @@ export async function removeCredentials(file = credentialsFile()): Promise<void>
 }
 
 /** The dashboard and token a command uses; a UsageError that says how to sign in when neither flags nor a login give them. */
-export async function resolveDashboard(flags: { url?: string; token?: string }): Promise<{ url: string; token: string }> {
+export async function resolveDashboard(flags: { url?: string; token?: string; credentialsFile?: string }): Promise<{ url: string; token: string }> {
   // An empty variable counts as unset, as shells make them.
   const url = flags.url || process.env.BOXYARD_URL || undefined;
   const token = flags.token || process.env.BOXYARD_TOKEN || undefined;
   if (url && token) return { url, token };
-  const saved = await readCredentials();
+  const saved = await readCredentials(flags.credentialsFile);
   // A saved token belongs to its own dashboard: it is never sent to another URL given by flag.
   if (saved && (!url || sameDashboard(url, saved.url))) return { url: saved.url, token: token ?? saved.token };
   if (saved) throw new UsageError(`you are signed in to ${saved.url}, not ${url}: pass --token, or run \`boxyard login ${url}\``);
   throw new UsageError('not signed in: run `boxyard login URL` (or pass --url and --token, or set BOXYARD_URL and BOXYARD_TOKEN)');
 }
 
-function sameDashboard(a: string, b: string): boolean {
+/** Whether two addresses name the same dashboard (a trailing slash aside). */
+export function sameDashboard(a: string, b: string): boolean {
   const origin = (url: string) => {
     try {
       return new URL(url).href.replace(/\/+$/, '');

@@ -185,7 +185,7 @@ describe('the CLI installed from the dashboard', () => {
   it('a bad command line exits 2 with the usage, a failure 1', async () => {
     const noToken = await boxyard('connect', '--url', proxy.url);
     expect(noToken.code).toBe(2);
-    expect(noToken.stderr).toContain('boxyard: connect needs --url and --token (or BOXYARD_TOKEN)\n\nUsage: boxyard connect --url URL --token TOKEN [options]');
+    expect(noToken.stderr).toContain('boxyard: not signed in: run `boxyard login URL` (or pass --url and --token, or set BOXYARD_URL and BOXYARD_TOKEN)\n\nUsage: boxyard connect [--url URL --token TOKEN] [options]');
     const unknown = await boxyard('nope');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('boxyard: unknown command "nope"\n\nUsage: boxyard connect');
@@ -214,7 +214,7 @@ describe('the CLI installed from the dashboard', () => {
     const complete = (line: string) =>
       run('bash', ['-c', `eval "$(boxyard completion)"; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _boxyard; echo "\${COMPREPLY[@]}"`],
         env(`${path.dirname(installed)}:${basePath}`), home);
-    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect proxy version completion');
+    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect proxy login logout version completion');
     expect((await complete('boxyard connect --no')).stdout.trim()).toBe('--no-docker-contexts');
   });
 

@@ -76,18 +76,19 @@ describe('boxyard proxy: ssh and scp through the dashboard', () => {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('connect writes entries with only a ProxyCommand (no address of the box) and keeps the token in a 0600 file', async () => {
+  it('connect writes entries with only a ProxyCommand (no address of the box, no token) and keeps the token in the 0600 login', async () => {
     const ran = await run(TSX, [CLI, 'connect', '--url', url, '--token', aliceToken, '--identity-file', labKey, '--no-docker-contexts'], env);
     expect(ran.stderr).not.toMatch(/boxyard:/);
     expect(ran.code).toBe(0);
-    const tokenFile = path.join(home, '.config', 'boxyard', 'token');
-    expect(readFileSync(tokenFile, 'utf8')).toBe(`${aliceToken}\n`);
-    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const credentials = path.join(home, '.config', 'boxyard', 'credentials.json');
+    expect(JSON.parse(readFileSync(credentials, 'utf8'))).toEqual({ url, token: aliceToken, email: 'alice@example.com' });
+    expect(statSync(credentials).mode & 0o777).toBe(0o600);
     const config = readFileSync(sshConfig, 'utf8');
+    expect(config).not.toContain(aliceToken);
     const entry = config.split('\n').filter((line) => line.startsWith('  '));
     expect(entry.some((line) => /HostName|Port /.test(line))).toBe(false);
     const proxyLine = entry.find((line) => line.startsWith('  ProxyCommand '));
-    expect(proxyLine).toMatch(new RegExp(`^  ProxyCommand \\S+node .*${CLI.replaceAll('/', '\\/')} proxy --url ${url.replaceAll('/', '\\/')} --token-file ${tokenFile.replaceAll('/', '\\/')} %n$`));
+    expect(proxyLine).toMatch(new RegExp(`^  ProxyCommand \\S+node .*${CLI.replaceAll('/', '\\/')} proxy --url ${url.replaceAll('/', '\\/')} --credentials ${credentials.replaceAll('/', '\\/')} %n$`));
   });
 
   it('the real ssh reaches the box by an alias that does not resolve, and the box sees it from its own loopback', async () => {

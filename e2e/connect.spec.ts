@@ -63,7 +63,8 @@ test('a developer connects from their laptop: CLI, ssh and docker --context agai
     const config = await readFile(path.join(home, '.ssh', 'config'), 'utf8');
     // Through the dashboard's tunnel: the entry has a ProxyCommand and no address of the box.
     expect(config).toContain(`Host ${box.name}`);
-    expect(config).toMatch(/ProxyCommand .* proxy --url \S+ --token-file \S+ %n/);
+    expect(config).toMatch(/ProxyCommand .* proxy --url \S+ --credentials \S+\/credentials\.json %n/);
+    expect(config).not.toContain(token);
     expect(config).not.toContain(`Port ${dockerBox.port}`);
     // The box's key as the dashboard pinned it, checked strictly by the laptop's ssh (and so by docker's).
     expect(config).toContain(`  HostKeyAlias ${box.name}\n  UserKnownHostsFile ${knownHosts}\n  StrictHostKeyChecking yes\n`);

@@ -50,6 +50,10 @@ export type AuditAction =
   | 'tunnel.open'
   | 'tunnel.close'
   | 'cli.boxes'
+  | 'cli.login'
+  | 'cli.login.approve'
+  | 'cli.login.deny'
+  | 'cli.logout'
   | `ssh.exec.host.${string}`
   | `ssh.exec.${string}`;
 

@@ -2,6 +2,7 @@ import { betterAuth } from 'better-auth/minimal'; // without Kysely (unused with
 import { prismaAdapter } from 'better-auth/adapters/prisma';
 import type { Db } from '../db/client';
 import type { Env } from '../env';
+import { cliLoginPlugins } from './cli-login';
 
 export type Role = 'admin' | 'developer';
 export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
@@ -30,6 +31,7 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       cookiePrefix: 'boxyard',
     },
     telemetry: { enabled: false },
+    plugins: [...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl })],
     rateLimit: {
       enabled: env.NODE_ENV === 'production',
       window: 60,

@@ -42,10 +42,11 @@ function commandWord(word: string): string {
 
 /**
  * `ProxyCommand` through the dashboard's tunnel: `cli` is how to run the Boxyard CLI (e.g. ["/usr/bin/node",
- * "/home/me/.local/bin/boxyard"]), `%n` the alias ssh was given, i.e. the box's name.
+ * "/home/me/.local/bin/boxyard"]), `credentialsFile` the saved login it takes the token from (named, so an editor
+ * started without the shell's XDG_CONFIG_HOME finds it), `%n` the alias ssh was given, i.e. the box's name.
  */
-export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, tokenFile: string): string {
-  return [...cli, 'proxy', '--url', dashboardUrl, '--token-file', tokenFile].map(commandWord).join(' ') + ' %n';
+export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, credentialsFile: string): string {
+  return [...cli, 'proxy', '--url', dashboardUrl, '--credentials', credentialsFile].map(commandWord).join(' ') + ' %n';
 }
 
 /**

@@ -52,7 +52,7 @@ main() {
     *":$bin_dir:"*) ;;
     *) echo "$bin_dir is not on your PATH. Add it, e.g. with: echo 'export PATH=\"\$HOME/.local/bin:\$PATH\"' >> ~/.profile (or ~/.zshrc), then open a new shell." ;;
   esac
-  echo "Next: boxyard connect --url $BOXYARD_DASHBOARD --token <a token from your profile page>"
+  echo "Next: boxyard login $BOXYARD_DASHBOARD, then boxyard connect"
 }
 
 main

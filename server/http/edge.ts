@@ -47,7 +47,7 @@ export function createEdge(services: Services): Edge {
   const httpRoutes: Route<HttpHandler>[] = [
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
     { path: AUTH_PATH, subtree: true, handle: toNodeHandler(services.auth) },
-    { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, identify: identifyRequest }) },
+    { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest }) },
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
     { path: CLI_FILE_PATH, handle: cliDownload.file },

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,4 +25,23 @@ export function runProcess(
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
+}
+
+export interface Running {
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** Resolves when it exited, with its code and whole output. */
+  exited: Promise<Ran>;
+  kill(): void;
+}
+
+/** Starts a real program and returns at once, its output readable while it runs (a CLI that waits for the user). */
+export function startProcess(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Running {
+  const child = spawn(file, args, { env: options.env ?? process.env, cwd: options.cwd ?? REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
+  return { stdout: () => stdout, exited, kill: () => child.kill() };
 }
