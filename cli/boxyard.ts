@@ -5,6 +5,10 @@
  *
  *   boxyard connect --url URL --token TOKEN [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
  *   boxyard proxy --url URL (--token TOKEN | --token-file PATH) [--port N] NAME
+ *   boxyard ls [--url URL] [--token TOKEN] [--json]
+ *   boxyard ssh [--url URL] [--token TOKEN] [--ssh-config PATH] NAME [COMMAND...]
+ *   boxyard start|stop|suspend|resume [--url URL] [--token TOKEN] [--json] NAME
+ *   boxyard open [--ssh-config PATH] [--print] [--json] NAME [PATH]
  *   boxyard version [--url URL] [--json]
  *   boxyard completion
  *
@@ -16,7 +20,11 @@ import path from 'node:path';
 import { DEFAULT_IDENTITY_FILE } from '../server/connect/snippets';
 import { bashCompletion, defineCommand, runProgram, UsageError, type Command } from './commands';
 import { CliError, connect } from './connect';
+import { lifecycleCommands } from './lifecycle';
+import { lsCommand } from './ls';
+import { openCommand } from './open';
 import { runProxy } from './proxy';
+import { sshCommand } from './ssh';
 import { describeVersion, versionReport } from './version';
 
 const print = (line: string) => console.log(line);
@@ -120,7 +128,7 @@ const completionCommand = defineCommand({
   },
 });
 
-const commands: Command[] = [connectCommand, proxyCommand, versionCommand, completionCommand];
+const commands: Command[] = [connectCommand, proxyCommand, lsCommand, sshCommand, ...lifecycleCommands, openCommand, versionCommand, completionCommand];
 
 /** Where \`connect\` keeps the token its ProxyCommand entries read. */
 function defaultTokenFile(): string {

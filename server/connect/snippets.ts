@@ -42,10 +42,12 @@ function commandWord(word: string): string {
 
 /**
  * `ProxyCommand` through the dashboard's tunnel: `cli` is how to run the Boxyard CLI (e.g. ["/usr/bin/node",
- * "/home/me/.local/bin/boxyard"]), `%n` the alias ssh was given, i.e. the box's name.
+ * "/home/me/.local/bin/boxyard"]), `%n` the alias ssh was given, i.e. the box's name. A null `tokenFile`: the proxy
+ * reads BOXYARD_TOKEN from the environment ssh gives it (`boxyard ssh` without an entry).
  */
-export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, tokenFile: string): string {
-  return [...cli, 'proxy', '--url', dashboardUrl, '--token-file', tokenFile].map(commandWord).join(' ') + ' %n';
+export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, tokenFile: string | null): string {
+  const token = tokenFile === null ? [] : ['--token-file', tokenFile];
+  return [...cli, 'proxy', '--url', dashboardUrl, ...token].map(commandWord).join(' ') + ' %n';
 }
 
 /**
@@ -71,7 +73,8 @@ export function sshConfigLines(box: ConnectBox, identityFile: string = DEFAULT_I
   ];
 }
 
-function homeOf(user: string): string {
+/** The home folder of `user` on a box, where VS Code opens by default. */
+export function homeOf(user: string): string {
   return user === 'root' ? '/root' : `/home/${user}`;
 }
 

@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { TRPC_PATH } from '../../lib/trpc-path';
 import type { Services } from '../services';
 import type { Context } from '../trpc/init';
 import { appRouter } from '../trpc/router';
 import type { Identity } from './identity';
-
-export const TRPC_PATH = '/api/trpc';
 
 /** The tRPC API (queries, mutations, and the server-sent event subscriptions of live job logs). */
 export function createTrpcRoute(services: Services, identify: (req: IncomingMessage) => Promise<Identity>) {
