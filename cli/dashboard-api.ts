@@ -61,7 +61,7 @@ export async function openDashboard(flags: { url?: string; token?: string }): Pr
 export function dashboardFailure(error: unknown, url: string): CliError {
   if (!(error instanceof TRPCClientError)) return error instanceof CliError ? error : new CliError(String(error instanceof Error ? error.message : error));
   const code = (error.data as { code?: string } | undefined)?.code;
-  if (code === 'UNAUTHORIZED') return new CliError(`the dashboard at ${url} refused the token (${error.message}); run \`boxyard login ${url}\` or make a new token on your profile page`);
+  if (code === 'UNAUTHORIZED') return new CliError(`the dashboard at ${url} refused the token: ${error.message}`);
   if (code) return new CliError(error.message);
   // No tRPC answer at all: fetch failed (its reason is the cause), or something else answered.
   const cause = error.cause instanceof Error && error.cause.cause instanceof Error ? error.cause.cause : error.cause;
