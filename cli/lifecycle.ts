@@ -6,8 +6,8 @@ import { jsonOption, print, printJson } from './output';
 
 /**
  * `boxyard start|stop|suspend|resume NAME`: the VM lifecycle job of a box, queued through the procedure the box page's
- * buttons use (vms.boxAction), then followed live on stderr (each step as it begins, each log line as it is written,
- * from the jobs.logs subscription) until it ends.
+ * buttons use (vms.boxAction), then followed live on stderr (each log line as it is written, the runner's step lines
+ * among them, from the jobs.logs subscription) until it ends.
  */
 
 type LifecycleAction = 'start' | 'stop' | 'suspend' | 'resume';
@@ -15,38 +15,23 @@ export type FinishedJob = Awaited<ReturnType<DashboardClient['jobs']['get']['que
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Follows the job's log until it ends, printing steps and lines on stderr; resolves with the finished job. */
+/** Follows the job's log until it ends, each line on stderr as it is written (the runner's own lines name each step); resolves with the finished job. */
 export async function followJob(dashboard: Dashboard, jobId: string): Promise<FinishedJob> {
-  const getJob = () => dashboard.ask((client) => client.jobs.get.query({ id: jobId }));
-  let steps = (await getJob()).steps;
-  let currentStep: number | null = null;
-  const announce = async (index: number) => {
-    if (!steps.some((step) => step.index === index)) steps = (await getJob()).steps;
-    const step = steps.find((candidate) => candidate.index === index);
-    say(`[${index + 1}/${steps.length}] ${step?.name ?? `step ${index + 1}`}`);
-  };
   await new Promise<void>((resolve, reject) => {
-    // Lines are printed in order: each waits for the one before (a step name may need a look-up first).
-    let printed = Promise.resolve();
     const subscription = dashboard.client.jobs.logs.subscribe(
       { id: jobId },
       {
         onData: ({ data: event }) => {
-          printed = printed.then(async () => {
-            if (event.type === 'end') {
-              subscription.unsubscribe();
-              return resolve();
-            }
-            if (event.stepIndex !== null && event.stepIndex !== currentStep) await announce((currentStep = event.stepIndex));
-            say(`    ${event.text}`);
-          });
+          if (event.type === 'line') return say(event.text);
+          subscription.unsubscribe();
+          resolve();
         },
         onError: (error) =>
           reject(new CliError(`lost the job's log (${dashboardFailure(error, dashboard.url).message}); job ${jobId} goes on, see it on the dashboard`)),
       },
     );
   });
-  return getJob();
+  return dashboard.ask((client) => client.jobs.get.query({ id: jobId }));
 }
 
 function lifecycleCommand(action: LifecycleAction, summary: string): Command {
