@@ -53,19 +53,21 @@ export async function openDashboard(flags: { url?: string; token?: string }): Pr
     url,
     token,
     client,
-    ask: (call) => call(client).catch((error: unknown) => Promise.reject(dashboardFailure(error, url))),
+    // What the dashboard answered (or why it could not) is a sentence; anything else is a bug and keeps its stack.
+    ask: (call) => call(client).catch((error: unknown) => Promise.reject(error instanceof TRPCClientError ? dashboardFailure(error, url) : error)),
   };
 }
 
 /** What the user reads when a call failed. */
-export function dashboardFailure(error: unknown, url: string): CliError {
-  if (!(error instanceof TRPCClientError)) return error instanceof CliError ? error : new CliError(String(error instanceof Error ? error.message : error));
+export function dashboardFailure(error: TRPCClientError<AppRouter>, url: string): CliError {
   const code = (error.data as { code?: string } | undefined)?.code;
   if (code === 'UNAUTHORIZED') return new CliError(`the dashboard at ${url} refused the token: ${error.message}`);
   if (code) return new CliError(error.message);
   // No tRPC answer at all: fetch failed (its reason is the cause), or something else answered.
-  const cause = error.cause instanceof Error && error.cause.cause instanceof Error ? error.cause.cause : error.cause;
-  if (error.cause instanceof TypeError) return new CliError(`could not reach the dashboard at ${new URL(url).origin}: ${cause instanceof Error ? cause.message : error.message}`);
+  if (error.cause instanceof TypeError) {
+    const reason = error.cause.cause instanceof Error ? error.cause.cause.message : error.cause.message;
+    return new CliError(`could not reach the dashboard at ${new URL(url).origin}: ${reason}`);
+  }
   return new CliError(`unexpected answer from ${url} (is it a Boxyard dashboard of the same version?): ${error.message}`);
 }
 
