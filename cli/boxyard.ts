@@ -7,6 +7,10 @@
  *   boxyard proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME
  *   boxyard login URL [--token TOKEN]
  *   boxyard logout
+ *   boxyard ls [--url URL] [--token TOKEN] [--json]
+ *   boxyard ssh [--url URL] [--token TOKEN] [--ssh-config PATH] NAME [COMMAND...]
+ *   boxyard start|stop|suspend|resume [--url URL] [--token TOKEN] [--json] NAME
+ *   boxyard open [--ssh-config PATH] [--print] [--json] NAME [PATH]
  *   boxyard version [--url URL] [--json]
  *   boxyard completion
  *
@@ -21,12 +25,14 @@ import { CliError, connect } from './connect';
 import { knownHostsFile } from './known-hosts';
 import { resolveDashboard } from './credentials';
 import { loginCommand, logoutCommand } from './login';
+import { lifecycleCommands } from './lifecycle';
+import { lsCommand } from './ls';
+import { openCommand } from './open';
+import { jsonOption as json, print, printJson } from './output';
 import { runProxy } from './proxy';
+import { sshCommand } from './ssh';
 import { describeVersion, versionReport } from './version';
 
-const print = (line: string) => console.log(line);
-const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
-const json = { type: 'boolean', help: 'print the result as JSON on stdout (for scripts)' } as const;
 
 const connectCommand = defineCommand({
   name: 'connect',
@@ -128,7 +134,7 @@ const completionCommand = defineCommand({
   },
 });
 
-const commands: Command[] = [connectCommand, proxyCommand, loginCommand, logoutCommand, versionCommand, completionCommand];
+const commands: Command[] = [connectCommand, proxyCommand, loginCommand, logoutCommand, lsCommand, sshCommand, ...lifecycleCommands, openCommand, versionCommand, completionCommand];
 
 function fail(message: string, code: number): never {
   console.error(`boxyard: ${message}`);

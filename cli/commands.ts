@@ -30,6 +30,8 @@ export interface Command {
   options: Record<string, OptionSpec>;
   /** Positional arguments the command takes at most (0 when absent). */
   maxArguments?: number;
+  /** Any arguments after those, taken as they are (flags among them too), e.g. the remote command of `ssh NAME ls -l`. */
+  passThrough?: boolean;
   run(values: Record<string, string | boolean | undefined>, args: string[]): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export function defineCommand<Options extends Record<string, OptionSpec>>(comman
   description: string;
   options: Options;
   maxArguments?: number;
+  passThrough?: boolean;
   run(values: OptionValues<Options>, args: string[]): Promise<void>;
 }): Command {
   return command as Command;
@@ -105,7 +108,8 @@ function usageMessage(error: CommanderError): string {
 
 /** Parses `argv` (without node and the script) and runs the named command; throws UsageError for a bad command line. */
 export async function runProgram(commands: readonly Command[], argv: string[], print: (text: string) => void): Promise<void> {
-  const program = new Program('boxyard').exitOverride().configureOutput({ writeOut: (text) => print(text.trimEnd()), writeErr: () => {} });
+  // Positional options: a pass-through command's flags end at its first argument (`ssh NAME ls -l` keeps `-l`).
+  const program = new Program('boxyard').enablePositionalOptions().exitOverride().configureOutput({ writeOut: (text) => print(text.trimEnd()), writeErr: () => {} });
   program.configureHelp({ formatHelp: () => programHelp(commands) });
   const unknown = (what: string | undefined) => new UsageError(`unknown command ${JSON.stringify(what ?? '')}\n\n${programHelp(commands)}`);
   if (!argv.length) throw unknown(undefined);
@@ -120,11 +124,13 @@ export async function runProgram(commands: readonly Command[], argv: string[], p
       return { name, option };
     });
     for (let i = 0; i < (command.maxArguments ?? 0); i++) sub.argument(`[argument${i + 1}]`);
+    if (command.passThrough) sub.argument('[arguments...]').passThroughOptions();
     sub.allowExcessArguments(false).action(async (...received: unknown[]) => {
       const parsed = sub.opts<Record<string, string | boolean | undefined>>();
       // A negated flag (`--no-docker-contexts`) is commander's `dockerContexts: false`; our commands read it by its name.
       const values = Object.fromEntries(flags.map(({ name, option }) => [name, option.negate ? parsed[option.attributeName()] === false : parsed[option.attributeName()]]));
-      const args = received.slice(0, command.maxArguments ?? 0).filter((arg): arg is string => typeof arg === 'string');
+      const count = (command.maxArguments ?? 0) + (command.passThrough ? 1 : 0);
+      const args = received.slice(0, count).flat().filter((arg): arg is string => typeof arg === 'string');
       failedCommand = command;
       await command.run(values, args);
     });

@@ -153,6 +153,14 @@ export async function updateSshConfig(options: ConnectOptions, boxes: readonly C
  * Rewrites the known_hosts file with the pinned key of every box. A box without one yet gets no line, so ssh
  * refuses its entry ("no host key is known") rather than trusting whatever key answers; connect says so.
  */
+/** Writes the managed known_hosts file with the pins of `boxes` (atomically; left alone when it says that already). */
+export async function writeKnownHosts(file: string, dashboardUrl: string, boxes: readonly CliBox[]): Promise<'unchanged' | 'written'> {
+  const updated = renderKnownHosts(dashboardUrl, boxes);
+  if ((await readText(file)) === updated) return 'unchanged';
+  await replaceFile(file, updated);
+  return 'written';
+}
+
 export async function updateKnownHosts(options: ConnectOptions, boxes: readonly CliBox[]): Promise<ConnectResult['knownHosts']> {
   const file = options.knownHostsPath;
   const unpinned = boxes.filter((box) => !box.hostKey).map((box) => box.name);
@@ -163,14 +171,14 @@ export async function updateKnownHosts(options: ConnectOptions, boxes: readonly 
         : `No host keys are pinned yet for ${unpinned.join(', ')} (the dashboard has not connected to them), so ssh refuses their entries until the dashboard connects and you run \`boxyard connect\` again.`,
     );
   }
-  const updated = renderKnownHosts(options.url, boxes);
-  if ((await readText(file)) === updated) return { path: file, status: 'unchanged', unpinned };
   if (options.dryRun) {
+    const updated = renderKnownHosts(options.url, boxes);
+    if ((await readText(file)) === updated) return { path: file, status: 'unchanged', unpinned };
     options.print(`${file}: would be rewritten to:`);
     options.print(updated);
     return { path: file, status: 'would-write', unpinned };
   }
-  await replaceFile(file, updated);
+  if ((await writeKnownHosts(file, options.url, boxes)) === 'unchanged') return { path: file, status: 'unchanged', unpinned };
   options.print(`${file}: wrote the pinned host keys of ${boxes.length - unpinned.length} box(es).`);
   return { path: file, status: 'written', unpinned };
 }

@@ -5,6 +5,7 @@ import { CLI_CLIENT_ID, CLI_LOGIN_TOKEN_PATH, cliLoginFailure, DEVICE_CODE_PATH,
 import { defineCommand, UsageError } from './commands';
 import { CliError, requestDashboard } from './connect';
 import { credentialsFile, readCredentials, removeCredentials, saveCredentials, type Credentials } from './credentials';
+import { print } from './output';
 
 /**
  * `boxyard login URL`: the browser approves this machine (OAuth 2.0 device authorization, lib/cli-login.ts) and the
@@ -12,7 +13,6 @@ import { credentialsFile, readCredentials, removeCredentials, saveCredentials, t
  * saved token on the dashboard and forgets it. The login is saved by cli/credentials.ts (0600, XDG config folder).
  */
 
-const print = (line: string) => console.log(line);
 
 const deviceCodeResponse = z.object({
   device_code: z.string().min(1),

@@ -43,10 +43,12 @@ function commandWord(word: string): string {
 /**
  * `ProxyCommand` through the dashboard's tunnel: `cli` is how to run the Boxyard CLI (e.g. ["/usr/bin/node",
  * "/home/me/.local/bin/boxyard"]), `credentialsFile` the saved login it takes the token from (named, so an editor
- * started without the shell's XDG_CONFIG_HOME finds it), `%n` the alias ssh was given, i.e. the box's name.
+ * started without the shell's XDG_CONFIG_HOME finds it), `%n` the alias ssh was given, i.e. the box's name. A null
+ * `credentialsFile`: the proxy reads BOXYARD_TOKEN from the environment ssh gives it (`boxyard ssh` without an entry).
  */
-export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, credentialsFile: string): string {
-  return [...cli, 'proxy', '--url', dashboardUrl, '--credentials', credentialsFile].map(commandWord).join(' ') + ' %n';
+export function proxyCommandLine(cli: readonly string[], dashboardUrl: string, credentialsFile: string | null): string {
+  const credentials = credentialsFile === null ? [] : ['--credentials', credentialsFile];
+  return [...cli, 'proxy', '--url', dashboardUrl, ...credentials].map(commandWord).join(' ') + ' %n';
 }
 
 /**
@@ -83,7 +85,8 @@ function knownHostsLines(box: ConnectBox, knownHostsFile: string): string[] {
   ];
 }
 
-function homeOf(user: string): string {
+/** The home folder of `user` on a box, where VS Code opens by default. */
+export function homeOf(user: string): string {
   return user === 'root' ? '/root' : `/home/${user}`;
 }
 

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { toNodeHandler } from 'better-auth/node';
 import { CLI_FILE_PATH, CLI_INSTALL_PATH, CLI_SHA256_PATH } from '../../lib/cli-distribution';
 import { TERMINAL_PATH } from '../../lib/terminal-protocol';
+import { TRPC_PATH } from '../../lib/trpc-path';
 import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
 import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
 import { logger } from '../log';
@@ -13,7 +14,7 @@ import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { sendJson } from './responses';
 import { createTerminalRoute } from './terminal-ws';
-import { createTrpcRoute, TRPC_PATH } from './trpc-route';
+import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
 
 /**

@@ -16,6 +16,8 @@ import type { Services } from '../services';
 export interface Context {
   services: Services;
   user: SessionUser | null;
+  /** Why there is no user, in words the user can act on (a revoked API token...); the edge says it. */
+  refusal?: string;
 }
 
 function readableZodMessage(error: ZodError): string {
@@ -65,7 +67,7 @@ export const router = t.router;
 export const publicProcedure = t.procedure.use(mapAppErrors);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in first (your session may have expired).' });
+  if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.refusal ?? 'Sign in first (your session may have expired).' });
   return next({ ctx: { ...ctx, user: ctx.user } });
 });
 
