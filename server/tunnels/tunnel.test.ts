@@ -7,6 +7,7 @@ import { WebSocket } from 'ws';
 import { runProxy } from '../../cli/proxy';
 import { TUNNEL_PATH, type TunnelServerMessage } from '../../lib/tunnel-protocol';
 import { createApiToken } from '../access-keys/api-tokens';
+import { AppError } from '../errors';
 import type { SessionUser } from '../boxes/access';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
@@ -182,5 +183,28 @@ describe('tunnel endpoint', () => {
     expect(said).toMatch(/^waking tunnel-box \(suspended\)\.\.\. ready in 0\.\d s\nboxyard: the dashboard is restarting; connect again in a moment\n$/);
     const closes = await backend.services.db.auditEvent.findMany({ where: { boxId, action: 'tunnel.close' }, orderBy: { at: 'desc' }, take: 2 });
     expect(closes.map((event) => JSON.parse(event.detail).code)).toEqual([1012, 1012]);
+  });
+
+  it('a box that does not wake: the CLI prints the reason in one sentence and exits 1, and the refusal is audited', async () => {
+    const tunnels = new TunnelService({
+      db: backend.services.db,
+      remote: backend.services.remote,
+      wakeBox: async (_id, _actor, onWaking) => {
+        onWaking('suspended');
+        // What ensureVmBoxRunning throws when the lifecycle job outlives its timeout.
+        throw new AppError('SSH_TIMEOUT', 'tunnel-box did not wake up in time (job j-1 is still running).');
+      },
+    });
+    tunnels.start();
+    const variant = await backend.listen({ ...backend.services, tunnels });
+    const stderr = new PassThrough();
+    let said = '';
+    stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const code = await runProxy({ url: variant.replace(/^ws:/, 'http:'), token, box: 'tunnel-box', stdin: new PassThrough(), stdout: new PassThrough().resume(), stderr });
+    expect(code).toBe(1);
+    expect(said).toBe('waking tunnel-box (suspended)...\nboxyard: tunnel-box did not wake up in time (job j-1 is still running).\n');
+    const refused = await backend.services.db.auditEvent.findFirstOrThrow({ where: { boxId, action: 'tunnel.open', result: 'error' }, orderBy: { at: 'desc' } });
+    expect(refused.error).toBe('tunnel-box did not wake up in time (job j-1 is still running).');
+    await tunnels.stop();
   });
 });
