@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { recordStatus } from '../boxes/boxes';
 import { hostOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
-import type { VmRef } from '../hypervisors/driver';
+import type { VmInfo, VmRef } from '../hypervisors/driver';
 import { describeState } from '../hypervisors/common';
 import { actionRules, DEFAULT_STOP_TIMEOUT_SECONDS, lifecycleKind, refusal, vmActions, type VmAction } from './rules';
 import { delegatedWriteBackStep } from '../mounts/apply-recipe';
@@ -50,6 +51,17 @@ const stepNames: Record<VmAction, string> = {
   pause: 'Pause the VM (in memory)',
 };
 
+/** Actions after which the box cannot answer SSH. */
+const takesBoxDown: readonly VmAction[] = ['stop', 'suspend', 'pause'];
+
+/**
+ * Once its VM is stopped, saved or paused, the box is recorded as unreachable at once, not at the status poller's next
+ * round: waking on demand (a terminal, a laptop's ssh) leaves a box it believes online alone, and would try it instead.
+ */
+async function recordBoxDown(ctx: Ctx, vm: VmInfo): Promise<void> {
+  if (ctx.box) await recordStatus(ctx.db, ctx.box.id, 'unreachable', `${vm.name} is ${describeState(vm.state)}.`);
+}
+
 function actionStep(action: VmAction): VmStep {
   const rule = actionRules[action];
   return {
@@ -58,6 +70,7 @@ function actionStep(action: VmAction): VmStep {
       const vm = await findVm(ctx, jobDriver(ctx), vmOf(ctx));
       if (rule.done.includes(vm.state)) {
         await ctx.log(`${vm.name} is already ${describeState(vm.state)} (${vm.rawState}): nothing to do.`);
+        if (takesBoxDown.includes(action)) await recordBoxDown(ctx, vm);
         return true;
       }
       const refused = refusal(action, vm.name, vm.state);
@@ -99,6 +112,7 @@ function actionStep(action: VmAction): VmStep {
         throw new StepFailed(`${vm.name} is ${describeState(vm.state)} (${vm.rawState}) after the ${action}, not ${wanted.join(' or ')}.`);
       }
       await ctx.log(`${vm.name} is ${describeState(vm.state)} (${vm.rawState}).`);
+      if (takesBoxDown.includes(action)) await recordBoxDown(ctx, vm);
     },
   };
 }
