@@ -165,7 +165,21 @@ describe('auto-suspend of a real libvirt VM', () => {
     await until(() => backend.services.tunnels.tunnelsOn(boxId).length === 0, 'the tunnel closed', 30_000);
     await until(async () => (await boxRow()).autoSuspendedAt, 'the suspend after the session', { timeoutMs: 240_000, everyMs: 250 });
     await until(async () => (await domstate()) === 'shut off', 'the VM saved again', { timeoutMs: 120_000, everyMs: 500 });
+
+    // Suspended by hand (`boxyard suspend`, the box page's job) rather than by the policy: ssh wakes it all the same,
+    // at once, not only after the status poller noticed the box went down.
+    const woke2 = await runProcess('ssh', [...ssh, 'lab-vm', 'true'], { timeoutMs: 300_000 });
+    expect(woke2.code).toBe(0);
+    const suspended = await runProcess(TSX, [CLI_SOURCE, 'suspend', '--url', httpUrl, '--token', token, 'lab-vm'], { timeoutMs: 300_000 });
+    expect(suspended.stderr).toContain('Step');
+    expect(suspended.code).toBe(0);
+    expect(await domstate()).toBe('shut off');
+    const woke3 = await runProcess('ssh', [...ssh, 'lab-vm', 'true'], { timeoutMs: 300_000 });
+    expect(woke3.stderr).toMatch(/waking lab-vm \(\w[\w ]*\)\.\.\. ready in \d+\.\d s/);
+    expect(woke3.code).toBe(0);
+    expect(await domstate()).toBe('running');
+
     const audited = await backend.services.db.auditEvent.findMany({ where: { boxId, action: { in: ['tunnel.open', 'tunnel.close'] } }, orderBy: { at: 'asc' } });
-    expect(audited.map((event) => `${event.action}:${event.result}`)).toEqual(['tunnel.open:ok', 'tunnel.close:ok', 'tunnel.open:ok', 'tunnel.close:ok', 'tunnel.open:ok', 'tunnel.close:ok']);
+    expect(audited.map((event) => `${event.action}:${event.result}`)).toEqual(Array.from({ length: 5 }, () => ['tunnel.open:ok', 'tunnel.close:ok']).flat());
   }, 900_000);
 });
