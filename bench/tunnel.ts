@@ -14,14 +14,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { createApiToken } from '../server/access-keys/api-tokens';
+import { CLI_BUNDLE as CLI } from '../testing/helpers/process';
 import { startBackend } from '../testing/helpers/terminals';
 import { startLabBox } from '../testing/lab/lab';
 import { formatSummary, machine, printMachine, removeLabBoxesOnInterrupt, round, summarize, verdict, writeResults } from './common';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const CLI = path.join(REPO, '.next-server', 'cli', 'boxyard.mjs');
 const KEYSTROKES = 300;
 const BULK_MB = 200;
 const MANY_TUNNELS = 50;

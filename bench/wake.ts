@@ -1,5 +1,5 @@
 // bench/wake: a suspended VM box (libvirt managed save, as auto-suspend leaves it) to a working `ssh box true` from the
-// laptop, through the CLI (the real OpenSSH ssh with ProxyCommand `boxyard proxy`: the dashboard wakes the VM through
+// laptop, through the bundled CLI as laptops install it (the real OpenSSH ssh with ProxyCommand `boxyard proxy`: the dashboard wakes the VM through
 // its lifecycle job, then opens the tunnel), against what a person types by hand: `virsh start` on the hypervisor host
 // (which restores the managed save) and an ssh login loop until the guest answers. Target (issue 12): at most 1.2x.
 // The dashboard runs in this process; every client is a child process awaited asynchronously.
@@ -7,7 +7,7 @@
 //   npx tsx bench/wake.ts [rounds]   (default 2; a few minutes per round under TCG)
 import './quiet';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +16,7 @@ import { createApiToken } from '../server/access-keys/api-tokens';
 import { createHost } from '../server/hosts/hosts';
 import { importVmAsBox } from '../server/vms/import-vm';
 import { requestVmAction } from '../server/vms/lifecycle';
-import { CLI_SOURCE, TSX } from '../testing/helpers/process';
+import { CLI_BUNDLE } from '../testing/helpers/process';
 import { startBackend } from '../testing/helpers/terminals';
 import { startLibvirtHost, virshOk } from '../testing/lab/libvirt-host';
 import { startLabVm } from '../testing/lab/vm';
@@ -24,6 +24,7 @@ import { machine, printMachine, removeLabBoxesOnInterrupt, round, summarize, ver
 
 const ROUNDS = Number(process.argv[2] ?? 2);
 const run = promisify(execFile);
+if (!existsSync(CLI_BUNDLE)) throw new Error(`no bundled CLI at ${CLI_BUNDLE}: run scripts/install.sh (or node scripts/build-cli.mjs)`);
 const dir = mkdtempSync(path.join(tmpdir(), 'boxyard-bench-wake-'));
 removeLabBoxesOnInterrupt([dir]);
 console.log('bench/wake: suspended VM box to `ssh box true` through the CLI, vs `virsh start` + ssh by hand');
@@ -49,7 +50,7 @@ try {
   writeFileSync(guestKey, vm.privateKey, { mode: 0o600 });
   const quiet = ['-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'];
   const onHost = (command: string) => run('ssh', [...quiet, '-i', labKey, '-p', String(lab.port), `${lab.user}@${lab.host}`, command]);
-  const proxied = [...quiet, '-i', guestKey, '-o', 'User=dev', '-o', `ProxyCommand ${TSX} ${CLI_SOURCE} proxy --url ${url} --token ${token} %n`];
+  const proxied = [...quiet, '-i', guestKey, '-o', 'User=dev', '-o', `ProxyCommand ${process.execPath} ${CLI_BUNDLE} proxy --url ${url} --token ${token} %n`];
 
   const suspend = async () => {
     const jobId = await requestVmAction(services, { boxId, action: 'suspend', actor: admin, reason: 'bench' });

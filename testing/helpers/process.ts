@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_DIR = fileURLToPath(new URL('../..', import.meta.url));
 export const TSX = path.join(REPO_DIR, 'node_modules', '.bin', 'tsx');
 export const CLI_SOURCE = path.join(REPO_DIR, 'cli', 'boxyard.ts');
+/** The CLI as laptops install it: one bundled file (scripts/build-cli.mjs, run by scripts/install.sh). */
+export const CLI_BUNDLE = path.join(REPO_DIR, '.next-server', 'cli', 'boxyard.mjs');
 
 export interface Ran {
   code: number;
