@@ -4,6 +4,11 @@ import { z } from 'zod';
  * Input rules shared by the browser forms and the server (the server always re-checks).
  * Names are DNS-label-like so they work unchanged as ssh `Host` aliases and docker context names.
  */
+/** A zod refusal as one sentence a user can act on: each problem, with the field it is about. */
+export function issuesSentence(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
 /** The id of a stored row (box, host, job, key...) as the API accepts it. */
 export const recordId = z.string().min(1).max(64);
 /** Input of a procedure on one row named `id`. */
@@ -37,7 +42,7 @@ export const epochMs = z
 /** How many rows one page of a list asks for. */
 export const pageSize = z.number().int('A page size is a whole number.').min(1, 'A page holds at least 1 row.').max(200, 'A page holds at most 200 rows.');
 /** The id of a server-sent event to resume after, as tRPC's subscription link sends it back. */
-export const eventCursor = z.string().regex(/^\d{1,15}$/, 'An event id is a number of at most 15 digits.');
+export const eventCursor = z.string().max(15, 'An event id is a number of at most 15 digits.').regex(/^\d+$/, 'An event id is a number of at most 15 digits.');
 
 export const boxName = z
   .string()

@@ -51,6 +51,8 @@ export type AuditAction =
   | 'terminal.close'
   | 'tunnel.open'
   | 'tunnel.close'
+  /** A tRPC request refused as a whole before any procedure ran (too many calls without a session). */
+  | 'api.batch.refused'
   | 'cli.boxes'
   | 'cli.login'
   | 'cli.login.approve'
