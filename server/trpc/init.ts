@@ -49,15 +49,32 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
-const mapAppErrors = t.middleware(async ({ next, path }) => {
+function asTrpcError(error: AppError): TRPCError {
+  return new TRPCError({ code: appErrorStatus[error.code].trpc, message: error.message, cause: error });
+}
+
+/** A subscription's events, with an AppError thrown while they stream typed like one thrown by a query. */
+async function* withTypedErrors(events: AsyncIterable<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* events;
+  } catch (error) {
+    throw error instanceof AppError ? asTrpcError(error) : error;
+  }
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+const mapAppErrors = t.middleware(async ({ next, path, type }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
-    if (cause instanceof AppError) {
-      throw new TRPCError({ code: appErrorStatus[cause.code].trpc, message: cause.message, cause });
-    }
+    if (cause instanceof AppError) throw asTrpcError(cause);
     if (result.error.code === 'INTERNAL_SERVER_ERROR') logger.error({ err: cause ?? result.error, path }, 'procedure failed');
   }
+  // A subscription's own checks run when its first event is asked for (jobs.logs looks its job up then): its refusal
+  // must be the same NOT_FOUND a query gives, not an internal error.
+  if (result.ok && type === 'subscription' && isAsyncIterable(result.data)) return { ...result, data: withTypedErrors(result.data) };
   return result;
 });
 
