@@ -3,6 +3,7 @@
 // request's batch and body are capped (a signed-out one to a few calls).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_CALLS, MAX_SIGNED_OUT_BATCH_CALLS, MAX_TRPC_BODY_BYTES } from '../../lib/trpc-path';
+import { MAX_AUTH_BODY_BYTES } from './body-limit';
 import { createBox } from '../boxes/boxes';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
 
@@ -50,6 +51,28 @@ describe('input limits at the edge', () => {
     const fine = await updateUser({ name: `  ${'n'.repeat(100)}  ` });
     expect(fine.status).toBe(200);
     expect(await storedName()).toBe('n'.repeat(100));
+  });
+
+  it("better-auth's routes refuse a body over 64 KiB, or one of unknown size, before reading it", async () => {
+    const signIn = (body: BodyInit, headers: Record<string, string> = {}) =>
+      fetch(`${url}/api/auth/sign-in/email`, {
+        method: 'POST',
+        headers: { origin: backend.origin, 'content-type': 'application/json', ...headers },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+    const huge = await signIn(JSON.stringify({ email: 'dev@example.com', password: 'p'.repeat(MAX_AUTH_BODY_BYTES) }));
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toEqual({ message: 'A request here is at most 64 KiB; send less.' });
+    const streamed = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(JSON.stringify({ email: 'dev@example.com', password: 'wrong-password' })));
+        controller.close();
+      },
+    });
+    expect((await signIn(streamed)).status).toBe(411);
+    // A sign-in of ordinary size still reaches better-auth (a wrong password: 401).
+    expect((await signIn(JSON.stringify({ email: 'dev@example.com', password: 'wrong-password' }))).status).toBe(401);
   });
 
   /** One tRPC query over GET, its input in superjson's wire form. */
