@@ -1,7 +1,7 @@
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';
 import { dashboardAddress } from '../lib/cli-distribution';
-import { TRPC_PATH } from '../lib/trpc-path';
+import { MAX_BATCH_CALLS, TRPC_PATH } from '../lib/trpc-path';
 // Type-only: the bundle holds none of the server (no Prisma, no ssh2), only the router's types.
 import type { AppRouter } from '../server/trpc/router';
 import { CliError } from './connect';
@@ -45,7 +45,7 @@ export async function openDashboard(flags: { url?: string; token?: string }): Pr
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: httpSubscriptionLink({ url: endpoint, transformer: superjson, EventSource: FetchEventSource, eventSourceOptions: { headers } }),
-        false: httpBatchLink({ url: endpoint, transformer: superjson, headers }),
+        false: httpBatchLink({ url: endpoint, transformer: superjson, headers, maxItems: MAX_BATCH_CALLS }),
       }),
     ],
   });

@@ -4,6 +4,11 @@ import { z } from 'zod';
  * Input rules shared by the browser forms and the server (the server always re-checks).
  * Names are DNS-label-like so they work unchanged as ssh `Host` aliases and docker context names.
  */
+/** A zod refusal as one sentence a user can act on: each problem, with the field it is about. */
+export function issuesSentence(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
 /** The id of a stored row (box, host, job, key...) as the API accepts it. */
 export const recordId = z.string().min(1).max(64);
 /** Input of a procedure on one row named `id`. */
@@ -12,6 +17,32 @@ export const idInput = z.object({ id: recordId });
 export const boxIdInput = z.object({ boxId: recordId });
 /** Input of a procedure on one hypervisor host named `hostId`. */
 export const hostIdInput = z.object({ hostId: recordId });
+
+/**
+ * The input of a partial update made from the fields of a create: each field may be left out, and one left out is
+ * left alone. zod's own `.partial()` keeps every `.default()`, so an update given only a name would write the
+ * default of every other field (port 22, no tags, no members). Transforms and checks of each field stay.
+ */
+export function patchOf<Shape extends z.ZodRawShape>(fields: z.ZodObject<Shape>) {
+  const shape = Object.fromEntries(
+    Object.entries(fields.shape).map(([key, field]) => [key, z.optional(field instanceof z.ZodDefault ? field.removeDefault() : field)]),
+  );
+  return z.object(shape) as unknown as z.ZodObject<{ [Key in keyof Shape]: z.ZodOptional<WithoutDefault<Shape[Key]>> }>;
+}
+type WithoutDefault<Field> = Field extends z.ZodDefault<infer Inner> ? Inner : Field;
+
+/** Latest moment an API input may name: the end of year 9999, within what a Date, SQLite and PostgreSQL all hold. */
+export const MAX_EPOCH_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** A moment as milliseconds since 1970 (a chart's range, a cursor's time). */
+export const epochMs = z
+  .number('A time is a number of milliseconds since 1970.')
+  .int('A time is whole milliseconds since 1970.')
+  .min(0, 'A time is not before 1970.')
+  .max(MAX_EPOCH_MS, 'A time is not after the year 9999.');
+/** How many rows one page of a list asks for. */
+export const pageSize = z.number().int('A page size is a whole number.').min(1, 'A page holds at least 1 row.').max(200, 'A page holds at most 200 rows.');
+/** The id of a server-sent event to resume after, as tRPC's subscription link sends it back. */
+export const eventCursor = z.string().max(15, 'An event id is a number of at most 15 digits.').regex(/^\d+$/, 'An event id is a number of at most 15 digits.');
 
 export const boxName = z
   .string()
@@ -81,19 +112,26 @@ export const boxFields = z.object({
   sshUser,
   tags: z.array(tag).max(20, 'At most 20 tags.').default([]),
   notes: z.string().max(2000, 'Notes are at most 2000 characters.').default(''),
-  ownerId: z.string().min(1).optional(),
-  memberIds: z.array(z.string().min(1)).max(200).default([]),
+  ownerId: recordId.optional(),
+  memberIds: z.array(recordId).max(200, 'At most 200 members.').default([]),
 });
 
 export const createBoxInput = boxFields.extend({ auth: boxAuth });
 export type CreateBoxInput = z.input<typeof createBoxInput>;
 
-/** On update, credentials are replaced only when `auth` is given; secrets are never sent back. */
-export const updateBoxInput = boxFields.partial().extend({ id: z.string().min(1), auth: boxAuth.optional() });
+/** On update, only the fields given change; credentials are replaced only when `auth` is given; secrets are never sent back. */
+export const updateBoxInput = patchOf(boxFields).extend({ id: recordId, auth: boxAuth.optional() });
 
 export const email = z.email('Enter an email address.').max(254);
 export const password = z.string().min(10, 'Passwords have at least 10 characters.').max(256);
-export const displayName = z.string().trim().min(1, 'Name is required.').max(100);
+export const displayName = z.string().trim().min(1, 'Name is required.').max(100, 'A name is at most 100 characters.');
+/**
+ * The user fields better-auth's own routes write (update-user, and any later one): the caps users.create has. Boxyard
+ * shows no pictures; an image, if a client sends one, is a short URL.
+ */
+export const authUserFields = z
+  .object({ name: displayName, email, image: z.string().max(2048, 'An image is a URL of at most 2048 characters.').nullable() })
+  .partial();
 
 export const boxStatuses = ['unknown', 'online', 'unreachable', 'auth-failed', 'host-key-mismatch'] as const;
 export type BoxStatus = (typeof boxStatuses)[number];

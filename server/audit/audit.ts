@@ -22,6 +22,8 @@ export type AuditAction =
   | 'box.status'
   | 'box.hostkey.pin'
   | 'box.hostkey.repin'
+  /** A box's pinned key was dropped because its host or port changed (the next contact pins afresh). */
+  | 'box.hostkey.reset'
   | 'box.autosuspend'
   | 'box.autosuspend.warn'
   | 'box.resume.on-demand'
@@ -49,6 +51,8 @@ export type AuditAction =
   | 'terminal.close'
   | 'tunnel.open'
   | 'tunnel.close'
+  /** A tRPC request refused as a whole before any procedure ran (too many calls without a session). */
+  | 'api.batch.refused'
   | 'cli.boxes'
   | 'cli.login'
   | 'cli.login.approve'

@@ -3,6 +3,7 @@ import { SecretBox } from '../crypto/secret-box';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { providers, sql, testDatabases } from '../../testing/helpers/databases';
+import { updateBoxInput } from '../../lib/validation';
 import { isAppError } from '../errors';
 import { createUser } from '../users/users';
 import type { SessionUser } from './access';
@@ -95,6 +96,56 @@ describe.each(providers)('boxes on %s', (provider) => {
     expect((await updateBox(db, secrets, admin, { id: box.id, notes: 'same address' })).hostKey?.fingerprint).toBe('SHA256:abc');
     expect((await updateBox(db, secrets, admin, { id: box.id, port: 2222 })).hostKey).toBeNull();
     expect((await db.box.findUniqueOrThrow({ where: { id: box.id } })).hostKeyBlob).toBeNull();
+  });
+
+  it('changes only the fields an update is given, through the procedure input (no defaults filled in)', async () => {
+    const box = await createBox(db, secrets, admin, {
+      ...base,
+      name: 'keeps-fields',
+      port: 2200,
+      tags: ['web', 'eu'],
+      notes: 'the staging box',
+      ownerId: alice.id,
+      memberIds: [bob.id],
+      auth: { method: 'password', password: 'box-password' },
+    });
+    await db.box.update({ where: { id: box.id }, data: { hostKeyFingerprint: 'SHA256:keep', hostKeyAlgorithm: 'ssh-ed25519', hostKeyBlob: 'AAAAC3NzaC1lZDI1NTE5' } });
+    const before = await getBox(db, admin, box.id);
+    const renamed = await updateBox(db, secrets, admin, updateBoxInput.parse({ id: box.id, name: 'kept-fields' }));
+    const { name: _newName, updatedAt: _newTime, ...rest } = renamed;
+    const { name: _oldName, updatedAt: _oldTime, ...restBefore } = before;
+    expect(renamed.name).toBe('kept-fields');
+    expect(rest).toEqual(restBefore);
+    expect(rest).toMatchObject({ port: 2200, tags: ['web', 'eu'], notes: 'the staging box', hostKey: { fingerprint: 'SHA256:keep' } });
+    expect(rest.members.map((m) => m.id)).toEqual([bob.id]);
+    expect(boxCredentials(await db.box.findUniqueOrThrow({ where: { id: box.id } }), secrets)).toEqual({ method: 'password', password: 'box-password' });
+    // Every field of the box, one at a time: each changes only itself.
+    const oneField = { host: '127.0.0.2', sshUser: 'ops', tags: ['db'], notes: 'moved', ownerId: bob.id, memberIds: [alice.id] };
+    for (const [field, value] of Object.entries(oneField)) {
+      const previous = await getBox(db, admin, box.id);
+      const after = await updateBox(db, secrets, admin, updateBoxInput.parse({ id: box.id, [field]: value }));
+      const changed = Object.keys(after).filter((key) => key !== 'updatedAt' && JSON.stringify(after[key as keyof typeof after]) !== JSON.stringify(previous[key as keyof typeof previous]));
+      // A new host also drops the pin (the box was never reached, so its status stays "unknown").
+      const expected = { host: ['host', 'hostKey'], ownerId: ['owner'], memberIds: ['members'] }[field] ?? [field];
+      expect(changed.sort(), `updating ${field}`).toEqual(expected.sort());
+    }
+  });
+
+  it('drops the pin only for a really different host or port, and audits that it did', async () => {
+    const box = await createBox(db, secrets, admin, { ...base, name: 'pin-reset', auth: { method: 'dashboard-key' } });
+    const pin = () => db.box.update({ where: { id: box.id }, data: { hostKeyFingerprint: 'SHA256:pinned', hostKeyAlgorithm: 'ssh-ed25519', hostKeyBlob: 'AAAAC3NzaC1lZDI1NTE5' } });
+    const resets = async () =>
+      (await db.auditEvent.findMany({ where: { boxId: box.id, action: 'box.hostkey.reset' }, orderBy: { at: 'asc' } })).map((e) => JSON.parse(e.detail));
+    await pin();
+    const same = await updateBox(db, secrets, admin, updateBoxInput.parse({ id: box.id, host: base.host, port: String(base.port) }));
+    expect(same.hostKey?.fingerprint).toBe('SHA256:pinned');
+    expect(await resets()).toEqual([]);
+    const moved = await updateBox(db, secrets, admin, updateBoxInput.parse({ id: box.id, port: 2022 }));
+    expect(moved.hostKey).toBeNull();
+    expect(await resets()).toEqual([{ fingerprint: 'SHA256:pinned', from: { host: base.host, port: 22 }, to: { host: base.host, port: 2022 } }]);
+    // A move of a box that has no pin yet drops nothing, so there is nothing to audit.
+    await updateBox(db, secrets, admin, updateBoxInput.parse({ id: box.id, host: '127.0.0.3' }));
+    expect(await resets()).toHaveLength(1);
   });
 
   it('replaces members and drops the owner from them', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boxStatuses, tag, type createBoxInput, type updateBoxInput, type BoxStatus } from '../../lib/validation';
+import { recordAudit } from '../audit/audit';
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
@@ -134,13 +135,19 @@ export async function createBox(db: Db, secrets: SecretBox, actor: SessionUser, 
   return getBox(db, actor, created.id);
 }
 
+/**
+ * Changes the fields given and nothing else (`updateBoxInput` has no defaults). A different host or port is a new
+ * machine as far as trust goes: its pinned key is dropped, to be pinned afresh on first contact, and that is audited.
+ * The same host and port sent again keep the pin.
+ */
 export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, input: UpdateBox): Promise<BoxView> {
   const current = await getBoxRow(db, actor, input.id);
   if (input.name !== undefined) await ensureNameFree(db, input.name, current.id);
   const ownerId = input.ownerId ?? current.ownerId;
   if (input.ownerId !== undefined || input.memberIds !== undefined) await ensureUsersExist(db, [ownerId, ...(input.memberIds ?? [])]);
-  const addressChanged =
-    (input.host !== undefined && input.host !== current.host) || (input.port !== undefined && input.port !== current.port);
+  const address = { host: input.host ?? current.host, port: input.port ?? current.port };
+  const addressChanged = address.host !== current.host || address.port !== current.port;
+  const secret = input.auth ? credentialSecret(input.auth) : null;
   await db.$transaction(async (tx) => {
     await tx.box.update({
       where: { id: current.id },
@@ -151,17 +158,11 @@ export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, 
         sshUser: input.sshUser,
         notes: input.notes,
         ownerId: input.ownerId,
-        tags: input.tags ? JSON.stringify([...new Set(input.tags)]) : undefined,
+        tags: input.tags !== undefined ? JSON.stringify([...new Set(input.tags)]) : undefined,
         ...(input.auth
-          ? {
-              authMethod: input.auth.method,
-              secretCipher: credentialSecret(input.auth) === null ? null : secrets.encrypt(credentialSecret(input.auth)!, `box:${current.id}`),
-            }
+          ? { authMethod: input.auth.method, secretCipher: secret === null ? null : secrets.encrypt(secret, `box:${current.id}`) }
           : {}),
-        // A new address is a new machine as far as trust goes: its key is pinned afresh on first contact.
-        ...(addressChanged
-          ? { ...unpinned, status: 'unknown', statusMessage: '' }
-          : {}),
+        ...(addressChanged ? { ...unpinned, status: 'unknown', statusMessage: '' } : {}),
       },
     });
     if (input.memberIds !== undefined) {
@@ -170,6 +171,15 @@ export async function updateBox(db: Db, secrets: SecretBox, actor: SessionUser, 
       if (members.length) await tx.boxMember.createMany({ data: members.map((userId) => ({ boxId: current.id, userId })) });
     }
   });
+  if (addressChanged && current.hostKeyFingerprint !== null) {
+    await recordAudit(db, {
+      actor,
+      action: 'box.hostkey.reset',
+      box: { id: current.id, name: input.name ?? current.name },
+      detail: { fingerprint: current.hostKeyFingerprint, from: { host: current.host, port: current.port }, to: address },
+      result: 'ok',
+    });
+  }
   return getBox(db, actor, current.id);
 }
 

@@ -8,7 +8,7 @@ import type { SessionUser } from './access';
 import { getBoxRow } from './boxes';
 
 export const repinInput = idInput.extend({
-  fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.'),
+  fingerprint: z.string().max(50, 'A fingerprint is SHA256: followed by 43 characters.').regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'A fingerprint looks like SHA256: followed by 43 characters.'),
 });
 
 /**

@@ -8,6 +8,7 @@ import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
 import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
+import { MAX_AUTH_BODY_BYTES, withBodyLimit } from './body-limit';
 import { CLI_API_PATH, createCliApiRoute } from './cli-api';
 import { BUILT_CLI_DIR, createCliDownloadRoutes } from './cli-download';
 import { identify } from './identity';
@@ -47,7 +48,7 @@ export function createEdge(services: Services): Edge {
   const cliDownload = createCliDownloadRoutes({ cliDir: BUILT_CLI_DIR, publicUrl: services.env.publicUrl });
   const httpRoutes: Route<HttpHandler>[] = [
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
-    { path: AUTH_PATH, subtree: true, handle: toNodeHandler(services.auth) },
+    { path: AUTH_PATH, subtree: true, handle: withBodyLimit(MAX_AUTH_BODY_BYTES, toNodeHandler(services.auth)) },
     { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest }) },
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },

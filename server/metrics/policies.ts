@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { recordId } from '../../lib/validation';
+import { recordId, tag } from '../../lib/validation';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 
@@ -8,7 +8,7 @@ import { AppError } from '../errors';
 export const policyInput = z
   .object({
     boxId: recordId.optional(),
-    tag: z.string().min(1).max(40).optional(),
+    tag: tag.optional(),
     idleMinutes: z.number().int().min(1).max(7 * 24 * 60),
     action: z.enum(['suspend', 'power-off', 'none']),
     enabled: z.boolean().default(true),

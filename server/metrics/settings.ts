@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { z } from 'zod';
+import { patchOf } from '../../lib/validation';
 import type { Db } from '../db/client';
 
 /** Metrics and idle settings, one JSON row in the Setting table (admins change them from the settings page). */
@@ -22,7 +23,8 @@ export const metricsSettingsSchema = z.object({
   vpsCostPerHour: z.number().min(0).max(1000).default(0.05),
 });
 export type MetricsSettings = z.output<typeof metricsSettingsSchema>;
-export const metricsSettingsPatch = metricsSettingsSchema.partial();
+/** What an admin changes: only the settings given; the others keep their stored values. */
+export const metricsSettingsPatch = patchOf(metricsSettingsSchema);
 
 const KEY = 'metrics.settings';
 const TOKEN_KEY = 'metrics.prometheusTokenSha256';

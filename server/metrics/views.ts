@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boxIdInput } from '../../lib/validation';
+import { boxIdInput, epochMs } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
@@ -166,7 +166,7 @@ export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: Se
 }
 
 export const seriesInput = boxIdInput
-  .extend({ from: z.number(), to: z.number() })
+  .extend({ from: epochMs, to: epochMs })
   .refine((r) => r.to > r.from, { message: 'The range must end after it starts.' });
 
 /**

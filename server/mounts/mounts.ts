@@ -77,6 +77,8 @@ export async function savePolicy(db: Db, user: SessionUser, boxId: string, input
 }
 
 export async function importPolicy(db: Db, user: SessionUser, boxId: string, yaml: string) {
+  // Access first: a box the user may not change is refused the same way whatever the YAML holds.
+  await editableBox(db, user, boxId);
   return savePolicy(db, user, boxId, importPolicyYaml(yaml));
 }
 

@@ -8,7 +8,7 @@ type JsonValue = z.infer<ReturnType<typeof z.json>>;
 export type JsonObject = { [key: string]: JsonValue };
 
 /** dockerd wants every log-opts value as a string ("3", not 3). */
-const logOptValue = z.union([z.string(), z.number()]).transform(String);
+const logOptValue = z.union([z.string().max(1024), z.number().int().min(0).max(1e9)]).transform(String);
 
 /**
  * The admin's settings: log rotation spelled out (validated), and any other daemon.json key passed through as given
@@ -16,11 +16,11 @@ const logOptValue = z.union([z.string(), z.number()]).transform(String);
  */
 export const daemonJsonSettings = z
   .object({
-    'log-driver': z.string().min(1).optional(),
+    'log-driver': z.string().min(1).max(64, 'A log driver name is at most 64 characters.').optional(),
     'log-opts': z
       .object({
-        'max-size': z.string().regex(/^\d+[kmg]?$/i, 'max-size looks like 10m, 512k or 1g').optional(),
-        'max-file': z.union([z.string().regex(/^\d+$/, 'max-file is a number of files'), z.number().int().min(1)]).transform(String).optional(),
+        'max-size': z.string().max(16, 'max-size looks like 10m, 512k or 1g').regex(/^\d+[kmg]?$/i, 'max-size looks like 10m, 512k or 1g').optional(),
+        'max-file': z.union([z.string().max(6).regex(/^\d+$/, 'max-file is a number of files'), z.number().int().min(1).max(100_000)]).transform(String).optional(),
       })
       .catchall(logOptValue)
       .optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageSize, recordId } from '../../lib/validation';
 import { listAudit } from '../audit/audit';
 import { adminProcedure, router } from './init';
 
@@ -6,9 +7,9 @@ export const auditRouter = router({
   list: adminProcedure
     .input(
       z.object({
-        cursor: z.string().optional(),
-        limit: z.number().int().min(1).max(200).default(50),
-        boxId: z.string().optional(),
+        cursor: recordId.optional(),
+        limit: pageSize.default(50),
+        boxId: recordId.optional(),
         action: z.string().max(64).optional(),
       }),
     )

@@ -1,7 +1,8 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { z, ZodError } from 'zod';
-import { recordId } from '../../lib/validation';
+import { MAX_TRPC_BODY_BYTES } from '../../lib/trpc-path';
+import { issuesSentence, recordId } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import { AppError, appErrorStatus, INTERNAL_FAILURE_MESSAGE } from '../errors';
@@ -20,10 +21,6 @@ export interface Context {
   refusal?: string;
 }
 
-function readableZodMessage(error: ZodError): string {
-  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
-}
-
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
   // Live job logs: apt can be silent for minutes, and proxies drop idle streams. Pings keep the stream open; a
@@ -33,7 +30,8 @@ const t = initTRPC.context<Context>().create({
     const cause = error.cause;
     const appCode = cause instanceof AppError ? cause.code : null;
     let message = shape.message;
-    if (cause instanceof ZodError) message = readableZodMessage(cause);
+    if (cause instanceof ZodError) message = issuesSentence(cause);
+    else if (error.code === 'PAYLOAD_TOO_LARGE') message = `A request is at most ${MAX_TRPC_BODY_BYTES / 1024 / 1024} MiB; send less at once.`;
     else if (error.code === 'INTERNAL_SERVER_ERROR' && !(cause instanceof AppError)) {
       // Unexpected failures keep their detail in the log, not in the browser.
       message = INTERNAL_FAILURE_MESSAGE;
@@ -51,15 +49,32 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
-const mapAppErrors = t.middleware(async ({ next, path }) => {
+function asTrpcError(error: AppError): TRPCError {
+  return new TRPCError({ code: appErrorStatus[error.code].trpc, message: error.message, cause: error });
+}
+
+/** A subscription's events, with an AppError thrown while they stream typed like one thrown by a query. */
+async function* withTypedErrors(events: AsyncIterable<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* events;
+  } catch (error) {
+    throw error instanceof AppError ? asTrpcError(error) : error;
+  }
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+const mapAppErrors = t.middleware(async ({ next, path, type }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
-    if (cause instanceof AppError) {
-      throw new TRPCError({ code: appErrorStatus[cause.code].trpc, message: cause.message, cause });
-    }
+    if (cause instanceof AppError) throw asTrpcError(cause);
     if (result.error.code === 'INTERNAL_SERVER_ERROR') logger.error({ err: cause ?? result.error, path }, 'procedure failed');
   }
+  // A subscription's own checks run when its first event is asked for (jobs.logs looks its job up then): its refusal
+  // must be the same NOT_FOUND a query gives, not an internal error.
+  if (result.ok && type === 'subscription' && isAsyncIterable(result.data)) return { ...result, data: withTypedErrors(result.data) };
   return result;
 });
 

@@ -1,6 +1,6 @@
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
-import { idInput, recordId } from '../../lib/validation';
+import { eventCursor, idInput, pageSize, recordId } from '../../lib/validation';
 import { AppError } from '../errors';
 import { followJobLog, getJob, getJobRow, listJobs } from '../jobs/jobs';
 import { adminProcedure, authedProcedure, router } from './init';
@@ -9,7 +9,7 @@ import { adminProcedure, authedProcedure, router } from './init';
 export const jobsRouter = router({
   /** Newest first; developers see the jobs of the boxes they may reach. */
   list: authedProcedure
-    .input(z.object({ boxId: recordId.optional(), limit: z.number().int().min(1).max(200).default(50) }).optional())
+    .input(z.object({ boxId: recordId.optional(), limit: pageSize.default(50) }).optional())
     .query(({ ctx, input }) => listJobs(ctx.services, ctx.user, { boxId: input?.boxId, limit: input?.limit ?? 50 })),
 
   /** The job with its steps. */
@@ -28,7 +28,7 @@ export const jobsRouter = router({
    * (httpSubscriptionLink does this itself) continues after that line, without repeats.
    */
   logs: authedProcedure
-    .input(idInput.extend({ lastEventId: z.string().regex(/^\d+$/).nullish() }))
+    .input(idInput.extend({ lastEventId: eventCursor.nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       const job = await getJobRow(ctx.services.db, ctx.user, input.id);
       let lastSeq = Number(input.lastEventId ?? 0);

@@ -19,7 +19,7 @@ export const newBoxFromTemplateInput = z.object({
   /** The box's name, also the new VM's name. */
   name: boxName,
   cpus: z.coerce.number().int().min(1).max(1024).optional(),
-  memoryMiB: z.coerce.number().int().min(64).optional(),
+  memoryMiB: z.coerce.number().int().min(64).max(16 * 1024 * 1024, 'At most 16 TiB of memory.').optional(),
   sshUser,
   /** Empty host: ask the hypervisor for the guest's IP once it runs. */
   address: z.object({ host: z.union([hostAddress, z.literal('')]).default(''), port: sshPort.default(22) }),
