@@ -2,7 +2,7 @@ import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
 import type { AppRouter } from '../../../server/trpc/router';
 
-/** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie. */
+/** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie, from the dashboard's Origin. */
 export async function signedInApi(baseURL: string, credentials: { email: string; password: string }) {
   const response = await fetch(`${baseURL}/api/auth/sign-in/email`, {
     method: 'POST',
@@ -15,7 +15,7 @@ export async function signedInApi(baseURL: string, credentials: { email: string;
     .map((c) => c.split(';')[0])
     .join('; ');
   const client = createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: `${baseURL}/api/trpc`, transformer: superjson, headers: () => ({ cookie }) })],
+    links: [httpBatchLink({ url: `${baseURL}/api/trpc`, transformer: superjson, headers: () => ({ cookie, origin: baseURL }) })],
   });
   return { client, cookie };
 }
