@@ -28,7 +28,12 @@ export function httpRequest(url: string, options: RequestOptions = {}): Promise<
         method,
         localAddress: from,
         agent: false,
-        headers: { ...(payload !== undefined && typeof body === 'object' ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          ...(payload !== undefined && typeof body === 'object' ? { 'content-type': 'application/json' } : {}),
+          // Node's client sends a DELETE body without a length otherwise, which its own server rejects as malformed.
+          ...(payload !== undefined ? { 'content-length': String(Buffer.byteLength(payload)) } : {}),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
