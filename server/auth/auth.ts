@@ -11,8 +11,10 @@ export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
 /**
  * better-auth owns sign-in, password hashing (scrypt) and database sessions (httpOnly cookie).
  * Public sign-up is off: admins create accounts (server/users). `role` is ours, stored on its user table.
- * Password sign-in is throttled per account and address by signInLimitsPlugin; better-auth's own rate limit, keyed on
- * the same client address, guards its other routes.
+ * Password sign-in is throttled per account and address by signInLimitsPlugin, in the database. better-auth's own rate
+ * limit, keyed on the same client address, is a coarse flood guard on its other routes; it stays in each process's
+ * memory, which only multiplies its generous cap by the number of dashboards (none of those routes checks a password
+ * without a session, and changing one has better-auth's own tighter rule).
  */
 export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'postgresql'; secret: string }) {
   const { env } = options;
