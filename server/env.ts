@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -21,8 +22,23 @@ const envSchema = z
     BOXYARD_ADMIN_EMAIL: z.email().default('admin@boxyard.local'),
     /** First admin's password; generated and printed once when absent. */
     BOXYARD_ADMIN_PASSWORD: z.string().min(10).optional(),
-    /** Sign-in attempts per client address per minute before "too many requests". */
+    /** Sign-in attempts per client address per minute, whatever the accounts, before "too many requests". */
     SIGNIN_ATTEMPTS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+    /**
+     * Reverse proxies in front of the dashboard, comma-separated addresses or CIDR ranges: only a request from one of
+     * them has its X-Forwarded-For believed (server/http/client-address.ts). Empty: the socket's address is the client's.
+     */
+    BOXYARD_TRUSTED_PROXIES: z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+        const networks = entries.map(parseNetwork);
+        entries.forEach((entry, i) => {
+          if (!networks[i]) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or a CIDR range such as 10.0.0.5, 10.0.0.0/24 or fd00::/8.` });
+        });
+        return networks.filter((network) => network !== null);
+      }),
     SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(8000),
     SSH_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
     SSH_MAX_CHANNELS_PER_BOX: z.coerce.number().int().min(1).max(64).default(8),
@@ -44,15 +60,36 @@ const envSchema = z
   })
   .transform((env) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);
+    const publicUrl = env.BOXYARD_URL ?? `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`;
     return {
       ...env,
       dataDir,
       databaseUrl: env.DATABASE_URL ?? `file:${path.join(dataDir, 'boxyard.db')}`,
-      publicUrl: env.BOXYARD_URL ?? `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`,
+      publicUrl,
+      /** The origin of the dashboard's pages: the only one allowed to change state with the session cookie. */
+      publicOrigin: new URL(publicUrl).origin,
     };
   });
 
 export type Env = z.output<typeof envSchema>;
+
+/** An address range: an IP address and how many of its leading bits a member shares (all of them for one address). */
+export interface Network {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/** `10.0.0.5`, `10.0.0.0/24`, `fd00::/8`; null for anything else. */
+export function parseNetwork(entry: string): Network | null {
+  const [address = '', prefixText, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return null;
+  const maxPrefix = version === 4 ? 32 : 128;
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return null;
+  const prefix = prefixText === undefined ? maxPrefix : Number(prefixText);
+  return prefix <= maxPrefix ? { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' } : null;
+}
 
 export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const parsed = envSchema.safeParse(source);

@@ -15,7 +15,7 @@ export type CliLoginResult =
  * One poll of the CLI: an approved `deviceCode` becomes an API token of the user who approved it (the code is used
  * up); otherwise the RFC 8628 answer (pending, slow down, expired, denied). Audited with the caller's address.
  */
-export async function redeemCliLogin(deps: { db: Db; auth: Auth }, deviceCode: string, address: string | undefined): Promise<CliLoginResult> {
+export async function redeemCliLogin(deps: { db: Db; auth: Auth }, deviceCode: string, address: string): Promise<CliLoginResult> {
   let redeemed: { userId: string; machineName: string };
   try {
     redeemed = await deps.auth.api.redeemCliDeviceCode({ body: { device_code: deviceCode } });
@@ -31,7 +31,7 @@ export async function redeemCliLogin(deps: { db: Db; auth: Auth }, deviceCode: s
   await recordAudit(deps.db, {
     actor: user,
     action: 'cli.login',
-    detail: { name: apiToken.name, prefix: apiToken.prefix, machine: redeemed.machineName, address: address ?? null },
+    detail: { name: apiToken.name, prefix: apiToken.prefix, machine: redeemed.machineName, address },
     result: 'ok',
   });
   return { ok: true, token, tokenName: apiToken.name, email: user.email };

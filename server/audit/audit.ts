@@ -58,6 +58,8 @@ export type AuditAction =
   | 'cli.login.approve'
   | 'cli.login.deny'
   | 'cli.logout'
+  | 'auth.signin.throttled'
+  | 'http.origin.refused'
   | `ssh.exec.host.${string}`
   | `ssh.exec.${string}`;
 

@@ -5,6 +5,7 @@ import { authUserFields, issuesSentence } from '../../lib/validation';
 import type { Db } from '../db/client';
 import type { Env } from '../env';
 import { cliLoginPlugins } from './cli-login';
+import { CLIENT_ADDRESS_HEADER, signInLimitsPlugin } from './sign-in-limits';
 
 export type Role = 'admin' | 'developer';
 export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
@@ -12,6 +13,10 @@ export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
 /**
  * better-auth owns sign-in, password hashing (scrypt) and database sessions (httpOnly cookie).
  * Public sign-up is off: admins create accounts (server/users). `role` is ours, stored on its user table.
+ * Password sign-in is throttled per account and address by signInLimitsPlugin, in the database. better-auth's own rate
+ * limit, keyed on the same client address, is a coarse flood guard on its other routes; it stays in each process's
+ * memory, which only multiplies its generous cap by the number of dashboards (none of those routes checks a password
+ * without a session, and changing one has better-auth's own tighter rule).
  */
 export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'postgresql'; secret: string }) {
   const { env } = options;
@@ -19,7 +24,8 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
     baseURL: env.publicUrl,
     basePath: '/api/auth',
     secret: options.secret,
-    trustedOrigins: [env.publicUrl],
+    // The dashboard's pages are its only origin, as for the edge's own Origin check (server/http/origin.ts).
+    trustedOrigins: [env.publicOrigin],
     database: prismaAdapter(options.db, { provider: options.provider }),
     emailAndPassword: { enabled: true, disableSignUp: true, minPasswordLength: 10, maxPasswordLength: 256 },
     user: {
@@ -34,15 +40,19 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
     advanced: {
       useSecureCookies: env.publicUrl.startsWith('https:'),
       cookiePrefix: 'boxyard',
+      // Checked under NODE_ENV=test too (better-auth skips it there by default), so the tests see production's rule.
+      disableOriginCheck: false,
+      // Only the edge sets this header, after removing any a client sent: an address a client cannot choose.
+      ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] },
     },
     telemetry: { enabled: false },
-    plugins: [...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl })],
+    plugins: [...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl }), signInLimitsPlugin({ db: options.db, attemptsPerMinute: env.SIGNIN_ATTEMPTS_PER_MINUTE })],
     rateLimit: {
       enabled: env.NODE_ENV === 'production',
       window: 60,
       max: 100,
-      // Password guessing: a few sign-in attempts per client address per minute.
-      customRules: { '/sign-in/email': { window: 60, max: env.SIGNIN_ATTEMPTS_PER_MINUTE } },
+      // Password sign-in has its own limits, per account and address, shared through the database (signInLimitsPlugin).
+      customRules: { '/sign-in/email': false },
     },
   });
 }

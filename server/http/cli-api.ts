@@ -7,6 +7,7 @@ import { recordAudit } from '../audit/audit';
 import type { Auth } from '../auth/auth';
 import { listCliBoxes } from '../connect/cli-boxes';
 import type { Db } from '../db/client';
+import type { ClientAddress } from './client-address';
 import { identityRefusalMessage, type Identity } from './identity';
 import { sendJson } from './responses';
 
@@ -34,7 +35,7 @@ const pollBody = z.object({ device_code: z.string().min(1).max(200) });
 
 type TokenIdentity = Extract<Identity, { via: 'api-token' }>;
 
-export function createCliApiRoute(deps: { db: Db; auth: Auth; identify: (req: IncomingMessage) => Promise<Identity> }) {
+export function createCliApiRoute(deps: { db: Db; auth: Auth; identify: (req: IncomingMessage) => Promise<Identity>; clientAddress: ClientAddress }) {
   /** The caller's API token, or null once it has answered 401. */
   const tokenIdentity = async (req: IncomingMessage, res: ServerResponse): Promise<TokenIdentity | null> => {
     const identity = await deps.identify(req);
@@ -71,7 +72,7 @@ export function createCliApiRoute(deps: { db: Db; auth: Auth; identify: (req: In
         await recordAudit(deps.db, {
           actor: identity.user,
           action: 'cli.logout',
-          detail: { name: token.name, prefix: token.prefix, address: req.socket.remoteAddress ?? null },
+          detail: { name: token.name, prefix: token.prefix, address: deps.clientAddress(req) },
           result: 'ok',
         });
         sendJson(res, 200, { revoked: { name: token.name } });
@@ -82,7 +83,7 @@ export function createCliApiRoute(deps: { db: Db; auth: Auth; identify: (req: In
       async handle(req, res) {
         const body = pollBody.safeParse(await readJson(req));
         if (!body.success) return sendJson(res, 400, { error: 'invalid_request', error_description: `Send {"device_code": "..."} as JSON to ${CLI_LOGIN_TOKEN_PATH}.` });
-        const result = await redeemCliLogin(deps, body.data.device_code, req.socket.remoteAddress);
+        const result = await redeemCliLogin(deps, body.data.device_code, deps.clientAddress(req));
         if (!result.ok) return sendJson(res, 400, { error: result.error, error_description: result.description });
         sendJson(res, 200, { access_token: result.token, token_type: 'Bearer', email: result.email, token_name: result.tokenName });
       },

@@ -5,15 +5,19 @@ import { CLI_FILE_PATH, CLI_INSTALL_PATH, CLI_SHA256_PATH } from '../../lib/cli-
 import { TERMINAL_PATH } from '../../lib/terminal-protocol';
 import { TRPC_PATH } from '../../lib/trpc-path';
 import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
-import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError } from '../errors';
+import { recordAudit, systemActor } from '../audit/audit';
+import { CLIENT_ADDRESS_HEADER } from '../auth/sign-in-limits';
+import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError, type AppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 import { MAX_AUTH_BODY_BYTES, withBodyLimit } from './body-limit';
 import { CLI_API_PATH, createCliApiRoute } from './cli-api';
 import { BUILT_CLI_DIR, createCliDownloadRoutes } from './cli-download';
+import { createClientAddress } from './client-address';
 import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
-import { sendJson } from './responses';
+import { isStateChanging, originRefusal } from './origin';
+import { refuseUpgrade, sendJson } from './responses';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
@@ -22,6 +26,10 @@ import { createTunnelRoute } from './tunnel-ws';
  * Every route the dashboard serves itself, HTTP and WebSocket, in two tables; pages are Next's (server.ts).
  * A route matches its path exactly, or, for an API that routes below itself (`subtree`), the path and anything under
  * `path/`: `/metricsx` and `/api/healthz` are not ours and go to Next, which answers 404.
+ *
+ * Before any route runs, the edge resolves the client's address once (client-address.ts; better-auth gets it as
+ * CLIENT_ADDRESS_HEADER, the routes as `clientAddress`), and every state-changing HTTP request and every upgrade, on
+ * every route of both tables, passes the Origin rule (origin.ts): a refusal is 403 with one sentence, audited.
  */
 
 type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -30,6 +38,8 @@ type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: 
 interface Route<Handler> {
   path: string;
   subtree?: boolean;
+  /** Only the dashboard's own pages may use it (the Origin must be theirs, whatever the credentials). */
+  browserOnly?: boolean;
   handle: Handler;
 }
 
@@ -43,32 +53,68 @@ export interface Edge {
 const AUTH_PATH = '/api/auth';
 const HEALTH_PATH = '/api/health';
 
-export function createEdge(services: Services): Edge {
+/** The route tables' paths, for tests that must cover every route (a route added later included). */
+export interface EdgeRoutes {
+  http: RouteInfo[];
+  upgrade: RouteInfo[];
+}
+
+interface RouteInfo {
+  path: string;
+  subtree: boolean;
+  browserOnly: boolean;
+}
+
+export function createEdge(services: Services): Edge & { routes: EdgeRoutes } {
   const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
+  const clientAddress = createClientAddress(services.env.BOXYARD_TRUSTED_PROXIES);
+  const dashboardOrigin = services.env.publicOrigin;
   const cliDownload = createCliDownloadRoutes({ cliDir: BUILT_CLI_DIR, publicUrl: services.env.publicUrl });
   const httpRoutes: Route<HttpHandler>[] = [
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
     { path: AUTH_PATH, subtree: true, handle: withBodyLimit(MAX_AUTH_BODY_BYTES, toNodeHandler(services.auth)) },
-    { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest }) },
+    { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest, clientAddress }) },
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
     { path: CLI_FILE_PATH, handle: cliDownload.file },
     { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },
     { path: CLI_INSTALL_PATH, handle: cliDownload.install },
   ];
-  const dashboardOrigin = new URL(services.env.publicUrl).origin;
   const upgradeRoutes: Route<UpgradeHandler>[] = [
-    { path: TERMINAL_PATH, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest, dashboardOrigin }) },
-    { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, dashboardOrigin }) },
+    { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest }) },
+    { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, clientAddress }) },
   ];
 
+  /** The Origin rule's refusal of this request on `route`, audited with what came from where; null when it may pass. */
+  const refusedOrigin = (req: IncomingMessage, route: Route<unknown>, path: string): AppError | null => {
+    const refusal = originRefusal(req, dashboardOrigin, { browserOnly: route.browserOnly });
+    if (refusal) {
+      logger.warn({ method: req.method, path, origin: req.headers.origin ?? null }, 'request refused: foreign origin');
+      void recordAudit(services.db, {
+        actor: systemActor,
+        action: 'http.origin.refused',
+        detail: { method: req.method ?? null, path, origin: req.headers.origin ?? null, address: clientAddress(req) },
+        result: 'error',
+        error: refusal.message,
+      });
+    }
+    return refusal;
+  };
+
   return {
+    routes: { http: httpRoutes.map(routeInfo), upgrade: upgradeRoutes.map(routeInfo) },
     handleRequest(req, res) {
+      // Set on every request, ours or Next's, so that no client's value under this name survives.
+      req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req);
       const url = requestUrl(req);
       const route = findRoute(httpRoutes, url.pathname);
       if (!route) return false;
+      const refusal = isStateChanging(req.method) ? refusedOrigin(req, route, url.pathname) : null;
       Promise.resolve()
-        .then(() => route.handle(req, res, url))
+        .then(() => {
+          if (refusal) throw refusal;
+          return route.handle(req, res, url);
+        })
         .catch((error: unknown) => answerFailure(res, error, url.pathname));
       return true;
     },
@@ -76,10 +122,16 @@ export function createEdge(services: Services): Edge {
       const url = requestUrl(req);
       const route = findRoute(upgradeRoutes, url.pathname);
       if (!route) return false;
-      route.handle(req, socket, head, url);
+      const refusal = refusedOrigin(req, route, url.pathname);
+      if (refusal) refuseUpgrade(socket, appErrorStatus[refusal.code].http, 'Forbidden', refusal.message);
+      else route.handle(req, socket, head, url);
       return true;
     },
   };
+}
+
+function routeInfo({ path, subtree, browserOnly }: Route<unknown>): RouteInfo {
+  return { path, subtree: subtree ?? false, browserOnly: browserOnly ?? false };
 }
 
 /** The request's URL on the dashboard; a path such as `//host/x` stays a path, never becomes a host. */

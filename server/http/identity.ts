@@ -20,12 +20,10 @@ export interface IdentityDeps {
   auth: Auth;
 }
 
-/** What every WebSocket route of the edge needs to admit a socket: who asks, the database, the dashboard's origin. */
+/** What every WebSocket route of the edge needs to admit a socket (the edge checked its Origin already): who asks, the database. */
 export interface SocketRouteDeps {
   db: Db;
   identify: (req: IncomingMessage) => Promise<Identity>;
-  /** The dashboard's public origin: the only one whose pages may open a socket with the session cookie. */
-  dashboardOrigin: string;
 }
 
 export function bearerToken(headers: IncomingHttpHeaders): string | null {

@@ -9,7 +9,6 @@ import { refusalFor, TerminalRefusal } from '../terminals/close';
 import type { TerminalManager } from '../terminals/manager';
 import { close, type EarlyFrame } from '../terminals/session';
 import { identityRefusalMessage, type SocketRouteDeps } from './identity';
-import { refuseUpgrade } from './responses';
 
 const log = logger.child({ module: 'terminals' });
 
@@ -23,18 +22,13 @@ export interface TerminalRouteDeps extends SocketRouteDeps {
 /**
  * The terminal WebSocket endpoint (lib/terminal-protocol.ts, TERMINAL_PATH), an upgrade route of the edge.
  *
- * A foreign Origin is refused with HTTP 403 before any upgrade: the session cookie would otherwise let any web page
- * open a shell on the user's boxes. Every later refusal completes the upgrade and closes at once with the protocol's
+ * The edge admits only the dashboard's own Origin here (a browser-only route, server/http/origin.ts), with HTTP 403
+ * before any upgrade: the session cookie would otherwise let any web page open a shell on the user's boxes. Every refusal here completes the upgrade and closes at once with the protocol's
  * close code and a short reason, so the browser can show why; none of them opens a PTY.
  */
 export function createTerminalRoute(deps: TerminalRouteDeps): (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes });
   return (req, socket, head, url) => {
-    if (req.headers.origin !== deps.dashboardOrigin) {
-      log.warn({ origin: req.headers.origin ?? null }, 'terminal WebSocket refused: foreign origin');
-      refuseUpgrade(socket, 403, 'Forbidden', 'This origin may not open terminals.');
-      return;
-    }
     wss.handleUpgrade(req, socket, head, (ws) => void admit(deps, req, url, ws));
   };
 }

@@ -9,31 +9,27 @@ import { logger } from '../log';
 import { refusalFor } from '../terminals/close';
 import type { TunnelService } from '../tunnels/service';
 import { closeSocket } from '../tunnels/tunnel';
-import { bearerToken, identityRefusalMessage, type SocketRouteDeps } from './identity';
-import { refuseUpgrade } from './responses';
+import type { ClientAddress } from './client-address';
+import { identityRefusalMessage, type SocketRouteDeps } from './identity';
 
 const log = logger.child({ module: 'tunnels' });
 
 export interface TunnelRouteDeps extends SocketRouteDeps {
   tunnels: TunnelService;
+  clientAddress: ClientAddress;
 }
 
 /**
  * The tunnel WebSocket endpoint (lib/tunnel-protocol.ts, TUNNEL_PATH), an upgrade route of the edge.
  *
- * A request that carries an API token (the CLI) is judged by it alone and needs no Origin: a web page cannot set the
- * Authorization header of a WebSocket. One that relies on the session cookie must come from the dashboard's own
- * Origin, checked with HTTP 403 before any upgrade, as for terminals (one with neither is told to sign in, 4401). Every later refusal completes the upgrade and
- * closes at once with the close code of its AppError (server/errors.ts) and a reason the CLI prints.
+ * The edge checked the Origin before the upgrade (server/http/origin.ts): a request that carries an API token (the CLI)
+ * is judged by it alone and needs none, as a web page cannot set the Authorization header of a WebSocket; one that
+ * relies on the session cookie must come from the dashboard's own pages (one with neither is told to sign in, 4401).
+ * Every refusal here completes the upgrade and closes at once with the close code of its AppError (server/errors.ts) and a reason the CLI prints.
  */
 export function createTunnelRoute(deps: TunnelRouteDeps): (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: tunnelLimits.maxFrameBytes, perMessageDeflate: false });
   return (req, socket, head, url) => {
-    if (!bearerToken(req.headers) && req.headers.cookie && req.headers.origin !== deps.dashboardOrigin) {
-      log.warn({ origin: req.headers.origin ?? null }, 'tunnel WebSocket refused: foreign origin');
-      refuseUpgrade(socket, 403, 'Forbidden', 'This origin may not open tunnels.');
-      return;
-    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Nothing is read from the client until the stream is open: its early bytes (ssh's banner) wait in the socket.
       ws.pause();
@@ -66,6 +62,7 @@ async function admit(deps: TunnelRouteDeps, req: IncomingMessage, url: URL, ws: 
         box,
         port,
         via,
+        address: deps.clientAddress(req),
         recheck: async () => {
           const again = await reachableBox(deps, req, box.id);
           if (again.user.id !== user.id) throw new AppError('UNAUTHENTICATED', 'You are signed in as someone else now.');

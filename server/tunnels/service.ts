@@ -34,6 +34,8 @@ export interface TunnelRequest {
   port: number;
   /** How the client signed in (the audit says it). */
   via: 'session' | 'api-token';
+  /** The client's address (server/http/client-address.ts), for the audit. */
+  address: string;
   /**
    * Asks again whether this user may still reach this box (identity and box access, as on open); throws the AppError
    * to close with. The service calls it every recheckMs while the tunnel is open.
@@ -181,7 +183,7 @@ export class TunnelService {
         actor,
         action,
         box: request.box,
-        detail: { user: request.user.email, port: request.port, via: request.via, ...detail },
+        detail: { user: request.user.email, port: request.port, via: request.via, address: request.address, ...detail },
         result: error === undefined ? 'ok' : 'error',
         error,
       }),

@@ -3,7 +3,7 @@ import superjson from 'superjson';
 import { MAX_BATCH_CALLS } from '../../../lib/trpc-path';
 import type { AppRouter } from '../../../server/trpc/router';
 
-/** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie. */
+/** A tRPC client signed in as one user, the way the browser is: through better-auth's cookie, from the dashboard's Origin. */
 export async function signedInApi(baseURL: string, credentials: { email: string; password: string }) {
   const response = await fetch(`${baseURL}/api/auth/sign-in/email`, {
     method: 'POST',
@@ -16,7 +16,7 @@ export async function signedInApi(baseURL: string, credentials: { email: string;
     .map((c) => c.split(';')[0])
     .join('; ');
   const client = createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: `${baseURL}/api/trpc`, transformer: superjson, headers: () => ({ cookie }), maxItems: MAX_BATCH_CALLS })],
+    links: [httpBatchLink({ url: `${baseURL}/api/trpc`, transformer: superjson, headers: () => ({ cookie, origin: baseURL }), maxItems: MAX_BATCH_CALLS })],
   });
   return { client, cookie };
 }
