@@ -13,6 +13,7 @@ import { BUILT_CLI_DIR, createCliDownloadRoutes } from './cli-download';
 import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { sendJson } from './responses';
+import { applySecurityHeaders } from './security-headers';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
@@ -33,10 +34,15 @@ interface Route<Handler> {
 }
 
 export interface Edge {
-  /** Serves `req` if it is one of the dashboard's own routes; false leaves it to Next. */
+  /**
+   * Sets the security headers on `res` (every response, pages included), then serves `req` if it is one of the
+   * dashboard's own routes; false leaves it to Next.
+   */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes a WebSocket upgrade on one of our paths; false leaves it to whoever else listens (Next's dev HMR). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** The paths of both route tables (tests cover every route from them). */
+  readonly paths: { http: readonly string[]; upgrade: readonly string[] };
 }
 
 const AUTH_PATH = '/api/auth';
@@ -61,8 +67,12 @@ export function createEdge(services: Services): Edge {
     { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, dashboardOrigin }) },
   ];
 
+  const headerOptions = { publicUrl: services.env.publicUrl, dev: services.env.NODE_ENV === 'development' };
+
   return {
+    paths: { http: httpRoutes.map((route) => route.path), upgrade: upgradeRoutes.map((route) => route.path) },
     handleRequest(req, res) {
+      applySecurityHeaders(headerOptions, req, res);
       const url = requestUrl(req);
       const route = findRoute(httpRoutes, url.pathname);
       if (!route) return false;
