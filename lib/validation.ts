@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 
 /**
  * Input rules shared by the browser forms and the server (the server always re-checks).

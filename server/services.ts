@@ -22,6 +22,7 @@ import { vmRecipes } from './vms/recipes';
 import { vmLifecycleActions } from './vms/auto-suspend-actions';
 import { wakeOnDemand, type SuspendedBoxes, type WakeOptions } from './vms/wake';
 import type { SessionUser } from './boxes/access';
+import { AccessWatch } from './boxes/access-watch';
 import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
@@ -39,6 +40,8 @@ export interface Services {
   /** Remote actions on hypervisor hosts, like `remote` for boxes. */
   hostRemote: HostRemote;
   statusPoller: StatusPoller;
+  /** Ends terminals and tunnels whose user lost access to their box (rechecked every 2 s). */
+  access: AccessWatch;
   terminals: TerminalManager;
   /** Laptop TCP streams to box ports through the pool (`boxyard proxy`). */
   tunnels: TunnelService;
@@ -101,9 +104,12 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     resumeOnDemand: (boxId, actor) => resumeOnDemand({ db, resumeBox: autoSuspendActions.resumeBox }, boxId, actor),
   };
   const wake = (boxId: string, actor: SessionUser, options?: WakeOptions) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor, options);
+  const access = new AccessWatch();
+  access.start();
   const terminals = new TerminalManager({
     db,
     remote,
+    access,
     idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
     bufferBytes: env.TERMINAL_BUFFER_BYTES,
     wakeBox: (boxId, actor) => wake(boxId, actor),
@@ -112,6 +118,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const tunnels = new TunnelService({
     db,
     remote,
+    access,
     wakeBox: (boxId, actor, onWaking) => wake(boxId, actor, { reason: 'a tunnel was opened', onWaking }),
   });
   tunnels.start();
@@ -138,7 +145,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, terminals, tunnels, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -150,6 +157,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.terminals.stop();
   // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.
   await services.tunnels.stop();
+  await services.access.stop();
   // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.
   await services.jobs.stop();
   await services.statusPoller.stop();

@@ -18,6 +18,7 @@ import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { isStateChanging, originRefusal } from './origin';
 import { refuseUpgrade, sendJson } from './responses';
+import { applySecurityHeaders } from './security-headers';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
@@ -44,16 +45,20 @@ interface Route<Handler> {
 }
 
 export interface Edge {
-  /** Serves `req` if it is one of the dashboard's own routes; false leaves it to Next. */
+  /**
+   * Sets the security headers on `res` (every response, pages included), then serves `req` if it is one of the
+   * dashboard's own routes; false leaves it to Next.
+   */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes a WebSocket upgrade on one of our paths; false leaves it to whoever else listens (Next's dev HMR). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Both route tables (tests cover every route from them, a route added later included). */
+  readonly routes: EdgeRoutes;
 }
 
 const AUTH_PATH = '/api/auth';
 const HEALTH_PATH = '/api/health';
 
-/** The route tables' paths, for tests that must cover every route (a route added later included). */
 export interface EdgeRoutes {
   http: RouteInfo[];
   upgrade: RouteInfo[];
@@ -65,7 +70,7 @@ interface RouteInfo {
   browserOnly: boolean;
 }
 
-export function createEdge(services: Services): Edge & { routes: EdgeRoutes } {
+export function createEdge(services: Services): Edge {
   const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
   const clientAddress = createClientAddress(services.env.BOXYARD_TRUSTED_PROXIES);
   const dashboardOrigin = services.env.publicOrigin;
@@ -101,9 +106,12 @@ export function createEdge(services: Services): Edge & { routes: EdgeRoutes } {
     return refusal;
   };
 
+  const headerOptions = { publicUrl: services.env.publicUrl, dev: services.env.NODE_ENV === 'development' };
+
   return {
     routes: { http: httpRoutes.map(routeInfo), upgrade: upgradeRoutes.map(routeInfo) },
     handleRequest(req, res) {
+      applySecurityHeaders(headerOptions, req, res);
       // Set on every request, ours or Next's, so that no client's value under this name survives.
       req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req);
       const url = requestUrl(req);

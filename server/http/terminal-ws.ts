@@ -8,6 +8,7 @@ import { logger } from '../log';
 import { refusalFor, TerminalRefusal } from '../terminals/close';
 import type { TerminalManager } from '../terminals/manager';
 import { close, type EarlyFrame } from '../terminals/session';
+import { recheckAccess } from './access-recheck';
 import { identityRefusalMessage, type SocketRouteDeps } from './identity';
 
 const log = logger.child({ module: 'terminals' });
@@ -58,8 +59,18 @@ async function admit(deps: TerminalRouteDeps, req: IncomingMessage, url: URL, ws
     const box = await getBoxRow(deps.db, user, params.box);
     if (ws.readyState !== ws.OPEN) return; // gone (or refused for flooding) while we looked
     ws.off('message', hold);
+    const reached = { id: box.id, name: box.name };
     const refusal = deps.terminals.connect(
-      { sessionId: params.session, user, box: { id: box.id, name: box.name }, container: params.container ?? null, cols: params.cols, rows: params.rows, mode: params.mode },
+      {
+        sessionId: params.session,
+        user,
+        box: reached,
+        container: params.container ?? null,
+        cols: params.cols,
+        rows: params.rows,
+        mode: params.mode,
+        recheck: recheckAccess(deps, req, user, reached),
+      },
       ws,
       early,
     );

@@ -9,8 +9,10 @@ import { logger } from '../log';
 import { refusalFor } from '../terminals/close';
 import type { TunnelService } from '../tunnels/service';
 import { closeSocket } from '../tunnels/tunnel';
+import { recheckAccess } from './access-recheck';
 import type { ClientAddress } from './client-address';
-import { identityRefusalMessage, type SocketRouteDeps } from './identity';
+import { bearerToken, identityRefusalMessage, type SocketRouteDeps } from './identity';
+import { refuseUpgrade } from './responses';
 
 const log = logger.child({ module: 'tunnels' });
 
@@ -56,20 +58,7 @@ async function admit(deps: TunnelRouteDeps, req: IncomingMessage, url: URL, ws: 
     const { box: asked, port } = parsed.data;
     const { user, via, box } = await reachableBox(deps, req, asked);
     if (ws.readyState !== ws.OPEN) return;
-    deps.tunnels.open(
-      {
-        user,
-        box,
-        port,
-        via,
-        address: deps.clientAddress(req),
-        recheck: async () => {
-          const again = await reachableBox(deps, req, box.id);
-          if (again.user.id !== user.id) throw new AppError('UNAUTHENTICATED', 'You are signed in as someone else now.');
-        },
-      },
-      ws,
-    );
+    deps.tunnels.open({ user, box, port, via, address: deps.clientAddress(req), recheck: recheckAccess(deps, req, user, box) }, ws);
   } catch (error) {
     const refusal = refusalFor(error);
     if (refusal.code === WS_INTERNAL_ERROR) log.error({ err: error }, 'tunnel WebSocket admission failed');

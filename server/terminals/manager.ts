@@ -3,11 +3,12 @@ import type { WebSocket } from 'ws';
 import { closeCodes, type ConnectParams, type SessionState } from '../../lib/terminal-protocol';
 import { recordAudit, systemActor, type Actor, type AuditAction } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
+import type { AccessRecheck, AccessWatch } from '../boxes/access-watch';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { AppError, WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
-import type { Refusal } from './close';
+import { refusalFor, type Refusal } from './close';
 import { assertContainerRunning, containerShellCleanupCommand, containerShellCommand, containerStateCommand } from './container';
 import { TerminalSession, type EarlyFrame, type Ending, type TerminalSessionStats, type TerminalSize } from './session';
 
@@ -24,6 +25,8 @@ export interface TerminalManagerOptions {
   openTimeoutMs?: number;
   /** Resumes or starts the box's VM when it is not running (a no-op for other boxes); opening a terminal is demand. */
   wakeBox?: (boxId: string, actor: SessionUser) => Promise<void>;
+  /** Ends a session whose user may no longer reach its box (or whose sign-in went away), attached or not. */
+  access: AccessWatch;
 }
 
 /** A WebSocket asking for a session, after the upgrade handler checked who is asking and that the box is theirs. */
@@ -32,6 +35,8 @@ export interface ConnectRequest extends Pick<ConnectParams, 'cols' | 'rows' | 'm
   user: SessionUser;
   box: { id: string; name: string };
   container: string | null;
+  /** Asks again whether this request's user may still reach the box, for the AccessWatch (edge: recheckAccess). */
+  recheck: AccessRecheck;
 }
 
 /** What the terminals page lists. */
@@ -64,6 +69,11 @@ const TERM = 'xterm-256color';
  */
 export class TerminalManager {
   private readonly sessions = new Map<string, TerminalSession>();
+  /**
+   * Each session's access recheck, with the credentials of the socket that attached last (a tab signed in again
+   * brings a new session cookie; the old one may be signed out), and how to stop watching it.
+   */
+  private readonly watches = new Map<string, { recheck: AccessRecheck; unwatch: () => void }>();
   /** Audit writes and container clean-ups in flight, awaited by stop() before the pool and database close. */
   private readonly pending = new Set<Promise<void>>();
   private running = false;
@@ -94,6 +104,8 @@ export class TerminalManager {
         return { code: closeCodes.badRequest, reason: 'This terminal session belongs to another box or container.' };
       }
       existing.attach(socket, early);
+      const watch = this.watches.get(existing.id);
+      if (watch) watch.recheck = request.recheck;
       return null;
     }
     if (request.mode === 'attach') return { code: closeCodes.ended, reason: 'This terminal session has ended.' };
@@ -111,6 +123,16 @@ export class TerminalManager {
       onDone: (done, how, failure) => this.onDone(done, how, failure),
     });
     this.sessions.set(session.id, session);
+    // Watched from the start, detached or not: a shell left running must end too when access goes.
+    const watch = { recheck: request.recheck, unwatch: () => {} };
+    watch.unwatch = this.options.access.watch(
+      () => watch.recheck(),
+      (error) => {
+        const refusal = refusalFor(error);
+        void session.end({ reason: refusal.reason, closeCode: refusal.code, by: null });
+      },
+    );
+    this.watches.set(session.id, watch);
     session.attach(socket, early);
     void session.start();
     return null;
@@ -186,6 +208,8 @@ export class TerminalManager {
 
   private onDone(session: TerminalSession, ending: Ending, failure: unknown): void {
     this.sessions.delete(session.id);
+    this.watches.get(session.id)?.unwatch();
+    this.watches.delete(session.id);
     if (session.container && session.openedAt && !session.shellExited) this.cleanUpContainer(session, session.container);
     if (session.openedAt) {
       this.audit(session, 'terminal.close', ending.by ?? systemActor, {

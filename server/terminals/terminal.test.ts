@@ -245,7 +245,7 @@ describe('terminals on a lab box', () => {
 
   it('closes a detached session after the idle timeout, and stop() tells attached browsers the dashboard restarts', async () => {
     const { db, remote } = backend.services;
-    const manager = new TerminalManager({ db, remote, idleTimeoutMs: 1_000, bufferBytes: 64 * 1024 });
+    const manager = new TerminalManager({ db, remote, access: backend.services.access, idleTimeoutMs: 1_000, bufferBytes: 64 * 1024 });
     manager.start();
     const shortUrl = await backend.listen({ ...backend.services, terminals: manager });
 

@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import { tunnelCloseCodes } from '../../lib/tunnel-protocol';
 import { recordAudit } from '../audit/audit';
 import type { SessionUser } from '../boxes/access';
+import type { AccessRecheck, AccessWatch } from '../boxes/access-watch';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { WS_INTERNAL_ERROR } from '../errors';
@@ -21,8 +22,8 @@ export interface TunnelServiceOptions {
   db: Db;
   remote: Pick<BoxRemote, 'openTunnel'>;
   wakeBox: WakeBoxFn;
-  /** How often an open tunnel checks that its user may still reach the box (and their token still holds). */
-  recheckMs?: number;
+  /** Ends a tunnel whose user may no longer reach its box (or whose token or session went away). */
+  access: AccessWatch;
   /** Waiting for the SSH connection and a free channel slot, once the box is awake. */
   openTimeoutMs?: number;
 }
@@ -36,11 +37,8 @@ export interface TunnelRequest {
   via: 'session' | 'api-token';
   /** The client's address (server/http/client-address.ts), for the audit. */
   address: string;
-  /**
-   * Asks again whether this user may still reach this box (identity and box access, as on open); throws the AppError
-   * to close with. The service calls it every recheckMs while the tunnel is open.
-   */
-  recheck: () => Promise<void>;
+  /** Asks again whether this user may still reach this box (identity and box access, as on open), for the AccessWatch. */
+  recheck: AccessRecheck;
 }
 
 interface OpenTunnel {
@@ -50,9 +48,9 @@ interface OpenTunnel {
   openedAt: number;
   /** Ends the tunnel before its pipe exists (waking, opening). */
   abort: AbortController;
+  unwatch: () => void;
 }
 
-const DEFAULT_RECHECK_MS = 2_000;
 const DEFAULT_OPEN_TIMEOUT_MS = 20_000;
 
 /** What a port is for, in the idle reasons ("tunnel open: ssh by ..."). */
@@ -69,21 +67,15 @@ export class TunnelService {
   private readonly tunnels = new Set<OpenTunnel>();
   private readonly pending = new Set<Promise<unknown>>();
   private running = false;
-  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: TunnelServiceOptions) {}
 
   start(): void {
-    if (this.running) return;
     this.running = true;
-    this.timer = setInterval(() => this.recheckAll(), this.options.recheckMs ?? DEFAULT_RECHECK_MS);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
     const ending: TunnelEnding = { code: tunnelCloseCodes.serviceRestart, reason: 'the dashboard is restarting; connect again in a moment' };
     for (const tunnel of this.tunnels) this.end(tunnel, ending);
     while (this.pending.size) await Promise.all(this.pending);
@@ -95,8 +87,10 @@ export class TunnelService {
       closeSocket(socket, { code: tunnelCloseCodes.serviceRestart, reason: 'the dashboard is restarting; connect again in a moment' });
       return;
     }
-    const tunnel: OpenTunnel = { request, socket, pipe: null, openedAt: Date.now(), abort: new AbortController() };
+    const tunnel: OpenTunnel = { request, socket, pipe: null, openedAt: Date.now(), abort: new AbortController(), unwatch: () => undefined };
     this.tunnels.add(tunnel);
+    // Watched from the start: access removed while the box wakes ends the wait too.
+    tunnel.unwatch = this.options.access.watch(request.recheck, (error) => this.end(tunnel, refusalFor(error)));
     socket.once('close', () => tunnel.abort.abort({ code: tunnelCloseCodes.streamEnded, reason: 'the client went away while the tunnel opened' } satisfies TunnelEnding));
     this.track(this.run(tunnel));
   }
@@ -140,6 +134,7 @@ export class TunnelService {
       this.audit(tunnel, 'tunnel.open', user, {});
     } catch (error) {
       this.tunnels.delete(tunnel);
+      tunnel.unwatch();
       // Aborted: the client went away, or stop() closed the socket already.
       const refusal: TunnelEnding = abort.signal.aborted ? (abort.signal.reason as TunnelEnding) : refusalFor(error);
       if (refusal.code === WS_INTERNAL_ERROR) log.error({ err: error, box: box.id, port }, 'tunnel failed to open');
@@ -149,6 +144,7 @@ export class TunnelService {
     }
     const ending = await tunnel.pipe.done;
     this.tunnels.delete(tunnel);
+    tunnel.unwatch();
     const { bytesUp, bytesDown } = tunnel.pipe;
     this.audit(tunnel, 'tunnel.close', user, { reason: ending.reason, code: ending.code, bytesUp, bytesDown, durationMs: Date.now() - tunnel.openedAt });
   }
@@ -157,23 +153,6 @@ export class TunnelService {
     if (tunnel.pipe) return tunnel.pipe.end(ending);
     tunnel.abort.abort(ending);
     closeSocket(tunnel.socket, ending);
-  }
-
-  /** A user whose access (or token) went away is cut at the next check. */
-  private recheckAll(): void {
-    for (const tunnel of this.tunnels) {
-      if (!tunnel.pipe) continue;
-      this.track(
-        tunnel.request.recheck().catch((error: unknown) => {
-          const refusal = refusalFor(error);
-          if (refusal.code === WS_INTERNAL_ERROR) {
-            log.warn({ err: error, box: tunnel.request.box.id }, 'could not recheck a tunnel\'s access; it stays open');
-            return;
-          }
-          this.end(tunnel, refusal);
-        }),
-      );
-    }
   }
 
   private audit(tunnel: OpenTunnel, action: 'tunnel.open' | 'tunnel.close', actor: SessionUser, detail: Record<string, unknown>, error?: string): void {

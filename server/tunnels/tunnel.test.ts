@@ -3,14 +3,13 @@
 // frames, and the dashboard stopping under an open tunnel.
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { runProxy } from '../../cli/proxy';
-import { TUNNEL_PATH, type TunnelServerMessage } from '../../lib/tunnel-protocol';
 import { createApiToken } from '../access-keys/api-tokens';
 import { AppError } from '../errors';
 import type { SessionUser } from '../boxes/access';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
+import { TunnelClient } from '../../testing/helpers/tunnels';
 import { until } from '../../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import { TunnelService } from './service';
@@ -22,32 +21,6 @@ const MiB = 1024 * 1024;
  * 2 MiB window the box may still fill after the pause; measured peak 3.4 MiB), towards the box ssh2's 2 MiB writable.
  */
 const BUFFER_BOUND = 6 * MiB;
-
-/** A test client of the tunnel protocol: the messages before the stream, the stream's bytes, the close. */
-class TunnelClient {
-  readonly ws: WebSocket;
-  readonly messages: TunnelServerMessage[] = [];
-  received = 0;
-  firstBytes = Buffer.alloc(0);
-  readonly closed: Promise<{ code: number; reason: string }>;
-  readonly refusedStatus: Promise<number>;
-
-  constructor(base: string, query: Record<string, string>, headers: Record<string, string>) {
-    this.ws = new WebSocket(`${base}${TUNNEL_PATH}?${new URLSearchParams(query)}`, { headers, perMessageDeflate: false });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.refusedStatus = new Promise((resolve) => this.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
-    this.ws.on('error', () => undefined);
-    this.ws.on('message', (data: Buffer, isBinary) => {
-      if (!isBinary) return void this.messages.push(JSON.parse(data.toString()) as TunnelServerMessage);
-      if (this.firstBytes.length < 64) this.firstBytes = Buffer.concat([this.firstBytes, data]).subarray(0, 64);
-      this.received += data.length;
-    });
-  }
-
-  ready(): Promise<unknown> {
-    return until(() => this.messages.some((m) => m.type === 'ready'), 'the ready frame', 20_000);
-  }
-}
 
 describe('tunnel endpoint', () => {
   let backend: Backend;
@@ -155,6 +128,7 @@ describe('tunnel endpoint', () => {
     const tunnels = new TunnelService({
       db: backend.services.db,
       remote: backend.services.remote,
+      access: backend.services.access,
       wakeBox: async (id, actor, onWaking) => {
         woken.push({ boxId: id, actor });
         onWaking('suspended');
@@ -189,6 +163,7 @@ describe('tunnel endpoint', () => {
     const tunnels = new TunnelService({
       db: backend.services.db,
       remote: backend.services.remote,
+      access: backend.services.access,
       wakeBox: async (_id, _actor, onWaking) => {
         onWaking('suspended');
         // What ensureVmBoxRunning throws when the lifecycle job outlives its timeout.
