@@ -11,8 +11,7 @@ import type { TunnelService } from '../tunnels/service';
 import { closeSocket } from '../tunnels/tunnel';
 import { recheckAccess } from './access-recheck';
 import type { ClientAddress } from './client-address';
-import { bearerToken, identityRefusalMessage, type SocketRouteDeps } from './identity';
-import { refuseUpgrade } from './responses';
+import { identityRefusalMessage, type SocketRouteDeps } from './identity';
 
 const log = logger.child({ module: 'tunnels' });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
-import { createDb, type Db } from '../db/client';
+import type { Db } from '../db/client';
 import { loadEnv } from '../env';
 import { provisionDocker } from '../provision/provision';
 import { startServices, stopServices, type Services } from '../services';

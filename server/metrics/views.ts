@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { boxIdInput, epochMs } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';

@@ -16,7 +16,6 @@ import { availableActions, refusal } from './rules';
 
 const ID = '0b5d6a3e-1111-4c4c-9a9a-000000000001';
 const LOCATE: ScriptedStep = { command: `command -v 'virsh'`, result: ok('/usr/bin/virsh\n') };
-const LIST_SCRIPT = `uuids=$(LC_ALL=C virsh list --all --uuid) || exit; printf '%s\\n' "$uuids" | while read -r u; do [ -z "$u" ] || LC_ALL=C virsh dominfo --domain "$u" || exit; done`;
 
 function dominfo(state: string, options: { managedSave?: boolean; id?: string; name?: string } = {}): string {
   return `Id:             ${state === 'shut off' ? '-' : '3'}
@@ -34,7 +33,6 @@ Managed save:   ${options.managedSave ? 'yes' : 'no'}
 `;
 }
 
-const list = (text: string): ScriptedStep => ({ command: LIST_SCRIPT, result: ok(text) });
 const info = (text: string | ReturnType<typeof failed>): ScriptedStep => ({ command: `LC_ALL=C virsh dominfo --domain '${ID}'`, result: typeof text === 'string' ? ok(text) : text });
 const virsh = (args: string, result = ok('')): ScriptedStep => ({ command: `LC_ALL=C virsh ${args} --domain '${ID}'`, result });
 
