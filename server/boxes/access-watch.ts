@@ -58,6 +58,15 @@ export class AccessWatch {
     return () => this.watched.delete(entry);
   }
 
+  /**
+   * Rechecks everything now, without waiting for the next round: a change made here (a box deleted, its members
+   * edited) ends what it takes away with its own reason before anything else about the box changes.
+   */
+  async recheckNow(): Promise<void> {
+    this.recheckAll();
+    await Promise.all(this.inFlight);
+  }
+
   get size(): number {
     return this.watched.size;
   }

@@ -12,6 +12,7 @@ import { startBackend, TestTerminal, type Backend, type TestUser } from '../../t
 import { TunnelClient } from '../../testing/helpers/tunnels';
 import { until } from '../../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
+import { appRouter } from '../trpc/router';
 
 /** The promise of issue 14: access removed, every session of it ends within this. */
 const ENDS_WITHIN_MS = 5_000;
@@ -182,6 +183,22 @@ describe('access removed ends terminals and tunnels', () => {
     expect(await closesWithin('the tunnel', tunnel.closed)).toEqual(deleted);
     await expectTerminalAudits([ownersTerminal.session, membersTerminal.session], deleted.reason);
     await expectTunnelAudit(box.id, deleted);
+  });
+
+  it("through the dashboard's own procedures: editing a box's notes leaves its terminals open; deleting it ends them saying so", async () => {
+    const owner = await addUser();
+    const box = await addBox(owner);
+    const terminal = await openTerminal(owner, box.id);
+    const admin = appRouter.createCaller({ services: backend.services, user: backend.admin.user });
+
+    // Not an address, user or credentials change: the pooled connection, and the shell on it, stay.
+    await admin.boxes.update({ id: box.id, notes: 'rebuilt on Monday' });
+    terminal.type('echo still-$((20+1))\r');
+    await terminal.untilOutput('still-21', 10_000);
+
+    // The delete ends the terminal with its own reason before the box's connection is dropped.
+    await admin.boxes.delete({ id: box.id });
+    await expectTerminalEnded(terminal, { code: closeCodes.notFound, reason: `${box.name} was deleted.` });
   });
 
   it('sessions revoked: what the session cookie opened ends; a tunnel by API token stays', async () => {

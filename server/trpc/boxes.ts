@@ -22,17 +22,24 @@ export const boxesRouter = router({
   }),
 
   update: adminProcedure.input(updateBoxInput).mutation(async ({ ctx, input }) => {
-    const { db, secrets, remote } = ctx.services;
+    const { db, secrets, remote, access } = ctx.services;
+    const before = await getBox(db, ctx.user, input.id);
     const box = await updateBox(db, secrets, ctx.user, input);
-    await remote.forget(box.id);
+    // Members or owner changed: what they lost ends now, with that reason.
+    await access.recheckNow();
+    // The pooled connection (and every terminal on it) was made with the old address, user or credentials; an edit of
+    // the name, tags or notes leaves it, and the people working on the box, alone.
+    if (input.auth || box.host !== before.host || box.port !== before.port || box.sshUser !== before.sshUser) await remote.forget(box.id);
     const { auth, ...changed } = input;
     await recordAudit(db, { actor: ctx.user, action: 'box.update', box, detail: { ...changed, auth: auth ? { method: auth.method } : undefined }, result: 'ok' });
     return box;
   }),
 
   delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
-    const { db, remote } = ctx.services;
+    const { db, remote, access } = ctx.services;
     const box = await deleteBox(db, ctx.user, input.id);
+    // Its terminals and tunnels end saying the box was deleted, before its connection goes.
+    await access.recheckNow();
     await remote.forget(box.id);
     await recordAudit(db, { actor: ctx.user, action: 'box.delete', box, result: 'ok' });
     return { id: box.id };
