@@ -165,7 +165,7 @@ describe('boxyard proxy: ssh and scp through the dashboard', () => {
       const code = await exited;
       expect(performance.now() - removedAt).toBeLessThan(5_000);
       expect(code).not.toBe(0);
-      expect(stderr).toContain('boxyard: No such box, or you do not have access to it.');
+      expect(stderr).toContain('boxyard: Your access to shared-box was removed.');
     } finally {
       ssh.kill();
     }
@@ -175,7 +175,7 @@ describe('boxyard proxy: ssh and scp through the dashboard', () => {
       ['tunnel.open', 'bob@example.com'],
       ['tunnel.close', 'bob@example.com'],
     ]);
-    expect(JSON.parse(audit[1]!.detail)).toMatchObject({ reason: 'No such box, or you do not have access to it.', code: 4404 });
+    expect(JSON.parse(audit[1]!.detail)).toMatchObject({ reason: 'Your access to shared-box was removed.', code: 4403 });
     expect(backend.services.tunnels.tunnelsOn(sharedBoxId)).toEqual([]);
   });
 });

@@ -134,7 +134,7 @@ describe('input limits at the edge', () => {
   it('refuses a request body over the cap in plain words', async () => {
     const response = await fetch(`${url}/api/trpc/mounts.importYaml`, {
       method: 'POST',
-      headers: { cookie: developer.cookie, 'content-type': 'application/json' },
+      headers: { cookie: developer.cookie, origin: backend.origin, 'content-type': 'application/json' },
       body: JSON.stringify({ json: { boxId, yaml: 'x'.repeat(MAX_TRPC_BODY_BYTES) } }),
     });
     expect(response.status).toBe(413);
