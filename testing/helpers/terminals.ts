@@ -32,7 +32,7 @@ export interface Backend {
   /** Listens with the API and the terminal endpoint served by `services` (or a variant, e.g. another TerminalManager). */
   listen(served?: Services): Promise<string>;
   addUser(email: string, role?: SessionUser['role']): Promise<TestUser>;
-  addBox(name: string, box: LabBox, owner: TestUser, members?: TestUser[]): Promise<{ id: string; name: string }>;
+  addBox(name: string, box: Pick<LabBox, 'host' | 'port'>, owner: TestUser, members?: TestUser[]): Promise<{ id: string; name: string }>;
   stop(): Promise<void>;
 }
 
