@@ -61,7 +61,7 @@ describe('measurements', () => {
 
   it('the workload script uses the sizes and drops caches for the cold phase', () => {
     const text = workloadScript('/home/dev/app', { ddBlocks: 100_000, treeDirs: 50, treeFilesPerDir: 60, mixFiles: 2000 }, { dropCaches: true }).text;
-    expect(text).toContain('bs=1k count=100000');
+    expect(text).toContain("bs=1k count='100000'");
     expect(text).toContain('echo 3 > /proc/sys/vm/drop_caches');
     expect(text).toContain("W='/home/dev/app/.boxyard-bench'");
   });
