@@ -29,6 +29,7 @@ export type AuditAction =
   | 'host.create'
   | 'host.delete'
   | 'host.hostkey.pin'
+  | 'host.share-roots'
   | 'user.create'
   | 'user.role'
   | 'user.delete'
