@@ -23,7 +23,9 @@ export function parseShareRoots(stored: string): string[] {
   return Array.isArray(list) ? list.filter((root): root is string => shareRoot.safeParse(root).success) : [];
 }
 
+/** One part against one glob part; as in a shell, a glob does not match a leading dot (`/home/*` is not `/home/.ssh`). */
 const partMatches = (glob: string, part: string) =>
+  !(part.startsWith('.') && /^[*?]/.test(glob)) &&
   new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`, 'u').test(part);
 
 const partsOf = (path: string) => path.split('/').filter(Boolean);
