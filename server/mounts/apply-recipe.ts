@@ -185,7 +185,7 @@ const hostFolders: ApplyStep = probeStep('Check the host folders against what th
     const real = parseRealPath(resolved.stdout);
     if (!isUnderShareRoot(real, roots)) throw refuse(real);
     ctx.state.realSources[entry.key] = real;
-    await ctx.log(`${entry.source} is ${real === entry.source ? 'a folder' : `${real}`} on ${name}, under an allowed root.`);
+    await ctx.log(`${entry.source} is ${real} on ${name}, under an allowed root.`);
   }
 });
 
