@@ -100,7 +100,7 @@ export default function HostPage() {
           </dl>
         </Card>
 
-        {h.capabilities.sharedFolders.transports.length > 0 && <ShareRootsForm key={h.shareRoots.join('\n')} hostId={id} hostName={h.name} roots={h.shareRoots} />}
+        {h.capabilities.sharedFolders.transports.length > 0 && <ShareRootsForm hostId={id} hostName={h.name} roots={h.shareRoots} />}
 
         <section aria-labelledby="vms-heading" className="space-y-3">
           <div className="flex flex-wrap items-center justify-between gap-3">
