@@ -68,9 +68,10 @@ describe('host folders a VM box may share', () => {
     expect(isAppError(error, 'FORBIDDEN')).toBe(true);
     return (error as Error).message;
   }
-  async function applied() {
+  /** libvirtd on this shared machine can take tens of seconds per call under load (define, attach-device). */
+  async function applied(timeout = 60_000) {
     const { jobId } = await applyMounts(services, owner, boxId);
-    await expect.poll(async () => (await services.db.job.findUniqueOrThrow({ where: { id: jobId } })).status, { timeout: 60_000, interval: 250 }).toMatch(/^(succeeded|failed|cancelled)$/);
+    await expect.poll(async () => (await services.db.job.findUniqueOrThrow({ where: { id: jobId } })).status, { timeout, interval: 250 }).toMatch(/^(succeeded|failed|cancelled)$/);
     const job = await services.db.job.findUniqueOrThrow({ where: { id: jobId } });
     const log = (await services.db.jobLog.findMany({ where: { jobId }, orderBy: { seq: 'asc' } })).map((line) => line.text).join('\n');
     return { ...job, log };
@@ -135,7 +136,7 @@ describe('host folders a VM box may share', () => {
     try {
       await services.db.box.update({ where: { id: boxId }, data: { vmId: domain.uuid } });
       await savePolicy(services.db, owner, boxId, [mount(`${shares}/src/inside`)]);
-      await applied(); // goes on into the box (the lab host itself), where a 9p mount cannot work: only the host side matters here
+      await applied(300_000); // goes on into the box (the lab host itself), where a 9p mount cannot work: only the host side matters here
       const xml = await virshOk(['dumpxml', '--domain', domain.uuid, '--inactive']);
       expect(xml).toContain(`<source dir='${shares}/src/app'/>`);
       expect(xml).not.toContain('src/inside');
@@ -143,7 +144,7 @@ describe('host folders a VM box may share', () => {
       await services.db.box.update({ where: { id: boxId }, data: { vmId: '00000000-0000-4000-8000-00000000f01d' } });
       await removeDomain(domain.uuid);
     }
-  }, 120_000);
+  }, 420_000);
 
   it('a path that quotes badly is one word on the host: $(...) in it does not run', async () => {
     const hostile = `${shares}/src/$(touch ${shares}/canary)\`touch ${shares}/canary2\`'; touch ${shares}/canary3 #`;
