@@ -49,3 +49,21 @@ test('developers do not see hosts: FORBIDDEN from the API and no Hosts link', as
   await expect(page.getByTestId('signed-in-as')).toContainText(dev.email);
   await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' })).toHaveCount(0);
 });
+
+test('an admin chooses which host folders box owners may share, on the host page', async ({ adminPage: page, adminApi, labBox }) => {
+  const host = await adminApi.hosts.create.mutate({ name: uniqueName('roots'), kind: 'parallels', host: labBox.host, port: labBox.port, sshUser: labBox.user, auth: { method: 'dashboard-key' } });
+  expect(host.shareRoots).toEqual([]);
+  await page.goto(`/hosts/${host.id}`);
+  const roots = page.getByLabel('Allowed roots');
+  await expect(roots).toHaveValue('');
+  await roots.fill('relative/src');
+  await page.getByRole('button', { name: 'Save allowed roots' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'shared-folder root' })).toContainText('A shared-folder root is an absolute path on the host (starts with /), e.g. /Users/*/src.');
+  await roots.fill('/Users/*/src/\n\n/srv/shared');
+  await page.getByRole('button', { name: 'Save allowed roots' }).click();
+  await expect(page.getByText('Saved.')).toBeVisible();
+  await page.reload();
+  await expect(page.getByLabel('Allowed roots')).toHaveValue('/Users/*/src\n/srv/shared');
+  expect((await adminApi.hosts.get.query({ id: host.id })).shareRoots).toEqual(['/Users/*/src', '/srv/shared']);
+  await adminApi.hosts.delete.mutate({ id: host.id });
+});

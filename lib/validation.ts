@@ -151,6 +151,20 @@ export const createHostInput = z.object({
 });
 export type CreateHostInput = z.input<typeof createHostInput>;
 
+/**
+ * A folder of a hypervisor host that box owners may share into their VMs: an absolute path whose parts may use the
+ * globs `*` and `?`, each within one part (`*` stands for any one folder name); the folder and everything under it
+ * may be shared.
+ */
+export const shareRoot = z
+  .string()
+  .trim()
+  .max(1024)
+  .regex(/^\/[^\0\n\r]*$/, 'A shared-folder root is an absolute path on the host (starts with /), e.g. /Users/*/src.')
+  .refine((root) => !root.split('/').some((part) => part === '..' || part === '.'), 'A shared-folder root may not contain "." or ".." parts.')
+  .refine((root) => !/[[\]{}\\]/.test(root), 'A shared-folder root takes only * and ? as globs (no [], {} or backslashes).');
+export const setShareRootsInput = idInput.extend({ roots: z.array(shareRoot).max(64) });
+
 /** Mount consistency (server/mounts): the modes of Docker's proposal and the transports Boxyard compiles them to. */
 export const mountModes = ['consistent', 'cached', 'delegated'] as const;
 export type MountMode = (typeof mountModes)[number];

@@ -31,6 +31,7 @@ export type AuditAction =
   | 'host.create'
   | 'host.delete'
   | 'host.hostkey.pin'
+  | 'host.share-roots'
   | 'user.create'
   | 'user.role'
   | 'user.delete'

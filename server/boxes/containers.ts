@@ -13,9 +13,7 @@ export type ContainerListing = { containers: ContainerSummary[] } | { unavailabl
 const NO_DOCKER = '__boxyard_no_docker__';
 
 /** Lists all containers as JSON lines; prints a marker instead when the docker CLI is missing. */
-export const listContainersCommand: ShellCommand = sh.raw(
-  `if ! command -v docker >/dev/null 2>&1; then echo ${NO_DOCKER}; exit 0; fi; docker ps -a --no-trunc --format '{{json .}}'`,
-);
+export const listContainersCommand: ShellCommand = sh`if ! command -v docker >/dev/null 2>&1; then echo ${NO_DOCKER}; exit 0; fi; docker ps -a --no-trunc --format ${'{{json .}}'}`;
 
 interface DockerPsLine {
   ID: string;

@@ -6,6 +6,7 @@ import type { HypervisorKind } from '../hypervisors/driver';
 import { capabilitiesOf } from '../hypervisors/factory';
 import type { createHostInput } from '../../lib/validation';
 import { credentialSecret, decryptCredentials } from '../ssh/credentials';
+import { parseShareRoots } from './share-roots';
 
 export type HostRow = NonNullable<Awaited<ReturnType<Db['host']['findUnique']>>>;
 type CreateHost = z.output<typeof createHostInput>;
@@ -27,6 +28,8 @@ export function toHostView(host: HostRow) {
       : null,
     offeredHostKeyFingerprint: host.offeredHostKeyFingerprint,
     hypervisorVersion: host.hypervisorVersion,
+    /** Folders box owners may share into their VMs on this host (server/hosts/share-roots.ts). */
+    shareRoots: parseShareRoots(host.shareRoots),
     lastError: host.lastError,
     lastCheckedAt: host.lastCheckedAt,
     createdAt: host.createdAt,

@@ -88,8 +88,8 @@ describe('compiled sampler builds', () => {
   it('the start command leaves out an architecture without a build (its boxes run bash at once)', () => {
     const onlyArm = builds.filter((b) => b.arch === 'aarch64');
     const text = samplerCommand(onlyArm, 1, 300).text;
-    expect(text).toContain(`aarch64|arm64) f='${boxCopyPath(onlyArm[0]!)}';;`);
-    expect(text).not.toContain('x86_64)');
+    expect(text).toContain(`'aarch64'|'arm64') f='${boxCopyPath(onlyArm[0]!)}';;`);
+    expect(text).not.toContain("'x86_64')");
     expect(samplerCommand([], 1, 300).text).toBe(bashSamplerCommand(1, 300).text);
   });
 });

@@ -78,11 +78,12 @@ export function boxCopyPath(sampler: CompiledSampler): string {
 export function samplerCommand(compiled: readonly CompiledSampler[], intervalSeconds: number, diskEverySeconds: number): ShellCommand {
   const bash = bashSamplerCommand(intervalSeconds, diskEverySeconds);
   if (compiled.length === 0) return bash;
-  const arms = compiled.map((c) => sh`${sh.raw(ARCH_PATTERNS[c.arch])}) f=${boxCopyPath(c)};;`);
+  // Each architecture name is one quoted word of the case pattern: 'aarch64'|'arm64').
+  const arms = compiled.map((c) => sh`${sh.join(ARCH_PATTERNS[c.arch].split('|').map((name) => sh`${name}`), sh`|`)}) f=${boxCopyPath(c)};;`);
   const args = [String(intervalSeconds), String(diskEverySeconds)];
   return sh`f=; case "$(uname -m)" in ${arms} esac
 if [ -n "$f" ]; then
-  [ -f "$HOME/$f" ] || { echo "W $(uname -m)"; exit ${sh.raw(String(UPLOAD_NEEDED_EXIT))}; }
+  [ -f "$HOME/$f" ] || { echo "W $(uname -m)"; exit ${UPLOAD_NEEDED_EXIT}; }
   if "$HOME/$f" --check >/dev/null 2>&1; then exec "$HOME/$f" ${args}; fi
   rm -f "$HOME/$f"
   echo "F the box cannot execute the compiled sampler in ~/.cache/boxyard (a noexec home folder?)"

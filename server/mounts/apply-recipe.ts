@@ -3,13 +3,14 @@ import type { Actor } from '../audit/audit';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { AppError, isAppError } from '../errors';
-import type { HostExec, HypervisorDriver, VmRef } from '../hypervisors/driver';
+import { getShareRoots, isUnderShareRoot, outsideRootsMessage, parseRealPath, realPathCommand } from '../hosts/share-roots';
+import type { HostExec, HypervisorDriver, SharedFolder, VmRef } from '../hypervisors/driver';
 import { lookUpVm } from '../hypervisors/common';
 import { createDriver } from '../hypervisors/factory';
 import { boxOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { ExecResult } from '../ssh/pool';
 import { sh, type ShellCommand } from '../ssh/quote';
-import { compilePolicy, type CompiledEntry } from './compile';
+import { compilePolicy, hypervisorShareAction, type CompiledEntry } from './compile';
 import {
   asRoot,
   entriesMismatch,
@@ -44,6 +45,8 @@ export type MountApplyParams = z.output<typeof mountApplyParams>;
 interface ApplyState {
   facts: GuestFacts;
   entries: CompiledEntry[];
+  /** Entry key -> the real path of its host folder on the VM's host, checked against the host's share roots. */
+  realSources: Record<string, string>;
 }
 
 type Ctx = StepContext<MountApplyParams, ApplyState>;
@@ -163,6 +166,38 @@ async function missingShares(ctx: Ctx, target: VmTarget, live: boolean): Promise
   return entries.filter((entry) => !names.includes(entry.host.share!.name));
 }
 
+/**
+ * Host folders are shared only under the roots an admin allows on the VM's host (server/hosts/share-roots.ts). The
+ * save checked the paths as written; here each folder's REAL path is resolved on the host itself (every symlink
+ * followed), checked again, and kept: the shares step attaches that real path, never the path as written. Runs
+ * before anything touches the VM.
+ */
+const hostFolders: ApplyStep = probeStep('Check the host folders against what the host allows', async (ctx) => {
+  const entries = hypervisorEntries(ctx);
+  ctx.state.realSources = {};
+  if (entries.length === 0 || !(await vmTarget(ctx))) return; // nothing to attach (the shares step says what to do by hand)
+  const { name, roots } = await getShareRoots(ctx.db, ctx.host!.id);
+  for (const entry of entries) {
+    const refuse = (real?: string) => new StepFailed(`${entry.guestPath}: ${outsideRootsMessage(entry.source, name, roots, real)}`);
+    if (!isUnderShareRoot(entry.source, roots)) throw refuse();
+    const resolved = await ctx.hostExec(realPathCommand(entry.source), { timeoutMs: QUICK_MS });
+    if (resolved.code !== 0) throw new StepFailed(`the host path ${entry.source} (for ${entry.guestPath}) does not exist on ${name}: create it or correct the mount`);
+    const real = parseRealPath(resolved.stdout);
+    if (!isUnderShareRoot(real, roots)) throw refuse(real);
+    ctx.state.realSources[entry.key] = real;
+    await ctx.log(`${entry.source} is ${real} on ${name}, under an allowed root.`);
+  }
+});
+
+/** What the hypervisor gets for an entry: its compiled share, for the folder's checked real path. */
+function checkedShare(ctx: Ctx, entry: CompiledEntry): SharedFolder {
+  const real = ctx.state.realSources?.[entry.key];
+  if (real === undefined) throw new Error(`the host folder of ${entry.guestPath} was not checked`);
+  // The share under a delegated replica is mounted consistent (as compile.ts compiles it).
+  const action = hypervisorShareAction(entry.transport as '9p' | 'virtiofs' | 'parallels', { ...entry.host.share!, hostPath: real }, entry.replica ? 'consistent' : entry.mode);
+  return { ...action.share!, device: action.text };
+}
+
 const shares: ApplyStep = {
   name: 'Share the folders on the hypervisor host',
   async check(ctx) {
@@ -184,7 +219,7 @@ const shares: ApplyStep = {
     const { driver, vm, exec } = (await vmTarget(ctx))!;
     if (!driver.capabilities.sharedFolders.inPersistentConfig) {
       for (const entry of hypervisorEntries(ctx)) {
-        await driver.addSharedFolder(vm, entry.host.share!).catch(async (error: unknown) => {
+        await driver.addSharedFolder(vm, checkedShare(ctx, entry)).catch(async (error: unknown) => {
           if (error instanceof AppError && /already exists|exists/i.test(`${error.message} ${error.internal ?? ''}`)) return;
           throw error;
         });
@@ -208,12 +243,13 @@ const shares: ApplyStep = {
       if (problem) throw new StepFailed(`${problem} and apply again.`);
     }
     for (const entry of missing) {
-      const exists = await exec(sh`test -d ${entry.source}`);
-      if (exists.code !== 0) throw new StepFailed(`the host path ${entry.source} (for ${entry.guestPath}) does not exist on ${ctx.host?.name ?? 'the host'}: create it or correct the mount`);
+      const exists = await exec(sh`test -d ${checkedShare(ctx, entry).hostPath}`);
+      if (exists.code !== 0) throw new StepFailed(`the host path ${entry.source} (for ${entry.guestPath}) is not a folder on ${ctx.host?.name ?? 'the host'}: create it or correct the mount`);
     }
     for (const entry of missing) {
-      await orFail(`the hypervisor refused the shared folder for ${entry.guestPath}`, driver.addSharedFolder(vm, { ...entry.host.share!, device: entry.host.text }));
-      await ctx.log(`Added ${entry.host.share!.name} (${entry.source}) to the VM's configuration.`);
+      const share = checkedShare(ctx, entry);
+      await orFail(`the hypervisor refused the shared folder for ${entry.guestPath}`, driver.addSharedFolder(vm, share));
+      await ctx.log(`Added ${share.name} (${share.hostPath}) to the VM's configuration.`);
     }
     if (!running) {
       await ctx.log('Starting the VM with its new shared folders.');
@@ -330,7 +366,7 @@ export const mountApplyRecipe: Recipe<MountApplyParams, ApplyState> = {
   needs: { box: true, host: false },
   title: 'Apply mounts',
   params: mountApplyParams,
-  steps: [readPolicy, shares, probeGuest, mount, record],
+  steps: [readPolicy, hostFolders, shares, probeGuest, mount, record],
 };
 
 // ---- write-back for the VM lifecycle ----

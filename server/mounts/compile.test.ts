@@ -111,7 +111,7 @@ describe('host side', () => {
 
   it('Parallels: prlctl --shf-host-add with ro', () => {
     const entry = one('parallels', 'consistent', { readOnly: true });
-    expect(entry.host.text).toBe(`prlctl set <vm> --shf-host-add ${entry.key} --path /srv/src/app --mode ro`);
+    expect(entry.host.text).toBe(`prlctl set '<vm>' --shf-host-add '${entry.key}' --path '/srv/src/app' --mode ro`);
     expect(entry.host.needsStoppedVm).toBe(false);
   });
 
@@ -123,10 +123,10 @@ describe('host side', () => {
   it('Mutagen: sync mode and alpha/beta follow the mode', () => {
     const key = mountKey('/home/dev/app');
     expect(one('mutagen', 'cached').host.text).toBe(
-      `mutagen sync create --name=boxyard-${key} --sync-mode=two-way-resolved --ignore-vcs --label=boxyard=${key} /srv/src/app dev@box1.lan:2222:/home/dev/app`,
+      `mutagen sync create '--name=boxyard-${key}' '--sync-mode=two-way-resolved' --ignore-vcs '--label=boxyard=${key}' '/srv/src/app' 'dev@box1.lan:2222:/home/dev/app'`,
     );
-    expect(one('mutagen', 'cached', { readOnly: true }).host.text).toContain('--sync-mode=one-way-replica');
-    expect(one('mutagen', 'delegated').host.text).toMatch(/--sync-mode=two-way-resolved .* dev@box1\.lan:2222:\/home\/dev\/app \/srv\/src\/app$/);
+    expect(one('mutagen', 'cached', { readOnly: true }).host.text).toContain("'--sync-mode=one-way-replica'");
+    expect(one('mutagen', 'delegated').host.text).toMatch(/'--sync-mode=two-way-resolved' .* 'dev@box1\.lan:2222:\/home\/dev\/app' '\/srv\/src\/app'$/);
     expect(one('mutagen', 'delegated').units).toEqual([]);
   });
 });

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { AppError } from '../errors';
 import type { SharedFolder } from '../hypervisors/driver';
-import { normalizePath, parseRemoteSpec, type MountMode, type MountSpec, type MountTransport } from './policy';
+import { sh } from '../ssh/quote';
+import { NFS_EXPORT_PATH, normalizePath, parseRemoteSpec, type MountMode, type MountSpec, type MountTransport } from './policy';
 
 /**
  * The compiler: a mount policy in, each transport's concrete configuration out. PURE (no I/O, no clock): the same
@@ -315,6 +317,22 @@ function ninepOptions(mode: MountMode, readOnly: boolean): string {
   return ['trans=virtio', 'version=9p2000.L', `cache=${cache}`, ...(mode === 'cached' ? ['sync'] : []), `msize=${NINEP_MSIZE}`, 'access=client', ...(readOnly ? ['ro'] : [])].join(',');
 }
 
+/**
+ * An /etc/exports line is read by exportfs, not a shell, and has no quoting Boxyard could rely on (a blank splits
+ * the path from the clients, a parenthesis starts options): every field is checked against what it may hold, so a
+ * line an admin pastes can never export another path, to other clients, or with other options.
+ */
+const NFS_CLIENT = /^(\*|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+(?:\/\d{1,3})?)$/;
+const NFS_EXPORT_OPTIONS = new Set(['ro', 'rw', 'sync', 'no_subtree_check']);
+
+export function nfsExportsLine(path: string, client: string, options: readonly string[]): string {
+  if (!NFS_EXPORT_PATH.test(path)) throw new AppError('BAD_INPUT', `The NFS export path ${JSON.stringify(path)} may contain only letters, digits, / and . _ ~ + -.`);
+  if (!NFS_CLIENT.test(client)) throw new AppError('BAD_INPUT', `The NFS client ${JSON.stringify(client)} must be a host name, an IP address (with an optional /prefix) or *.`);
+  const unknown = options.filter((option) => !NFS_EXPORT_OPTIONS.has(option));
+  if (unknown.length) throw new AppError('BAD_INPUT', `Boxyard does not write the NFS export options ${unknown.join(', ')}.`);
+  return `${path} ${client}(${options.join(',')})`;
+}
+
 function nfsOptions(mode: MountMode, readOnly: boolean): string {
   const base = ['vers=4.2', 'hard', 'proto=tcp'];
   const byMode = {
@@ -340,6 +358,46 @@ function shareName(key: string): string {
   return key;
 }
 
+/**
+ * The hypervisor side of a 9p, virtiofs or Parallels share of `folder.hostPath`. Also used by the apply job, which
+ * attaches the folder's real path on the host (symlinks resolved) rather than the path as written.
+ */
+export function hypervisorShareAction(transport: '9p' | 'virtiofs' | 'parallels', folder: SharedFolder, shareMode: MountMode): HostAction {
+  const { name, hostPath, readOnly } = folder;
+  switch (transport) {
+    case '9p':
+      return {
+        kind: 'libvirt-9p',
+        runsOn: 'hypervisor',
+        text: libvirt9pXml(name, hostPath, readOnly),
+        share: folder,
+        needsStoppedVm: true,
+        notes: ['accessmode=mapped (QEMU security_model=mapped-xattr): owners and modes are kept in xattrs on the host, so QEMU need not run as root. Plain QEMU: -virtfs local,path=…,mount_tag=…,security_model=mapped-xattr.'],
+      };
+    case 'virtiofs':
+      return {
+        kind: 'libvirt-virtiofs',
+        runsOn: 'hypervisor',
+        text: libvirtVirtiofsXml(name, hostPath, readOnly, shareMode),
+        share: folder,
+        needsStoppedVm: true,
+        notes: [
+          'virtiofs needs shared memory backing in the domain: <memoryBacking><source type=\'memfd\'/><access mode=\'shared\'/></memoryBacking>.',
+          `Without libvirt: ${sh`/usr/lib/qemu/virtiofsd --socket-path=… -o ${`source=${hostPath},cache=${virtiofsCache(shareMode)}`}`.text} and QEMU -object memory-backend-memfd,share=on.`,
+        ],
+      };
+    case 'parallels':
+      return {
+        kind: 'prlctl',
+        runsOn: 'hypervisor',
+        text: sh`prlctl set ${'<vm>'} --shf-host-add ${name} --path ${hostPath}${readOnly ? sh.raw(' --mode ro') : sh.raw('')}`.text,
+        share: folder,
+        needsStoppedVm: false,
+        notes: ['Needs Parallels Tools in the guest (prl_fs module, prl_fsd).'],
+      };
+  }
+}
+
 const usesReplica = (transport: MountTransport, mode: MountMode) => mode === 'delegated' && ['9p', 'virtiofs', 'parallels', 'sshfs'].includes(transport);
 
 function compileEntry(input: EntryInput, context: CompileContext): CompiledEntry {
@@ -358,48 +416,21 @@ function compileEntry(input: EntryInput, context: CompileContext): CompiledEntry
 
   switch (transport) {
     case '9p':
-      host = {
-        kind: 'libvirt-9p',
-        runsOn: 'hypervisor',
-        text: libvirt9pXml(folder.name, input.source, readOnly),
-        share: folder,
-        needsStoppedVm: true,
-        notes: ['accessmode=mapped (QEMU security_model=mapped-xattr): owners and modes are kept in xattrs on the host, so QEMU need not run as root. Plain QEMU: -virtfs local,path=…,mount_tag=…,security_model=mapped-xattr.'],
-      };
-      shareUnit = unit(base, folder.name, sharePath, '9p', ninepOptions(shareMode, readOnly), replica ? [] : deps, false, replica ? 'share' : '');
-      break;
     case 'virtiofs':
-      host = {
-        kind: 'libvirt-virtiofs',
-        runsOn: 'hypervisor',
-        text: libvirtVirtiofsXml(folder.name, input.source, readOnly, shareMode),
-        share: folder,
-        needsStoppedVm: true,
-        notes: [
-          'virtiofs needs shared memory backing in the domain: <memoryBacking><source type=\'memfd\'/><access mode=\'shared\'/></memoryBacking>.',
-          `Without libvirt: /usr/lib/qemu/virtiofsd --socket-path=… -o source=${input.source},cache=${virtiofsCache(shareMode)} and QEMU -object memory-backend-memfd,share=on.`,
-        ],
-      };
-      shareUnit = unit(base, folder.name, sharePath, 'virtiofs', readOnly ? 'ro' : 'rw', replica ? [] : deps, false, replica ? 'share' : '');
+    case 'parallels': {
+      host = hypervisorShareAction(transport, folder, shareMode);
+      const type = { '9p': '9p', virtiofs: 'virtiofs', parallels: 'prl_fs' }[transport];
+      const options = transport === '9p' ? ninepOptions(shareMode, readOnly) : readOnly ? 'ro' : 'rw';
+      shareUnit = unit(base, folder.name, sharePath, type, options, replica ? [] : deps, false, replica ? 'share' : '');
       break;
-    case 'parallels':
-      host = {
-        kind: 'prlctl',
-        runsOn: 'hypervisor',
-        text: `prlctl set <vm> --shf-host-add ${folder.name} --path ${input.source}${readOnly ? ' --mode ro' : ''}`,
-        share: folder,
-        needsStoppedVm: false,
-        notes: ['Needs Parallels Tools in the guest (prl_fs module, prl_fsd).'],
-      };
-      shareUnit = unit(base, folder.name, sharePath, 'prl_fs', readOnly ? 'ro' : 'rw', replica ? [] : deps, false, replica ? 'share' : '');
-      break;
+    }
     case 'nfs': {
       const remote = parseRemoteSpec(input.source)!;
       const client = context.box?.host ?? '*';
       host = {
         kind: 'nfs-export',
         runsOn: 'nfs-server',
-        text: `${remote.path} ${client}(${readOnly ? 'ro' : 'rw'},sync,no_subtree_check)`,
+        text: nfsExportsLine(remote.path, client, [readOnly ? 'ro' : 'rw', 'sync', 'no_subtree_check']),
         needsStoppedVm: false,
         notes: [`On ${remote.server}: add this line to /etc/exports, then exportfs -ra. The server stays sync in every mode; the box's client options carry the mode.`],
       };
@@ -430,7 +461,7 @@ function compileEntry(input: EntryInput, context: CompileContext): CompiledEntry
       host = {
         kind: 'mutagen',
         runsOn: 'developer-machine',
-        text: `mutagen sync create --name=boxyard-${key} --sync-mode=${syncMode} --ignore-vcs --label=boxyard=${key} ${alpha} ${beta}`,
+        text: sh`mutagen sync create ${`--name=boxyard-${key}`} ${`--sync-mode=${syncMode}`} --ignore-vcs ${`--label=boxyard=${key}`} ${alpha} ${beta}`.text,
         needsStoppedVm: false,
         notes: [`Run on ${remote.server === 'localhost' ? 'the developer\'s machine' : remote.server}, where the files are. Alpha is ${mode === 'cached' ? 'the host' : 'the box'}: it wins conflicts.`],
       };

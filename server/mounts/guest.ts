@@ -1,9 +1,10 @@
-import { sh, shellQuote, type ShellCommand } from '../ssh/quote';
+import { sh, type ShellCommand } from '../ssh/quote';
 import { BOXYARD_DIR, mountCommandText, replicaRsync, type CompiledEntry, type GuestUnit } from './compile';
 
 /**
- * The guest side of applying mounts, as shell scripts built from compiled entries (pure; every value quoted with
- * shellQuote). apply-recipe.ts runs them as root over SSH; tests read them.
+ * The guest side of applying mounts, as shell scripts built from compiled entries (pure; every line is built with
+ * the `sh` template, so every value in it, messages included, is one quoted word). apply-recipe.ts runs them as
+ * root over SSH; tests read them.
  *
  * State on the box: /var/lib/boxyard/mounts/applied.json holds the entries that last came up and verified, so a
  * later apply knows what to take down and a failed one what to put back, even if the dashboard's database is older.
@@ -15,15 +16,13 @@ export const UNIT_DIR = '/etc/systemd/system';
 export const FSTAB_BEGIN = '# BEGIN boxyard mounts (managed: changes are overwritten)';
 export const FSTAB_END = '# END boxyard mounts';
 
-const q = shellQuote;
-const line = (words: string[]) => words.map(q).join(' ');
-
 export function asRoot(root: boolean, command: ShellCommand): ShellCommand {
   return root ? sh`sh -c ${command.text}` : sh`sudo -n sh -c ${command.text}`;
 }
 
-function script(lines: string[]): ShellCommand {
-  return sh.raw(lines.join('\n'));
+/** One script of lines; each line is built with `sh`, so every value in it (messages too) is one quoted word. */
+function script(lines: readonly ShellCommand[]): ShellCommand {
+  return sh.join(lines, sh`\n`);
 }
 
 /** Facts apply needs: root?, systemd?, rsync?, the share file systems the kernel knows. */
@@ -55,55 +54,53 @@ const units = (entries: readonly CompiledEntry[]) => entries.flatMap((entry) => 
 /** Unmounts entries deepest first (stops their units), removes Boxyard's unit files and fstab block. Never fails on "not mounted". */
 export function teardownScript(entries: readonly CompiledEntry[], facts: Pick<GuestFacts, 'systemd'>): ShellCommand {
   const all = units(entries).reverse();
+  const fstabBlock = `/^${FSTAB_BEGIN.replace(/[()/]/g, '.')}$/,/^${FSTAB_END}$/d`;
   return script([
-    'set -u',
-    'failed=0',
+    sh`set -u`,
+    sh`failed=0`,
     ...all.flatMap((u) => [
-      facts.systemd ? `systemctl stop ${q(u.unitName)} 2>/dev/null || true` : ':',
-      `if mountpoint -q ${q(u.where)}; then umount ${q(u.where)} || umount -l ${q(u.where)} || { echo "could not unmount ${u.where.replace(/"/g, '')}" >&2; failed=1; }; fi`,
-      `rm -f ${q(`${UNIT_DIR}/${u.unitName}`)}`,
+      facts.systemd ? sh`systemctl stop ${u.unitName} 2>/dev/null || true` : sh`:`,
+      sh`if mountpoint -q ${u.where}; then umount ${u.where} || umount -l ${u.where} || { echo ${`could not unmount ${u.where}`} >&2; failed=1; }; fi`,
+      sh`rm -f ${`${UNIT_DIR}/${u.unitName}`}`,
     ]),
-    facts.systemd ? 'systemctl daemon-reload 2>/dev/null || true' : ':',
-    `if [ -f /etc/fstab ]; then sed -i ${q(`/^${FSTAB_BEGIN.replace(/[()/]/g, '.')}$/,/^${FSTAB_END}$/d`)} /etc/fstab; fi`,
-    'exit $failed',
+    facts.systemd ? sh`systemctl daemon-reload 2>/dev/null || true` : sh`:`,
+    sh`if [ -f /etc/fstab ]; then sed -i ${fstabBlock} /etc/fstab; fi`,
+    sh`exit $failed`,
   ]);
 }
 
 /** Writes units (or the fstab block), mounts every entry in order, seeds replicas once, installs boxyard-mount-sync. */
 export function setupScript(entries: readonly CompiledEntry[], facts: Pick<GuestFacts, 'systemd'>): ShellCommand {
-  const lines = ['set -eu', `mkdir -p ${q(BOXYARD_DIR)}`];
+  const lines = [sh`set -eu`, sh`mkdir -p ${BOXYARD_DIR}`];
   if (facts.systemd) {
-    for (const u of units(entries)) lines.push(`printf '%s' ${q(u.text)} > ${q(`${UNIT_DIR}/${u.unitName}`)}`);
-    lines.push('systemctl daemon-reload');
+    for (const u of units(entries)) lines.push(sh`printf '%s' ${u.text} > ${`${UNIT_DIR}/${u.unitName}`}`);
+    lines.push(sh`systemctl daemon-reload`);
   } else if (entries.length) {
     const block = [FSTAB_BEGIN, ...units(entries).map((u) => u.fstab), FSTAB_END].join('\n');
-    lines.push(`printf '%s\\n' ${q(block)} >> /etc/fstab`);
+    lines.push(sh`printf '%s\\n' ${block} >> /etc/fstab`);
   }
   for (const entry of entries) {
     for (const u of entry.units) {
-      lines.push(`mkdir -p ${q(u.where)}`);
+      lines.push(sh`mkdir -p ${u.where}`);
       if (entry.replica && u.what === entry.replica.replicaDir) {
         // First apply: copy the host's files into the replica once; later applies keep the box's own changes.
         const seeded = `${BOXYARD_DIR}/${entry.key}/seeded`;
-        lines.push(
-          `mkdir -p ${q(entry.replica.replicaDir)}`,
-          `if [ ! -f ${q(seeded)} ]; then ${line(replicaRsync(entry.replica, 'seed'))} && touch ${q(seeded)}; fi`,
-        );
-        for (const sub of entry.replica.excludes) lines.push(`mkdir -p ${q(`${entry.replica.replicaDir}/${sub}`)}`);
+        lines.push(sh`mkdir -p ${entry.replica.replicaDir}`, sh`if [ ! -f ${seeded} ]; then ${replicaRsync(entry.replica, 'seed')} && touch ${seeded}; fi`);
+        for (const sub of entry.replica.excludes) lines.push(sh`mkdir -p ${`${entry.replica.replicaDir}/${sub}`}`);
       }
       lines.push(
         facts.systemd
-          ? `systemctl start ${q(u.unitName)} || { journalctl -u ${q(u.unitName)} -n 5 --no-pager -o cat >&2 2>/dev/null; exit 1; }`
-          : `mountpoint -q ${q(u.where)} || ${line(mountCommandText(u))}`,
+          ? sh`systemctl start ${u.unitName} || { journalctl -u ${u.unitName} -n 5 --no-pager -o cat >&2 2>/dev/null; exit 1; }`
+          : sh`mountpoint -q ${u.where} || ${mountCommandText(u)}`,
       );
     }
   }
-  lines.push(`printf '%s' ${q(syncToolText(entries))} > ${q(SYNC_TOOL)}`, `chmod 755 ${q(SYNC_TOOL)}`);
+  lines.push(sh`printf '%s' ${syncToolText(entries)} > ${SYNC_TOOL}`, sh`chmod 755 ${SYNC_TOOL}`);
   return script(lines);
 }
 
 export function saveAppliedScript(entries: readonly CompiledEntry[]): ShellCommand {
-  return script([`mkdir -p ${q(BOXYARD_DIR)}`, `printf '%s' ${q(JSON.stringify(entries))} > ${q(`${APPLIED_FILE}.new`)}`, `mv ${q(`${APPLIED_FILE}.new`)} ${q(APPLIED_FILE)}`]);
+  return script([sh`mkdir -p ${BOXYARD_DIR}`, sh`printf '%s' ${JSON.stringify(entries)} > ${`${APPLIED_FILE}.new`}`, sh`mv ${`${APPLIED_FILE}.new`} ${APPLIED_FILE}`]);
 }
 
 export const readAppliedCommand = sh`cat ${APPLIED_FILE} 2>/dev/null || echo '[]'`;
@@ -113,24 +110,24 @@ export const readAppliedCommand = sh`cat ${APPLIED_FILE} 2>/dev/null || echo '[]
  * their share and the share synced to stable storage; NFS delegated mounts are flushed with sync -f. Refuses a
  * replica that was never seeded (an empty replica would delete the host's files). Prints one line per entry.
  */
-export function writeBackLines(entries: readonly CompiledEntry[]): string[] {
-  const lines = ['set -u', 'failed=0'];
+export function writeBackLines(entries: readonly CompiledEntry[]): ShellCommand[] {
+  const lines = [sh`set -u`, sh`failed=0`];
   for (const entry of entries) {
     if (entry.mode !== 'delegated') continue;
     if (entry.replica) {
       const seeded = `${BOXYARD_DIR}/${entry.key}/seeded`;
       const share = entry.units[0];
       lines.push(
-        `if [ ! -f ${q(seeded)} ]; then echo ${q(`nothing to write back for ${entry.guestPath} (never seeded)`)};`,
-        `elif ! mountpoint -q ${q(share.where)}; then echo ${q(`write-back of ${entry.guestPath} FAILED: the share is not mounted at ${share.where}; the box's changes are kept in ${entry.replica.replicaDir}`)} >&2; failed=1;`,
-        `elif ${line(replicaRsync(entry.replica, 'write-back'))} && sync -f ${q(share.where)}; then echo ${q(`wrote back ${entry.guestPath}`)};`,
-        `else echo ${q(`write-back of ${entry.guestPath} FAILED; the box's changes are kept in ${entry.replica.replicaDir}`)} >&2; failed=1; fi`,
+        sh`if [ ! -f ${seeded} ]; then echo ${`nothing to write back for ${entry.guestPath} (never seeded)`};`,
+        sh`elif ! mountpoint -q ${share.where}; then echo ${`write-back of ${entry.guestPath} FAILED: the share is not mounted at ${share.where}; the box's changes are kept in ${entry.replica.replicaDir}`} >&2; failed=1;`,
+        sh`elif ${replicaRsync(entry.replica, 'write-back')} && sync -f ${share.where}; then echo ${`wrote back ${entry.guestPath}`};`,
+        sh`else echo ${`write-back of ${entry.guestPath} FAILED; the box's changes are kept in ${entry.replica.replicaDir}`} >&2; failed=1; fi`,
       );
     } else if (entry.transport === 'nfs') {
-      lines.push(`if sync -f ${q(entry.guestPath)}; then echo ${q(`flushed ${entry.guestPath}`)}; else echo ${q(`flush of ${entry.guestPath} FAILED; unwritten data stays in the box's page cache`)} >&2; failed=1; fi`);
+      lines.push(sh`if sync -f ${entry.guestPath}; then echo ${`flushed ${entry.guestPath}`}; else echo ${`flush of ${entry.guestPath} FAILED; unwritten data stays in the box's page cache`} >&2; failed=1; fi`);
     }
   }
-  lines.push('exit $failed');
+  lines.push(sh`exit $failed`);
   return lines;
 }
 
@@ -139,7 +136,7 @@ export function writeBackScript(entries: readonly CompiledEntry[]): ShellCommand
 }
 
 function syncToolText(entries: readonly CompiledEntry[]): string {
-  return ['#!/bin/sh', '# boxyard-mount-sync: writes the box\'s delegated mounts back to the host (generated by Boxyard).', ...writeBackLines(entries), ''].join('\n');
+  return [sh`#!/bin/sh`, sh`# boxyard-mount-sync: writes the box's delegated mounts back to the host (generated by Boxyard).`, ...writeBackLines(entries), sh``].map((line) => line.text).join('\n');
 }
 
 export interface ProcMount {

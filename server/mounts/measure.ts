@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { boxOf, probeStep, StepFailed, type Recipe, type StepContext } from '../jobs/recipe';
-import { sh, shellQuote, type ShellCommand } from '../ssh/quote';
+import { sh, type ShellCommand } from '../ssh/quote';
 import type { CompiledEntry } from './compile';
 import { asRoot, readAppliedCommand } from './guest';
 import type { MountMode } from './policy';
@@ -32,41 +32,38 @@ export const LOCAL_BENCH_DIR = '/var/tmp/boxyard-bench';
 /** Runs the three workloads in `dir` (a scratch folder .boxyard-bench-<n> is made and removed inside it). */
 export function workloadScript(dir: string, sizes: MeasureSizes, options: { dropCaches: boolean; hotRepeats?: number }): ShellCommand {
   const work = `${dir}/.boxyard-bench`;
-  const q = shellQuote;
-  const drop = options.dropCaches ? 'sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "warn=cannot drop caches"' : 'echo "warn=caches not dropped"';
-  return sh.raw(
+  const drop = options.dropCaches ? sh.raw('sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "warn=cannot drop caches"') : sh.raw('echo "warn=caches not dropped"');
+  const treeWalk = sh.raw('find "$W/tree" -type f -exec stat -c %s {} + >/dev/null; find "$W/tree" -type f -exec cat {} + >/dev/null');
+  return sh.join(
     [
-      'set -eu',
-      'now() { date +%s%N; }',
-      'report() { echo "$1 $2 $(( ($(now) - $3) / 1000 ))"; }',
-      `W=${q(work)}`,
-      'rm -rf "$W"; mkdir -p "$W"',
+      sh`set -eu`,
+      sh`now() { date +%s%N; }`,
+      sh`report() { echo "$1 $2 $(( ($(now) - $3) / 1000 ))"; }`,
+      sh`W=${work}`,
+      sh`rm -rf "$W"; mkdir -p "$W"`,
       // small writes
-      't=$(now)',
-      `dd if=/dev/zero of="$W/dd.bin" bs=1k count=${sizes.ddBlocks} 2>/dev/null`,
-      'report small-writes hot $t',
-      'rm -f "$W/dd.bin"',
+      sh`t=$(now)`,
+      sh`dd if=/dev/zero of="$W/dd.bin" bs=1k count=${sizes.ddBlocks} 2>/dev/null`,
+      sh`report small-writes hot $t`,
+      sh`rm -f "$W/dd.bin"`,
       // tree: generated with shell builtins (no fork per file)
-      `i=0; while [ $i -lt ${sizes.treeDirs} ]; do mkdir -p "$W/tree/d$i"; j=0; while [ $j -lt ${sizes.treeFilesPerDir} ]; do printf 'package d%s\\n// file %s\\n%0512d\\n' $i $j 0 > "$W/tree/d$i/f$j.go"; j=$((j+1)); done; i=$((i+1)); done`,
+      sh`i=0; while [ $i -lt ${sizes.treeDirs} ]; do mkdir -p "$W/tree/d$i"; j=0; while [ $j -lt ${sizes.treeFilesPerDir} ]; do printf 'package d%s\\n// file %s\\n%0512d\\n' $i $j 0 > "$W/tree/d$i/f$j.go"; j=$((j+1)); done; i=$((i+1)); done`,
       drop,
-      't=$(now)',
-      'find "$W/tree" -type f -exec stat -c %s {} + >/dev/null; find "$W/tree" -type f -exec cat {} + >/dev/null',
-      'report tree-walk cold $t',
-      ...Array.from({ length: options.hotRepeats ?? 1 }, () => [
-        't=$(now)',
-        'find "$W/tree" -type f -exec stat -c %s {} + >/dev/null; find "$W/tree" -type f -exec cat {} + >/dev/null',
-        'report tree-walk hot $t',
-      ]).flat(),
-      'rm -rf "$W/tree"',
+      sh`t=$(now)`,
+      treeWalk,
+      sh`report tree-walk cold $t`,
+      ...Array.from({ length: options.hotRepeats ?? 1 }, () => [sh`t=$(now)`, treeWalk, sh`report tree-walk hot $t`]).flat(),
+      sh`rm -rf "$W/tree"`,
       // build mix
-      'blob=$(printf "%04096d" 0)',
-      't=$(now)',
+      sh`blob=$(printf "%04096d" 0)`,
+      sh`t=$(now)`,
       // shell builtins only (no fork per file, which under TCG would measure process start-up, not the file system):
       // each object is written, read back and appended to; half of them are deleted, then the whole tree.
-      `mkdir -p "$W/mix"; i=0; while [ $i -lt ${sizes.mixFiles} ]; do printf '%s' "$blob" > "$W/mix/o$i.tmp"; read -r _ < "$W/mix/o$i.tmp" || :; printf 'x' >> "$W/mix/o$i.tmp"; i=$((i+1)); done; rm -f "$W"/mix/o*[02468].tmp; rm -rf "$W/mix"`,
-      'report build-mix hot $t',
-      'rm -rf "$W"',
-    ].join('\n'),
+      sh`mkdir -p "$W/mix"; i=0; while [ $i -lt ${sizes.mixFiles} ]; do printf '%s' "$blob" > "$W/mix/o$i.tmp"; read -r _ < "$W/mix/o$i.tmp" || :; printf 'x' >> "$W/mix/o$i.tmp"; i=$((i+1)); done; rm -f "$W"/mix/o*[02468].tmp; rm -rf "$W/mix"`,
+      sh`report build-mix hot $t`,
+      sh`rm -rf "$W"`,
+    ],
+    sh`\n`,
   );
 }
 

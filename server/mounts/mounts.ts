@@ -5,12 +5,13 @@ import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
+import { getShareRoots, isUnderShareRoot, outsideRootsMessage } from '../hosts/share-roots';
 import { AppError } from '../errors';
 import type { Exclusive, JobRunner } from '../jobs/runner';
 import { compileBoxPolicy, mountApplyRecipe, specOf, writeBackDelegatedMounts } from './apply-recipe';
 import { compilePolicy } from './compile';
 import { measureParams, measureRecipe, recommend } from './measure';
-import { exportPolicyYaml, importPolicyYaml, validatePolicy, type MountSpec } from './policy';
+import { exportPolicyYaml, hostFolderTransports, importPolicyYaml, validatePolicy, type MountSpec } from './policy';
 
 /** Domain functions behind server/trpc/mounts.ts. Seeing follows box access; editing, applying and measuring need an admin or the box's owner. */
 
@@ -54,10 +55,27 @@ export async function getMounts(db: Db, user: SessionUser, boxId: string) {
   };
 }
 
+/**
+ * A VM box on a registered host shares host folders only under the roots its admin allows (server/hosts/share-roots.ts).
+ * This checks the paths as written; the apply job checks the real paths on the host again before attaching. A box
+ * that is no VM of a registered host gets nothing attached by Boxyard (apply shows what to add by hand).
+ */
+async function refuseFoldersOutsideRoots(db: Db, user: SessionUser, box: { id: string; name: string; vmHostId: string | null }, specs: readonly MountSpec[]) {
+  const folders = specs.filter((spec) => hostFolderTransports.includes(spec.transport));
+  if (!box.vmHostId || folders.length === 0) return;
+  const host = await getShareRoots(db, box.vmHostId);
+  const outside = folders.filter((spec) => !isUnderShareRoot(spec.hostPath, host.roots));
+  if (outside.length === 0) return;
+  const message = outside.map((spec) => `${spec.guestPath}: ${outsideRootsMessage(spec.hostPath, host.name, host.roots)}`).join('\n');
+  await recordAudit(db, { actor: user, action: 'mounts.save', box: { id: box.id, name: box.name }, detail: { refused: outside.map((spec) => spec.hostPath) }, result: 'error', error: message });
+  throw new AppError('FORBIDDEN', message);
+}
+
 /** Replaces the box's policy as a whole (validated together: two mounts on one path are refused before anything changes). */
 export async function savePolicy(db: Db, user: SessionUser, boxId: string, input: unknown[]) {
   const box = await editableBox(db, user, boxId);
   const specs = validatePolicy(input);
+  await refuseFoldersOutsideRoots(db, user, box, specs);
   const existing = await db.mount.findMany({ where: { boxId } });
   await db.$transaction(async (tx) => {
     const keep = new Set(specs.map((s) => s.guestPath));

@@ -44,7 +44,12 @@ export const transportModes: Record<MountTransport, { modes: readonly MountMode[
   },
 };
 
+/** What an NFS export path may hold: its /etc/exports line has no quoting Boxyard could rely on (compile.ts). */
+export const NFS_EXPORT_PATH = /^\/[A-Za-z0-9._~+\/-]*$/;
+
 export const remoteTransports: readonly MountTransport[] = ['nfs', 'sshfs', 'mutagen'];
+/** Transports whose source is a folder of the box's own hypervisor host: only under the host's share roots. */
+export const hostFolderTransports: readonly MountTransport[] = mountTransports.filter((transport) => !remoteTransports.includes(transport));
 
 export function normalizePath(path: string): string {
   const trimmed = path.replace(/\/+/g, '/');
@@ -87,6 +92,9 @@ export function mountIssues(spec: MountSpec, index = 0): PolicyIssue[] {
     const remote = parseRemoteSpec(spec.hostPath);
     if (!remote) add('hostPath', `For ${spec.transport} the source is [user@]server:/absolute/path (got ${spec.hostPath}).`);
     else if (remote.path.split('/').includes('..')) add('hostPath', `The source path may not contain "..": ${spec.hostPath}`);
+    else if (spec.transport === 'nfs' && !NFS_EXPORT_PATH.test(remote.path)) {
+      add('hostPath', `An NFS export path may contain only letters, digits, / and . _ ~ + - (its /etc/exports line has no quoting): ${remote.path}`);
+    }
   } else if (!spec.hostPath.startsWith('/')) {
     add('hostPath', `The host path must be an absolute path on the hypervisor host (start with /): ${spec.hostPath}`);
   } else if (spec.hostPath.split('/').includes('..')) {

@@ -61,7 +61,7 @@ describe('measurements', () => {
 
   it('the workload script uses the sizes and drops caches for the cold phase', () => {
     const text = workloadScript('/home/dev/app', { ddBlocks: 100_000, treeDirs: 50, treeFilesPerDir: 60, mixFiles: 2000 }, { dropCaches: true }).text;
-    expect(text).toContain('bs=1k count=100000');
+    expect(text).toContain("bs=1k count='100000'");
     expect(text).toContain('echo 3 > /proc/sys/vm/drop_caches');
     expect(text).toContain("W='/home/dev/app/.boxyard-bench'");
   });
@@ -80,7 +80,7 @@ describe('measurements', () => {
 });
 
 describe('the apply recipe on the hypervisor host', () => {
-  const sharesStep = mountApplyRecipe.steps[1];
+  const sharesStep = mountApplyRecipe.steps.find((step) => step.name === 'Share the folders on the hypervisor host')!;
 
   function ctx(options: { vm: boolean; domstate?: string; xml?: string }) {
     const entries = compilePolicy([spec({ transport: 'virtiofs' })]).entries;
@@ -91,7 +91,8 @@ describe('the apply recipe on the hypervisor host', () => {
       box: { id: 'b1', name: 'devbox', sshUser: 'dev' },
       host: options.vm ? { id: 'h1', name: 'host1', kind: 'libvirt' } : null,
       params: {},
-      state: { entries, facts: { root: true, systemd: true, rsync: true, sshfs: false, sudo: true } },
+      // realSources: what the host-folder step found (each folder its own real path).
+      state: { entries, facts: { root: true, systemd: true, rsync: true, sshfs: false, sudo: true }, realSources: Object.fromEntries(entries.map((e) => [e.key, e.source])) },
       signal: new AbortController().signal,
       db: { box: { findUnique: async () => (options.vm ? { vmHostId: 'h1', vmId: 'uuid-1' } : { vmHostId: null, vmId: null }) } },
       exec: async () => result(''),
@@ -135,7 +136,7 @@ describe('the apply recipe on the hypervisor host', () => {
 });
 
 describe('the apply recipe in the box', () => {
-  const probeStep = mountApplyRecipe.steps[2];
+  const probeStep = mountApplyRecipe.steps.find((step) => step.name === 'Look at the box')!;
   it('refuses a guest path that holds files of the box, naming some', async () => {
     const entries = compilePolicy([spec({ guestPath: '/home/dev' })]).entries;
     const context = {

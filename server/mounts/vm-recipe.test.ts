@@ -3,12 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShareDir, startLibvirtHost, virshOk, removeDomain, type LibvirtHost } from '../../testing/lab/libvirt-host';
+import { createShareDir, LAB_SHARES_DIR, startLibvirtHost, virshOk, removeDomain, type LibvirtHost } from '../../testing/lab/libvirt-host';
 import { startLabVm, type LabVm } from '../../testing/lab/vm';
 import type { SessionUser } from '../boxes/access';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { createHost } from '../hosts/hosts';
+import { setShareRoots } from '../hosts/share-roots';
 import { startServices, stopServices, type Services } from '../services';
 import { mountKey } from './compile';
 import { applyMounts, savePolicy } from './mounts';
@@ -36,6 +37,8 @@ describe('mounts.apply on a lab VM behind a lab libvirt host', () => {
     lab = await startLibvirtHost({ namePrefix: 'boxyard-lab-mounts' });
     await lab.authorize(services.dashboardPublicKey);
     const hostId = (await createHost(services.db, services.secrets, { name: 'lab-kvm-mounts', kind: 'libvirt', host: lab.host, port: lab.port, sshUser: lab.user, auth: { method: 'dashboard-key' } })).id;
+    // The lab's share folders are the only host folders its VMs may share (none by default).
+    await setShareRoots(services.db, admin, hostId, [`${LAB_SHARES_DIR}/*`]);
     vm = await startLabVm({ namePrefix: 'mounts', start: false });
     share = await createShareDir('mounts');
     mkdirSync(path.join(share, 'build'), { mode: 0o777 });

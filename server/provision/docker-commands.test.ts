@@ -152,7 +152,7 @@ describe('running the daemon and the docker group, per init system and distribut
     expect(asRootInner(startDaemonCommand(platform('debian', { pid1: 'init', service: true })))).toBe(
       'if command -v update-rc.d >/dev/null; then update-rc.d docker defaults; fi; service docker start',
     );
-    expect(asRootInner(startDaemonCommand(platform('debian', { pid1: 'tini' })))).toBe('nohup dockerd --pidfile /var/run/docker.pid >>/var/log/dockerd.log 2>&1 </dev/null &');
+    expect(asRootInner(startDaemonCommand(platform('debian', { pid1: 'tini' })))).toBe("nohup dockerd --pidfile '/var/run/docker.pid' >>'/var/log/dockerd.log' 2>&1 </dev/null &");
   });
 
   it('knows "enabled at boot" only where an init system starts services', () => {
@@ -164,7 +164,7 @@ describe('running the daemon and the docker group, per init system and distribut
   it('restarts through the init system, or stops the pid-file dockerd and starts it again', () => {
     expect(asRootInner(restartDaemonCommand(platform('ubuntu')))).toBe('systemctl restart docker.service');
     expect(asRootInner(restartDaemonCommand(platform('alpine', { pid1: 'init', openrc: true })))).toBe('rc-service docker restart');
-    expect(asRootInner(restartDaemonCommand(platform('debian', { pid1: 'tini' })))).toMatch(/^if \[ -s \/var\/run\/docker\.pid \]; then pid=\$\(cat \/var\/run\/docker\.pid\); kill "\$pid".*; nohup dockerd /);
+    expect(asRootInner(restartDaemonCommand(platform('debian', { pid1: 'tini' })))).toMatch(/^if \[ -s '\/var\/run\/docker\.pid' \]; then pid=\$\(cat '\/var\/run\/docker\.pid'\); kill "\$pid".*; nohup dockerd /);
   });
 
   it('adds the user to the docker group with usermod, or BusyBox addgroup on Alpine; checks access in a new login', () => {

@@ -67,7 +67,8 @@ const INSTALL_TIMEOUT_MS = (APT_LOCK_TIMEOUT_S + 900) * 1000;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
 
 /** -q: no progress bars in the log. The lock timeout makes apt wait for a running apt instead of failing at once. */
-const APT_GET = sh.raw(`DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_S}`);
+// A literal, not `${APT_LOCK_TIMEOUT_S}`: sh.raw takes constants only (server/ssh/raw-literals.test.ts); keep both at 120.
+const APT_GET = sh.raw('DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120');
 
 function aptGet(platform: Platform, args: ShellCommand, timeoutMs: number): PlannedCommand {
   return {
@@ -204,7 +205,7 @@ export function daemonEnabledCommand(platform: Platform): ShellCommand | null {
 }
 
 /** Starts dockerd ourselves, detached from the SSH session (which waits for every holder of its stdout/stderr). */
-const startDockerdInBackground = `nohup dockerd --pidfile ${DOCKER_PID_FILE} >>${DOCKERD_LOG} 2>&1 </dev/null &`;
+const startDockerdInBackground = sh`nohup dockerd --pidfile ${DOCKER_PID_FILE} >>${DOCKERD_LOG} 2>&1 </dev/null &`;
 
 /** Enables the daemon at boot where the init system knows that, and starts it. */
 export function startDaemonCommand(platform: Platform): ShellCommand {
@@ -217,7 +218,7 @@ export function startDaemonCommand(platform: Platform): ShellCommand {
       return asRoot(platform, sh`if command -v update-rc.d >/dev/null; then update-rc.d docker defaults; fi; service docker start`);
     case 'none':
       // No init system (e.g. a container): nothing will start dockerd at boot; this is the last resort.
-      return asRoot(platform, sh.raw(startDockerdInBackground));
+      return asRoot(platform, startDockerdInBackground);
   }
 }
 
@@ -232,10 +233,7 @@ export function restartDaemonCommand(platform: Platform): ShellCommand {
     case 'none':
       return asRoot(
         platform,
-        sh.raw(
-          `if [ -s ${DOCKER_PID_FILE} ]; then pid=$(cat ${DOCKER_PID_FILE}); kill "$pid" 2>/dev/null; ` +
-            `for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done; fi; ${startDockerdInBackground}`,
-        ),
+        sh`if [ -s ${DOCKER_PID_FILE} ]; then pid=$(cat ${DOCKER_PID_FILE}); kill "$pid" 2>/dev/null; for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done; fi; ${startDockerdInBackground}`,
       );
   }
 }

@@ -4,7 +4,8 @@ import { AppError } from '../errors';
  * Quoting for commands run by a remote POSIX shell (OpenSSH runs every exec through the user's login shell).
  *
  * Everything that reaches SshPool.exec is a ShellCommand, and the only ways to make one are the `sh` template
- * (which quotes every interpolated value) and `sh.raw` (for literal fragments written in our own source). So a
+ * (which quotes every interpolated value), `sh.join` (of ShellCommands) and `sh.raw` (for literal fragments written
+ * in our own source; server/ssh/raw-literals.test.ts fails on any other argument). So a
  * string from a user, a database row or a box can only ever reach a shell as one quoted word.
  */
 
@@ -90,4 +91,10 @@ function raw(trustedFragment: string): ShellCommand {
   return makeCommand(trustedFragment);
 }
 
-export const sh = Object.assign(shTemplate, { raw });
+/** Commands joined by a separator (e.g. sh`\n` for a script of lines): each part and the separator are already commands. */
+function join(parts: readonly ShellCommand[], separator: ShellCommand): ShellCommand {
+  if (![...parts, separator].every(isShellCommand)) throw new AppError('BAD_INPUT', 'sh.join: every part must be a ShellCommand');
+  return makeCommand(parts.map((part) => part.text).join(separator.text));
+}
+
+export const sh = Object.assign(shTemplate, { raw, join });

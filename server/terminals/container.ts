@@ -7,7 +7,7 @@ const NO_DOCKER = '__boxyard_no_docker__';
 
 /** Prints whether the container runs ("true"/"false"), or a marker when the box has no docker CLI. */
 export function containerStateCommand(name: string): ShellCommand {
-  return sh`if ! command -v docker >/dev/null 2>&1; then echo ${sh.raw(NO_DOCKER)}; exit 0; fi; docker inspect -f ${'{{.State.Running}}'} ${name}`;
+  return sh`if ! command -v docker >/dev/null 2>&1; then echo ${NO_DOCKER}; exit 0; fi; docker inspect -f ${'{{.State.Running}}'} ${name}`;
 }
 
 /** Marks the container-side process of a terminal, so it can be found once the docker CLI is gone. */

@@ -1,6 +1,7 @@
-import { createHostInput, idInput } from '../../lib/validation';
+import { createHostInput, idInput, setShareRootsInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { createHost, deleteHost, getHost, listHosts } from '../hosts/hosts';
+import { setShareRoots } from '../hosts/share-roots';
 import { adminProcedure, router } from './init';
 
 /** Hypervisor hosts: admins only (developers do not see hosts at all). */
@@ -29,6 +30,12 @@ export const hostsRouter = router({
     await hostRemote.forget(host.id);
     await recordAudit(db, { actor: ctx.user, action: 'host.delete', detail: { hostId: host.id, hostName: host.name }, result: 'ok' });
     return { id: host.id };
+  }),
+
+  /** Which of the host's folders box owners may share into their VMs (globs such as /Users/<name>/src); audited. */
+  setShareRoots: adminProcedure.input(setShareRootsInput).mutation(async ({ ctx, input }) => {
+    await setShareRoots(ctx.services.db, ctx.user, input.id, input.roots);
+    return getHost(ctx.services.db, input.id);
   }),
 
   /** The host's VMs and their state, or the driver's plain error (e.g. the tool is not installed). */

@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { useParams, useRouter, useSearchParams } from 'next/navigation';
 import { Fragment, useState } from 'react';
 import { DataTable, type Column } from '../../../../components/data-table';
+import { ShareRootsForm } from '../../../../components/hosts/share-roots-form';
 import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
 import { Fact } from '../../../../components/fact';
 import { ImportVmForm } from '../../../../components/vms/import-vm-form';
@@ -98,6 +99,8 @@ export default function HostPage() {
             <Fact label="Last checked">{h.lastCheckedAt ? formatWhen(h.lastCheckedAt) : '—'}</Fact>
           </dl>
         </Card>
+
+        {h.capabilities.sharedFolders.transports.length > 0 && <ShareRootsForm hostId={id} hostName={h.name} roots={h.shareRoots} />}
 
         <section aria-labelledby="vms-heading" className="space-y-3">
           <div className="flex flex-wrap items-center justify-between gap-3">

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "host" ADD COLUMN     "shareRoots" TEXT NOT NULL DEFAULT '[]';
