@@ -4,6 +4,7 @@
  * scripts/build-cli.mjs), or run with tsx from a checkout of this repository (`npx boxyard ...`).
  *
  *   boxyard connect [--url URL] [--token TOKEN] [--ssh-config PATH] [--identity-file PATH] [--no-docker-contexts] [--direct] [--dry-run] [--json]
+ *   boxyard forward [--url URL] [--token TOKEN] [--json] NAME PORT|LOCAL:REMOTE ...
  *   boxyard proxy [--url URL] [--token TOKEN | --token-file PATH | --credentials FILE] [--port N] NAME
  *   boxyard login URL [--token TOKEN]
  *   boxyard logout
@@ -28,6 +29,7 @@ import { loginCommand, logoutCommand } from './login';
 import { lifecycleCommands } from './lifecycle';
 import { lsCommand } from './ls';
 import { openCommand } from './open';
+import { forwardCommand } from './forward';
 import { jsonOption as json, print, printJson } from './output';
 import { runProxy } from './proxy';
 import { sshCommand } from './ssh';
@@ -134,7 +136,7 @@ const completionCommand = defineCommand({
   },
 });
 
-const commands: Command[] = [connectCommand, proxyCommand, loginCommand, logoutCommand, lsCommand, sshCommand, ...lifecycleCommands, openCommand, versionCommand, completionCommand];
+const commands: Command[] = [connectCommand, proxyCommand, loginCommand, logoutCommand, lsCommand, sshCommand, forwardCommand, ...lifecycleCommands, openCommand, versionCommand, completionCommand];
 
 function fail(message: string, code: number): never {
   console.error(`boxyard: ${message}`);

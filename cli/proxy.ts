@@ -55,14 +55,45 @@ function closeSentence(code: number, reason: string, box: string): string {
   return `the dashboard closed the tunnel to ${box} (code ${code})`;
 }
 
-export function runProxy(options: ProxyOptions): Promise<number> {
-  const { box, stdin, stdout, stderr } = options;
-  const say = (line: string) => stderr.write(`${line}\n`);
-  const endpoint = tunnelUrl(options.url, box, options.port ?? 22);
-  if (!endpoint) {
-    say(`boxyard: --url ${options.url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com`);
-    return Promise.resolve(2);
-  }
+/** Told about a sleeping box being woken before a tunnel's stream opens; each tunnel calls `waking` at most once. */
+export interface WakingProgress {
+  waking(state: string): void;
+  /** The stream opened, `seconds` after `waking`. */
+  ready(seconds: number): void;
+  /** The tunnel closed before the box was awake. */
+  gaveUp(): void;
+}
+
+/** Progress on `stderr` as one line: "waking NAME (suspended)... ready in 1.2 s". */
+export function wakingLine(stderr: Writable, box: string): WakingProgress {
+  return {
+    waking: (state) => stderr.write(`waking ${box} (${state})...`),
+    ready: (seconds) => stderr.write(` ready in ${seconds.toFixed(1)} s\n`),
+    gaveUp: () => stderr.write('\n'),
+  };
+}
+
+export interface TunnelStream {
+  /** The tunnel's WebSocket URL (tunnelUrl). */
+  endpoint: URL;
+  token: string;
+  /** The box's name, for the sentences. */
+  box: string;
+  /** Its bytes go to the box; when it ends or closes, the tunnel closes. */
+  input: Readable;
+  /** The box's bytes, written with backpressure on the tunnel. */
+  output: Writable;
+  progress: WakingProgress;
+}
+
+/**
+ * Carries one TCP stream through one tunnel WebSocket: `input` to the box, the box to `output`, each side held back
+ * while the other does not drain (the WebSocket's buffer above the high-water mark pauses `input`; a full `output`
+ * pauses the WebSocket). Resolves when the tunnel closed, with null when the stream ended (either side; everything
+ * the box sent is written to `output` first), or with the sentence that says why the dashboard refused or lost it.
+ */
+export function carryTunnel(options: TunnelStream): Promise<string | null> {
+  const { endpoint, box, input, output, progress } = options;
   return new Promise((resolve) => {
     const ws = new WebSocket(endpoint, {
       headers: { authorization: `Bearer ${options.token}` },
@@ -73,34 +104,45 @@ export function runProxy(options: ProxyOptions): Promise<number> {
     let ready = false;
     let wakingSince: number | null = null;
     let failure: string | null = null;
+    /** This side ended the stream: whatever the tunnel says after is no failure. */
+    let inputEnded = false;
     let settled = false;
-    const finish = (code: number) => {
+    const finish = (result: string | null) => {
       if (settled) return;
       settled = true;
-      stdin.pause();
-      if (failure) say(`boxyard: ${failure}`);
-      resolve(code);
+      input.pause();
+      resolve(result);
     };
+
+    const endInput = () => {
+      if (inputEnded) return;
+      inputEnded = true;
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(tunnelCloseCodes.streamEnded);
+    };
+    input.once('end', endInput);
+    input.once('close', endInput);
+    // A reset connection ends the stream like a closed one ('close' follows).
+    input.on('error', () => {});
+    output.on('error', endInput);
 
     const startStream = () => {
       ready = true;
-      if (wakingSince !== null) stderr.write(` ready in ${((performance.now() - wakingSince) / 1000).toFixed(1)} s\n`);
-      stdin.on('data', (chunk: Buffer) => {
+      if (wakingSince !== null) progress.ready((performance.now() - wakingSince) / 1000);
+      input.on('data', (chunk: Buffer) => {
         ws.send(chunk, { binary: true }, () => {
-          if (stdin.isPaused() && ws.bufferedAmount < tunnelLimits.lowWatermarkBytes) stdin.resume();
+          if (input.isPaused() && ws.bufferedAmount < tunnelLimits.lowWatermarkBytes) input.resume();
         });
-        if (ws.bufferedAmount > tunnelLimits.highWatermarkBytes) stdin.pause();
+        if (ws.bufferedAmount > tunnelLimits.highWatermarkBytes) input.pause();
       });
-      // ssh closed its side: the session is over.
-      stdin.once('end', () => ws.close(tunnelCloseCodes.streamEnded));
-      stdin.resume();
+      input.resume();
     };
 
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) {
-        if (!stdout.write(data)) {
+        if (!output.write(data)) {
           ws.pause();
-          stdout.once('drain', () => ws.resume());
+          output.once('drain', () => ws.resume());
         }
         return;
       }
@@ -111,7 +153,7 @@ export function runProxy(options: ProxyOptions): Promise<number> {
         return;
       }
       if (message.type === 'waking') {
-        if (wakingSince === null) stderr.write(`waking ${box} (${message.state})...`);
+        if (wakingSince === null) progress.waking(message.state);
         wakingSince ??= performance.now();
       } else if (message.type === 'ready' && !ready) startStream();
     });
@@ -119,20 +161,31 @@ export function runProxy(options: ProxyOptions): Promise<number> {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
-        failure = `the dashboard refused the tunnel (HTTP ${response.statusCode})${chunks.length ? `: ${Buffer.concat(chunks).toString('utf8').trim()}` : ''}`;
-        finish(1);
+        finish(`the dashboard refused the tunnel (HTTP ${response.statusCode})${chunks.length ? `: ${Buffer.concat(chunks).toString('utf8').trim()}` : ''}`);
       });
     });
     ws.on('error', (error: Error & { code?: string }) => {
-      failure ??= `could not reach the dashboard at ${endpoint.origin}: ${error.code ?? error.message}`;
-      finish(1);
+      if (!inputEnded) failure ??= `could not reach the dashboard at ${endpoint.origin}: ${error.code ?? error.message}`;
     });
     ws.on('close', (code, reason) => {
-      if (wakingSince !== null && !ready) stderr.write('\n');
-      if (code !== tunnelCloseCodes.streamEnded && code !== 1005) failure ??= closeSentence(code, reason.toString(), box);
-      if (failure) return finish(1);
-      // Everything the box sent is written before the process exits.
-      stdout.write('', () => finish(0));
+      if (wakingSince !== null && !ready) progress.gaveUp();
+      if (!inputEnded && code !== tunnelCloseCodes.streamEnded && code !== 1005) failure ??= closeSentence(code, reason.toString(), box);
+      if (failure) return finish(failure);
+      // Everything the box sent is written before the stream counts as ended.
+      if (output.writableEnded || output.destroyed) return finish(null);
+      output.write('', () => finish(null));
     });
   });
+}
+
+export async function runProxy(options: ProxyOptions): Promise<number> {
+  const { box, stderr } = options;
+  const endpoint = tunnelUrl(options.url, box, options.port ?? 22);
+  if (!endpoint) {
+    stderr.write(`boxyard: --url ${options.url} is not a URL; give the dashboard's address, e.g. https://boxyard.example.com\n`);
+    return 2;
+  }
+  const failure = await carryTunnel({ endpoint, token: options.token, box, input: options.stdin, output: options.stdout, progress: wakingLine(stderr, box) });
+  if (failure) stderr.write(`boxyard: ${failure}\n`);
+  return failure ? 1 : 0;
 }
