@@ -134,6 +134,7 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'hosts.get': ({ host }) => ({ id: host }),
   'hosts.create': () => ({ name: 'matrix-host', kind: 'ssh', host: '127.0.0.1', port: 9, sshUser: 'dev', auth: { method: 'dashboard-key' } }),
   'hosts.delete': ({ host }) => ({ id: host }),
+  'hosts.setShareRoots': ({ host }) => ({ id: host, roots: ['/Users/*/src'] }),
   'hosts.vms': ({ host }) => ({ id: host }),
   'mounts.get': ({ box }) => ({ boxId: box }),
   'mounts.save': ({ box }) => ({ boxId: box, mounts: [{ hostPath: '/srv/src', guestPath: '/src', transport: 'sshfs' }] }),
