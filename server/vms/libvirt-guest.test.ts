@@ -50,7 +50,8 @@ describe('a real guest through Boxyard', () => {
 
   const job = (id: string) => services.db.job.findUniqueOrThrow({ where: { id } });
   const logText = async (id: string) => (await services.db.jobLog.findMany({ where: { jobId: id }, orderBy: { seq: 'asc' } })).map((line) => line.text).join('\n');
-  async function finished(id: string, timeout = LAB_VM_BOOT_TIMEOUT_MS + 60_000) {
+  // A job that clones, starts and waits for a TCG guest: its boot, plus a clone that a loaded disk slows (it took over 300 s once when the machine ran other suites).
+  async function finished(id: string, timeout = LAB_VM_BOOT_TIMEOUT_MS + 180_000) {
     await expect.poll(async () => (await job(id)).status, { timeout, interval: 250 }).toMatch(/^(succeeded|failed|cancelled)$/);
     const row = await job(id);
     return { ...row, log: await logText(id) };
