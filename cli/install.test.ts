@@ -214,7 +214,7 @@ describe('the CLI installed from the dashboard', () => {
     const complete = (line: string) =>
       run('bash', ['-c', `eval "$(boxyard completion)"; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _boxyard; echo "\${COMPREPLY[@]}"`],
         env(`${path.dirname(installed)}:${basePath}`), home);
-    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect proxy login logout ls ssh start stop suspend resume open version completion');
+    expect((await complete("boxyard ''")).stdout.trim()).toBe('connect proxy login logout ls ssh forward start stop suspend resume open version completion');
     expect((await complete('boxyard connect --no')).stdout.trim()).toBe('--no-docker-contexts');
   });
 
