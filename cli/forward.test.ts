@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../server/access-keys/api-tokens';
-import { TunnelService } from '../server/tunnels/service';
 import { CLI_SOURCE as CLI, runProcess, startProcess, TSX, type Running } from '../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
+import { listenWithWake } from '../testing/helpers/tunnels';
 import { until } from '../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../testing/lab/lab';
 
@@ -189,18 +189,12 @@ describe('boxyard forward: laptop ports to a box through the dashboard', () => {
   });
 
   it('--json prints the forwards as one line; a sleeping box is woken by the first connections with one waking line', async () => {
-    const tunnels = new TunnelService({
-      db: backend.services.db,
-      remote: backend.services.remote,
-      access: backend.services.access,
-      // Each tunnel wakes the box (as the real wake port would, coalesced): long enough for both connections to wait.
-      wakeBox: async (_id, _actor, onWaking) => {
-        onWaking('suspended');
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      },
+    // Each tunnel wakes the box (as the real wake port would, coalesced): long enough for both connections to wait.
+    const { url: sleepyWs, tunnels } = await listenWithWake(backend, async (_id, _actor, onWaking) => {
+      onWaking('suspended');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
     });
-    tunnels.start();
-    const sleepy = (await backend.listen({ ...backend.services, tunnels })).replace(/^ws:/, 'http:');
+    const sleepy = sleepyWs.replace(/^ws:/, 'http:');
     const port = await freePort();
     const running = startProcess(TSX, [CLI, ...forward(['--json', 'fwd-box', `${port}:9201`], sleepy)], { env });
     try {

@@ -9,10 +9,9 @@ import { AppError } from '../errors';
 import type { SessionUser } from '../boxes/access';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
-import { TunnelClient } from '../../testing/helpers/tunnels';
+import { listenWithWake, TunnelClient } from '../../testing/helpers/tunnels';
 import { until } from '../../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
-import { TunnelService } from './service';
 
 const MiB = 1024 * 1024;
 /**
@@ -125,18 +124,11 @@ describe('tunnel endpoint', () => {
 
   it('wakes the box through its wake port first, with progress frames, then streams; stopping closes with 1012', async () => {
     const woken: { boxId: string; actor: SessionUser }[] = [];
-    const tunnels = new TunnelService({
-      db: backend.services.db,
-      remote: backend.services.remote,
-      access: backend.services.access,
-      wakeBox: async (id, actor, onWaking) => {
-        woken.push({ boxId: id, actor });
-        onWaking('suspended');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      },
+    const { url: variant, tunnels } = await listenWithWake(backend, async (id, actor, onWaking) => {
+      woken.push({ boxId: id, actor });
+      onWaking('suspended');
+      await new Promise((resolve) => setTimeout(resolve, 100));
     });
-    tunnels.start();
-    const variant = await backend.listen({ ...backend.services, tunnels });
     const client = new TunnelClient(variant, { box: 'tunnel-box' }, auth());
     await client.ready();
     expect(client.messages).toEqual([{ type: 'waking', state: 'suspended' }, { type: 'ready' }]);
@@ -160,18 +152,11 @@ describe('tunnel endpoint', () => {
   });
 
   it('a box that does not wake: the CLI prints the reason in one sentence and exits 1, and the refusal is audited', async () => {
-    const tunnels = new TunnelService({
-      db: backend.services.db,
-      remote: backend.services.remote,
-      access: backend.services.access,
-      wakeBox: async (_id, _actor, onWaking) => {
-        onWaking('suspended');
-        // What ensureVmBoxRunning throws when the lifecycle job outlives its timeout.
-        throw new AppError('SSH_TIMEOUT', 'tunnel-box did not wake up in time (job j-1 is still running).');
-      },
+    const { url: variant, tunnels } = await listenWithWake(backend, async (_id, _actor, onWaking) => {
+      onWaking('suspended');
+      // What ensureVmBoxRunning throws when the lifecycle job outlives its timeout.
+      throw new AppError('SSH_TIMEOUT', 'tunnel-box did not wake up in time (job j-1 is still running).');
     });
-    tunnels.start();
-    const variant = await backend.listen({ ...backend.services, tunnels });
     const stderr = new PassThrough();
     let said = '';
     stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));

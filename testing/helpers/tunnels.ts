@@ -1,7 +1,21 @@
-// A client of the tunnel protocol (lib/tunnel-protocol.ts) as `boxyard proxy` speaks it, for tests of the endpoint.
+// A client of the tunnel protocol (lib/tunnel-protocol.ts) as `boxyard proxy` speaks it, for tests of the endpoint;
+// and a dashboard whose tunnels wake boxes through a wake step the test gives.
 import { WebSocket } from 'ws';
 import { TUNNEL_PATH, type TunnelServerMessage } from '../../lib/tunnel-protocol';
+import { TunnelService, type WakeBoxFn } from '../../server/tunnels/service';
+import type { Backend } from './terminals';
 import { until } from './wait';
+
+/**
+ * One more listener on `backend`'s services, with a tunnel service of its own whose wake step is `wakeBox` (a box
+ * that "sleeps" without a VM). Resolves with its ws:// base URL and that service, which the test stops.
+ */
+export async function listenWithWake(backend: Backend, wakeBox: WakeBoxFn): Promise<{ url: string; tunnels: TunnelService }> {
+  const { db, remote, access } = backend.services;
+  const tunnels = new TunnelService({ db, remote, access, wakeBox });
+  tunnels.start();
+  return { url: await backend.listen({ ...backend.services, tunnels }), tunnels };
+}
 
 /** A test client of the tunnel protocol: the messages before the stream, the stream's bytes, the close. */
 export class TunnelClient {
