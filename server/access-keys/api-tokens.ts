@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { SessionUser } from '../boxes/access';
+import { sessionUserOf, type SessionUser } from '../boxes/access';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 
@@ -71,6 +71,5 @@ export async function authenticateApiToken(db: Db, token: string): Promise<Token
   if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= LAST_USED_PRECISION_MS) {
     await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: now } });
   }
-  const { user } = row;
-  return { ok: true, tokenId: row.id, user: { id: user.id, email: user.email, name: user.name, role: user.role === 'admin' ? 'admin' : 'developer' } };
+  return { ok: true, tokenId: row.id, user: sessionUserOf(row.user) };
 }

@@ -3,6 +3,7 @@ import { cliTokenName, type CliLoginPollError } from '../../lib/cli-login';
 import { recordAudit } from '../audit/audit';
 import type { Auth } from '../auth/auth';
 import type { Db } from '../db/client';
+import { sessionUserOf } from '../boxes/access';
 import { createApiToken } from './api-tokens';
 
 /** The end of `boxyard login` (lib/cli-login.ts): an approved device code becomes the user's own API token. */
@@ -25,8 +26,7 @@ export async function redeemCliLogin(deps: { db: Db; auth: Auth }, deviceCode: s
     if (!isPollError(body?.error)) throw error;
     return { ok: false, error: body.error, description: body.error_description ?? body.error };
   }
-  const row = await deps.db.user.findUniqueOrThrow({ where: { id: redeemed.userId }, select: { id: true, email: true, name: true, role: true } });
-  const user = { ...row, role: row.role === 'admin' ? ('admin' as const) : ('developer' as const) };
+  const user = sessionUserOf(await deps.db.user.findUniqueOrThrow({ where: { id: redeemed.userId }, select: { id: true, email: true, name: true, role: true } }));
   const { token, apiToken } = await createApiToken(deps.db, user, cliTokenName(redeemed.machineName));
   await recordAudit(deps.db, {
     actor: user,

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { fromNodeHeaders } from 'better-auth/node';
 import { authenticateApiToken } from '../access-keys/api-tokens';
 import type { Auth } from '../auth/auth';
-import type { SessionUser } from '../boxes/access';
+import { sessionUserOf, type SessionUser } from '../boxes/access';
 import type { Db } from '../db/client';
 
 /**
@@ -40,8 +40,7 @@ export async function identify(deps: IdentityDeps, headers: IncomingHttpHeaders)
   }
   const session = await deps.auth.api.getSession({ headers: fromNodeHeaders(headers) });
   if (!session) return { user: null, refusal: 'no-credentials' };
-  const { id, email, name, role } = session.user;
-  return { user: { id, email, name, role: role === 'admin' ? 'admin' : 'developer' }, via: 'session' };
+  return { user: sessionUserOf(session.user), via: 'session' };
 }
 
 /** What a refused request is told, in words the user can act on. */
