@@ -31,7 +31,7 @@ import { lsCommand } from './ls';
 import { openCommand } from './open';
 import { forwardCommand } from './forward';
 import { jsonOption as json, print, printJson } from './output';
-import { runProxy } from './proxy';
+import { runProxy, thisCliCommand } from './proxy';
 import { sshCommand } from './ssh';
 import { describeVersion, versionReport } from './version';
 
@@ -67,8 +67,7 @@ the box's own address.`,
       knownHostsPath: path.resolve(knownHostsFile()),
       identityFile: identityFile && !identityFile.startsWith('~') ? path.resolve(identityFile) : identityFile,
       dockerContexts: !values['no-docker-contexts'],
-      // The ProxyCommand runs this very CLI the way it runs now (node, its loader flags under tsx, the script).
-      proxy: values.direct ? null : { cli: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)] },
+      proxy: values.direct ? null : { cli: thisCliCommand() },
       dryRun: values['dry-run'] ?? false,
       print: values.json ? () => {} : print,
     });

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { TUNNEL_PATH, tunnelCloseCodes, tunnelLimits, type TunnelServerMessage } from '../lib/tunnel-protocol';
@@ -9,6 +10,11 @@ import { TUNNEL_PATH, tunnelCloseCodes, tunnelLimits, type TunnelServerMessage }
  * with progress on stderr. Resolves with the exit code: 0 when the stream ended, 1 with one sentence on stderr when
  * the dashboard refused or lost the tunnel.
  */
+
+/** How to run this very CLI again, the way it runs now (node, its loader flags under tsx, the script): a ProxyCommand's. */
+export function thisCliCommand(): string[] {
+  return [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)];
+}
 
 export interface ProxyOptions {
   /** The dashboard, e.g. https://boxyard.example.com */

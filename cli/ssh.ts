@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
 import { proxyCommandLine } from '../server/connect/snippets';
 import { defineCommand, UsageError } from './commands';
 import { CliError, fetchBoxes, writeKnownHosts } from './connect';
 import { dashboardOptions, findBox, openDashboard } from './dashboard-api';
 import { knownHostsFile } from './known-hosts';
+import { thisCliCommand } from './proxy';
 import { readConnectEntry, sshConfigOption, sshConfigPath } from './ssh-entry';
 
 /**
@@ -15,11 +15,6 @@ import { readConnectEntry, sshConfigOption, sshConfigPath } from './ssh-entry';
  * (the managed known_hosts, refreshed first, with StrictHostKeyChecking yes, as connect's entries do). Either way a
  * sleeping VM box is woken first by the proxy.
  */
-
-/** How to run this very CLI again (node, its loader flags under tsx, the script), for a ProxyCommand. */
-function thisCli(): string[] {
-  return [process.execPath, ...process.execArgv, path.resolve(process.argv[1]!)];
-}
 
 /** Runs ssh with the terminal as its own; resolves with its exit code (a signal counts as 128 + its number, as in a shell). */
 function runSsh(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -70,7 +65,7 @@ ssh not installed); 2 for a bad command line.`,
     await writeKnownHosts(knownHosts, dashboard.url, boxes);
     const hostKey = ['-o', `HostKeyAlias=${box.name}`, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes'];
     // The token reaches the proxy in ssh's environment, never on a command line (`ps` shows those to everyone).
-    const proxy = proxyCommandLine(thisCli(), dashboard.url, null);
+    const proxy = proxyCommandLine(thisCliCommand(), dashboard.url, null);
     process.exitCode = await runSsh([...configArgs, '-o', `ProxyCommand=${proxy}`, '-o', `User=${box.sshUser}`, ...hostKey, name, ...command], {
       ...process.env,
       BOXYARD_TOKEN: dashboard.token,
