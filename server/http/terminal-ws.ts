@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { closeCodes, connectParams, limits } from '../../lib/terminal-protocol';
+import { issuesSentence } from '../../lib/validation';
 import { getBoxRow } from '../boxes/boxes';
 import { WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
@@ -50,7 +51,7 @@ async function admit(deps: TerminalRouteDeps, req: IncomingMessage, url: URL, ws
   try {
     const parsed = connectParams.safeParse(Object.fromEntries(url.searchParams));
     if (!parsed.success) {
-      throw new TerminalRefusal(closeCodes.badRequest, parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+      throw new TerminalRefusal(closeCodes.badRequest, issuesSentence(parsed.error));
     }
     const params = parsed.data;
     const identity = await deps.identify(req);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { tunnelLimits, tunnelParams } from '../../lib/tunnel-protocol';
+import { issuesSentence } from '../../lib/validation';
 import { getBoxRow } from '../boxes/boxes';
 import type { SessionUser } from '../boxes/access';
 import { AppError, WS_INTERNAL_ERROR } from '../errors';
@@ -53,7 +54,7 @@ async function admit(deps: TunnelRouteDeps, req: IncomingMessage, url: URL, ws: 
   ws.on('error', (error) => log.warn({ err: error.message }, 'tunnel WebSocket error'));
   try {
     const parsed = tunnelParams.safeParse(Object.fromEntries(url.searchParams));
-    if (!parsed.success) throw new AppError('BAD_INPUT', parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+    if (!parsed.success) throw new AppError('BAD_INPUT', issuesSentence(parsed.error));
     const { box: asked, port } = parsed.data;
     const { user, via, box } = await reachableBox(deps, req, asked);
     if (ws.readyState !== ws.OPEN) return;
