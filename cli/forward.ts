@@ -84,7 +84,10 @@ async function listenOnAll(forwards: PortForward[]): Promise<Server[]> {
 async function listenNear(remotePort: number, inUse: ReadonlySet<number>): Promise<{ server: Server; localPort: number; note: string } | null> {
   let note = '';
   for (let port = remotePort; port <= Math.min(65535, remotePort + 99); port++) {
-    if (inUse.has(port)) continue;
+    if (inUse.has(port)) {
+      note ||= `${port} is forwarded already`;
+      continue;
+    }
     try {
       const server = await listen(port);
       return { server, localPort: port, note };
