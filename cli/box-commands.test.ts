@@ -6,6 +6,7 @@ import { createApiToken, revokeApiToken } from '../server/access-keys/api-tokens
 import { CLI_SOURCE as CLI, runProcess, TSX } from '../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
+import { until } from '../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { activityText, type ListedBox } from './ls';
 
@@ -22,6 +23,7 @@ describe('boxyard ls, ssh and open', () => {
   let alice: TestUser;
   let url: string;
   let token: string;
+  let webId: string;
   const home = mkdtempSync(path.join(tmpdir(), 'boxyard-box-commands-'));
   const labKey = path.join(home, 'lab_ed25519');
   const bin = path.join(home, 'bin');
@@ -54,6 +56,7 @@ describe('boxyard ls, ssh and open', () => {
     await lab.authorize(backend.services.dashboardPublicKey);
     alice = await backend.addUser('alice@example.com');
     const web = await backend.addBox('web-box', lab, alice);
+    webId = web.id;
     await backend.addBox('shared-box', lab, backend.admin, [alice]);
     await backend.addBox('admins-box', lab, backend.admin);
     await backend.services.remote.refreshFacts(web.id, backend.admin.user);
@@ -96,6 +99,30 @@ describe('boxyard ls, ssh and open', () => {
     const webLine = lines.find((line) => line.startsWith('web-box '))!;
     expect(webLine.split(/\s{2,}/)).toEqual(['web-box', 'online', activityText(web.metrics!.activity, now), web.facts!.os.name, 'alice@example.com']);
     expect(lines.find((line) => line.startsWith('shared-box '))!.split(/\s{2,}/)).toEqual(['shared-box', 'unknown', expect.any(String), '-', 'admin@boxyard.local']);
+  }, 60_000);
+
+  it("ls --ports lists each box's listening ports as the box's sampler reports them; a box never sampled says so", async () => {
+    await lab.root(`su dev -c 'setsid perl -MIO::Socket::INET -e "\\$s=IO::Socket::INET->new(LocalAddr=>q(127.0.0.1:7401),Listen=>4) or die; sleep 1 while 1" >/dev/null 2>&1 </dev/null &'`);
+    await until(async () => (await lab.root("ss -ltnH 'sport = :7401'")).stdout.includes('7401'), 'the server on the box', 10_000);
+    await backend.services.metrics.start({ only: [webId] });
+    try {
+      await until(() => backend.services.metrics.ports.get(webId).ports?.find((port) => port.port === 7401 && port.owner.kind === 'process'), 'the port on web-box');
+      const table = await boxyard(withToken('ls', '--ports'));
+      expect(table).toMatchObject({ code: 0, stderr: '' });
+      const [, ports] = table.stdout.trimEnd().split('\n\n');
+      const rows = ports!.split('\n').map((line) => line.split(/\s{2,}/));
+      expect(rows[0]).toEqual(['NAME', 'PORT', 'ADDRESS', 'WHAT LISTENS']);
+      expect(rows).toContainEqual(['web-box', '22', 'all interfaces', 'unknown']); // root's sshd: not dev's to see
+      expect(rows).toContainEqual(['web-box', '7401', 'loopback only', expect.stringMatching(/^perl \(pid \d+\)$/)]);
+      expect(rows).toContainEqual(['shared-box', '-', 'not known (never reached, or its sampler is down)']);
+
+      const listed = JSON.parse((await boxyard(withToken('ls', '--json'))).stdout) as ListedBox[];
+      expect(listed.find((box) => box.name === 'web-box')!.metrics!.ports).toContainEqual({ port: 7401, address: { kind: 'loopback' }, owner: { kind: 'process', command: 'perl', pid: expect.any(Number) } });
+      expect(listed.find((box) => box.name === 'shared-box')!.metrics?.ports ?? null).toBeNull();
+    } finally {
+      await backend.services.metrics.stop();
+      await lab.root("pkill -u dev -f 'IO::Socket::INET'");
+    }
   }, 60_000);
 
   it('ls without a sign-in is a usage error (2); with a revoked token one sentence (1)', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../server/access-keys/api-tokens';
+import { writeMetricsSettings } from '../server/metrics/settings';
 import { CLI_SOURCE as CLI, runProcess, startProcess, TSX, type Running } from '../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
@@ -49,6 +50,7 @@ describe('boxyard forward: laptop ports to a box through the dashboard', () => {
   let alice: TestUser;
   let url: string;
   let token: string;
+  let boxId: string;
   const home = mkdtempSync(path.join(tmpdir(), 'boxyard-forward-home-'));
   const env = { PATH: process.env.PATH, HOME: home, NODE_ENV: 'test' } as NodeJS.ProcessEnv;
   const forward = (args: string[], dashboard = url) => ['forward', '--url', dashboard, '--token', token, ...args];
@@ -67,7 +69,7 @@ describe('boxyard forward: laptop ports to a box through the dashboard', () => {
     url = (await backend.listen()).replace(/^ws:/, 'http:');
     await lab.authorize(backend.services.dashboardPublicKey);
     alice = await backend.addUser('alice@example.com');
-    await backend.addBox('fwd-box', lab, alice);
+    boxId = (await backend.addBox('fwd-box', lab, alice)).id;
     await backend.addBox('admins-box', lab, backend.admin);
     ({ token } = await createApiToken(backend.services.db, alice.user, 'forward test'));
     await Promise.all([
@@ -210,5 +212,63 @@ describe('boxyard forward: laptop ports to a box through the dashboard', () => {
     expect(ran.code).toBe(0);
     expect(ran.stderr).toMatch(/^waking fwd-box \(suspended\)\.\.\. ready in 1\.\d s\n$/);
     await tunnels.stop();
+  });
+  describe('--auto: follows the ports the box listens on', () => {
+    let running: Running;
+    let taken: Server;
+    const lines = () => running.stdout().split('\n').filter(Boolean);
+    /** The laptop port of the line that forwards box port `remotePort`, once it is printed. */
+    const forwardedTo = (remotePort: number) =>
+      until(() => lines().map((line) => new RegExp(`^forwarding 127\\.0\\.0\\.1:(\\d+) -> fwd-box:${remotePort}( \\(.*\\))?$`).exec(line)).find(Boolean), `a forward of box port ${remotePort}`, {
+        timeoutMs: 20_000,
+        describe: () => running.stdout(),
+      });
+
+    beforeAll(async () => {
+      // The dashboard samples the box every half second (as when its page is open), so a change arrives within a second.
+      await writeMetricsSettings(backend.services.db, { fastIntervalS: 0.5 });
+      await backend.services.metrics.reloadSettings();
+      await backend.services.metrics.start({ only: [boxId] });
+      backend.services.metrics.sampler.watch(boxId, 600_000);
+      // 9211 on this laptop is someone else's: the box's 9211 must come to another laptop port.
+      taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(9211, '127.0.0.1', resolve));
+      running = startProcess(TSX, [CLI, ...forward(['--auto', 'fwd-box'])], { env });
+    });
+
+    afterAll(async () => {
+      running?.kill();
+      taken?.close();
+      await backend.services.metrics.stop();
+    });
+
+    it('forwards what already listens (not SSH), and the real curl reaches it', async () => {
+      const [, local] = await forwardedTo(9201);
+      await forwardedTo(9202);
+      await forwardedTo(9203);
+      expect(lines().some((line) => / -> fwd-box:22\b/.test(line))).toBe(false);
+      const ran = await runProcess('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${local}/auto`], { env });
+      expect(ran).toEqual({ code: 0, stdout: 'hello from the box: /auto\n', stderr: '' });
+    });
+
+    it('follows a port started later, on the next laptop port when its own is taken, and reports it when it stops', async () => {
+      const http = 'while (<$c>) { $p //= (split " ")[1]; last if /^\\r?$/ } $b = "later: $p\\n"; print $c "HTTP/1.1 200 OK\\r\\nContent-Length: " . length($b) . "\\r\\nConnection: close\\r\\n\\r\\n$b"; close $c';
+      await serveOnBox(9211, http);
+      const [line, local] = await forwardedTo(9211);
+      expect(Number(local)).toBeGreaterThan(9211);
+      expect(line).toBe(`forwarding 127.0.0.1:${local} -> fwd-box:9211 (9211 was taken)`);
+      const ran = await runProcess('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${local}/second`], { env });
+      expect(ran).toEqual({ code: 0, stdout: 'later: /second\n', stderr: '' });
+
+      await lab.root("pkill -f /tmp/serve-9211.pl");
+      await until(() => lines().includes('stopped: 9211 no longer listens'), 'the stop line', { timeoutMs: 20_000, describe: () => running.stdout() });
+      await expect(connectTo(Number(local))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    });
+
+    it('SIGTERM ends it with exit 0 and nothing on stderr', async () => {
+      running.kill();
+      const ran = await running.exited;
+      expect(ran).toMatchObject({ code: 0, stderr: '' });
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { formatDuration } from '../lib/format';
+import { portAddressText, portOwnerText, type ListeningPort } from '../lib/ports';
 import type { BoxActivity } from '../server/metrics/views';
 import { defineCommand } from './commands';
 import { dashboardOptions, openDashboard, type BoxListing, type DashboardClient } from './dashboard-api';
@@ -35,13 +36,26 @@ export function table(rows: readonly string[][]): string[] {
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd());
 }
 
+/** `ls --ports`: one row per listening port of each box; a box whose ports are not known says so in one row. */
+export function portRows(boxes: readonly { name: string; ports: ListeningPort[] | null | undefined }[]): string[][] {
+  return boxes.flatMap(({ name, ports }) =>
+    !ports
+      ? [[name, '-', 'not known (never reached, or its sampler is down)', '']]
+      : ports.length
+        ? ports.map((port) => [name, String(port.port), portAddressText(port.address), portOwnerText(port.owner)])
+        : [[name, '-', 'nothing listens', '']],
+  );
+}
+
 export const lsCommand = defineCommand({
   name: 'ls',
-  usage: 'ls [--url URL] [--token TOKEN] [--json]',
+  usage: 'ls [--url URL] [--token TOKEN] [--ports] [--json]',
   summary: 'the boxes you may reach, with their status and activity',
   description: `Lists the boxes you may reach on the dashboard, as its fleet page shows them: status (is its SSH answering),
-activity (busy, idle for how long, suspended by its idle policy), OS and owner. --json prints every field.`,
-  options: { ...dashboardOptions, json: jsonOption },
+activity (busy, idle for how long, suspended by its idle policy), OS and owner. --ports lists each box's listening
+TCP ports after that: port, address (all interfaces, loopback only, or which) and what listens (a container and its
+port, or a process). --json prints every field (the ports too, null where not known).`,
+  options: { ...dashboardOptions, ports: { type: 'boolean', help: "also list each box's listening TCP ports and what listens" }, json: jsonOption },
   async run(values) {
     const dashboard = await openDashboard(values);
     // One HTTP request: the batch link sends both calls together.
@@ -57,5 +71,8 @@ activity (busy, idle for how long, suspended by its idle policy), OS and owner. 
       box.owner.email,
     ]);
     table([['NAME', 'STATUS', 'ACTIVITY', 'OS', 'OWNER'], ...rows]).forEach(print);
+    if (!values.ports) return;
+    print('');
+    table([['NAME', 'PORT', 'ADDRESS', 'WHAT LISTENS'], ...portRows(boxes.map((box) => ({ name: box.name, ports: metricsOf.get(box.id)?.ports })))]).forEach(print);
   },
 });

@@ -56,6 +56,9 @@ describe('compiled sampler builds', () => {
     expect(compiled.raw.cgroupMemLimit).toBe(bash.raw.cgroupMemLimit);
     expect(compiled.raw.net.map((n) => n.iface)).toEqual(bash.raw.net.map((n) => n.iface));
     expect(compiled.raw.sessions).toBe(bash.raw.sessions);
+    // The first sample always says which TCP ports listen (this machine has some: the test database at least).
+    expect(compiled.lines.find((l) => l.startsWith('P'))).toBe(bash.lines.find((l) => l.startsWith('P')));
+    expect(compiled.raw.listening?.length).toBeGreaterThan(0);
     // df (bash) and statvfs (compiled) agree on the disk's use, to the percent.
     expect(Math.abs(compiled.raw.diskUsedPct! - bash.raw.diskUsedPct!)).toBeLessThanOrEqual(1);
     expect(compiled.raw.uptimeS).toBeGreaterThanOrEqual(bash.raw.uptimeS);

@@ -1,3 +1,5 @@
+import type { PortAddress } from '../../lib/ports';
+
 /**
  * Reading the sampler's stream (server/metrics/script.ts) and turning two consecutive raw samples into figures.
  * Pure functions: tested on output captured from real lab boxes (testing/fixtures/metrics).
@@ -39,6 +41,14 @@ export interface RawSample {
   sessions: number;
   containers: { id: string; cpuUs: number }[];
   diskUsedPct: number | null;
+  /** The listening TCP sockets, merged per port (P line); null when the sample has none (the set did not change). */
+  listening: ListeningSocket[] | null;
+}
+
+/** A listening port as the sampler sees it; what listens comes later (ports.ts). */
+export interface ListeningSocket {
+  port: number;
+  address: PortAddress;
 }
 
 export type StreamEvent =
@@ -75,7 +85,59 @@ function emptyRaw(): RawSample {
     sessions: 0,
     containers: [],
     diskUsedPct: null,
+    listening: null,
   };
+}
+
+/** IPv4 as /proc/net/tcp prints it: one 32-bit word in the kernel's (little-endian) byte order. */
+function ipv4(hex: string): string {
+  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
+}
+
+/** Text of an address from /proc/net/tcp (8 hex digits) or tcp6 (32: four such words); IPv4-mapped IPv6 reads as IPv4. */
+function addressOf(hex: string): string | null {
+  if (hex.length === 8) return ipv4(hex);
+  if (hex.length !== 32) return null;
+  const words = [0, 8, 16, 24].map((i) => hex.slice(i, i + 8));
+  if (words[0] === '00000000' && words[1] === '00000000' && words[2] === 'FFFF0000') return ipv4(words[3]!);
+  const bytes = words.flatMap((word) => [6, 4, 2, 0].map((i) => word.slice(i, i + 2)));
+  const groups = Array.from({ length: 8 }, (_, i) => parseInt(bytes[2 * i]! + bytes[2 * i + 1]!, 16).toString(16));
+  // The longest run of zero groups (two or more) becomes "::", as RFC 5952 writes it.
+  let best = { at: -1, length: 1 };
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > best.length) best = { at: i, length: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  if (best.at < 0) return groups.join(':');
+  return `${groups.slice(0, best.at).join(':')}::${groups.slice(best.at + best.length).join(':')}`;
+}
+
+const isAllInterfaces = (address: string) => address === '0.0.0.0' || address === '::';
+const isLoopback = (address: string) => address.startsWith('127.') || address === '::1';
+
+/**
+ * The P line's words ("0100007F:3000") as one entry per port, sorted: a port that listens on every interface on
+ * IPv4 or IPv6 listens on all; one whose every address is a loopback one is loopback only; else its addresses.
+ */
+export function listeningFromWords(words: string[]): ListeningSocket[] {
+  const byPort = new Map<number, Set<string>>();
+  for (const word of words) {
+    const colon = word.lastIndexOf(':');
+    const address = addressOf(word.slice(0, colon));
+    const port = Number(word.slice(colon + 1));
+    if (address === null || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    byPort.set(port, (byPort.get(port) ?? new Set()).add(address));
+  }
+  return [...byPort]
+    .sort(([a], [b]) => a - b)
+    .map(([port, addresses]): ListeningSocket => {
+      const list = [...addresses];
+      if (list.some(isAllInterfaces)) return { port, address: { kind: 'all' } };
+      if (list.every(isLoopback)) return { port, address: { kind: 'loopback' } };
+      return { port, address: { kind: 'addresses', addresses: list.sort() } };
+    });
 }
 
 /** Incremental parser: feed it chunks as they arrive; it returns complete headers and samples. */
@@ -164,6 +226,9 @@ export class SampleStreamParser {
         if (fields[1] && us !== null) raw.containers.push({ id: fields[1], cpuUs: us });
         break;
       }
+      case 'P':
+        raw.listening = listeningFromWords(fields.slice(1));
+        break;
       case 'D':
         raw.diskUsedPct = num(fields[1]);
         break;

@@ -5,7 +5,7 @@ import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { logger } from '../log';
 import type { OpenChannel } from '../ssh/pool';
-import { deriveSample, SampleStreamParser, type RawSample, type Sample, type SamplerHeader } from './parse';
+import { deriveSample, SampleStreamParser, type ListeningSocket, type RawSample, type Sample, type SamplerHeader } from './parse';
 import { buildFor, samplerCommand, uploadCommand, UPLOAD_NEEDED_EXIT, type CompiledSampler } from './compiled-sampler';
 import { errorMessage } from '../../lib/errors';
 
@@ -42,6 +42,8 @@ export interface SamplerOptions {
   compiled?: readonly CompiledSampler[];
   onSample?: (boxId: string, sample: Sample) => void;
   onGap?: (boxId: string, at: number, reason: string) => void;
+  /** The box's listening TCP sockets, when the sampler reports a change; null: not known any more (stream down or stopped). */
+  onListening?: (boxId: string, sockets: ListeningSocket[] | null) => void;
 }
 
 /** The box columns a stream's connection depends on (address, user, credentials, pin). */
@@ -130,6 +132,7 @@ class BoxStream {
     // EOF on the sampler's stdin ends its loop.
     this.running?.close();
     await this.loop;
+    this.options.onListening?.(this.boxId, null);
   }
 
   private wake: (() => void) | null = null;
@@ -178,6 +181,7 @@ class BoxStream {
     this.header = null;
     this.lastSampleMono = null;
     this.options.onGap?.(this.boxId, at, reason);
+    this.options.onListening?.(this.boxId, null);
   }
 
   private push(entry: RingEntry): void {
@@ -283,6 +287,7 @@ class BoxStream {
     this.lastError = null;
     this.push(sample);
     this.options.onSample?.(this.boxId, sample);
+    if (raw.listening) this.options.onListening?.(this.boxId, raw.listening);
   }
 
   /** Tells the running sampler a new interval (it also takes a sample at once). */

@@ -21,6 +21,13 @@ import { sh, type ShellCommand } from '../ssh/quote';
  *   and without utmp; the dashboard's own terminals are counted by the TerminalManager instead.
  * - containers: cgroup directories of docker/podman containers (v2: system.slice/docker-ID.scope, docker/ID;
  *   v1: cpuacct/docker/ID, cpuacct/system.slice/docker-ID.scope) with their CPU time, so "busy" means using CPU.
+ * - listening TCP sockets: /proc/net/tcp and /proc/net/tcp6, lines in state 0A (LISTEN). The kernel lists its
+ *   listening sockets first, so reading stops at the first other line. Sent at the start and then only when the
+ *   list changed (the dashboard maps ports to what listens only then, server/metrics/ports.ts). The list is read
+ *   only when the count of TCP sockets in use (/proc/net/sockstat and sockstat6, cheap counters) moved, which a new
+ *   or closed listener does, and every 10th sample anyway (a listener replaced by another between two samples):
+ *   reading /proc/net/tcp walks the host's whole established-socket table on the way, milliseconds of kernel time
+ *   on a busy host. The compiled sampler asks netlink sock_diag for the same list (the listening table alone).
  * - disk: the one thing bash cannot read without a fork (statfs); `df -kP /` runs every DISK_EVERY seconds of box
  *   uptime (default 300 s: one short process per 5 minutes), never per sample.
  *
@@ -40,6 +47,8 @@ import { sh, type ShellCommand } from '../ssh/quote';
  *   N <iface> <rx bytes> <tx bytes>                                 (per interface)
  *   U <ssh logins>
  *   K <container id> <cpu usec>                                     (per running container)
+ *   P [<address hex>:<port> ...]                                    (listening TCP sockets, in /proc's order and
+ *     its hex, IPv4 then IPv6; the first sample, then only when the list changed)
  *   D <disk used %>                                                 (every DISK_EVERY s)
  *   E <sequence>
  */
@@ -50,7 +59,7 @@ shopt -s nullglob
 iv=$1; de=$2; n=0; ld=-999999; me=$PPID
 ctr=0; [[ -e /.dockerenv || -e /run/.containerenv || -s /run/systemd/container ]] && ctr=1
 cg=none; [[ -r /sys/fs/cgroup/cgroup.controllers ]] && cg=v2; [[ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]] && cg=v1
-mp=; ls=; lc=
+mp=; ls=; lc=; pl=; ps=x; tu=
 read -r _ _ _ mp _ < /proc/$me/stat; [[ -n $mp ]] && read -r _ _ _ ls _ < /proc/$mp/stat
 [[ -n $ls && -r /proc/$ls/task/$ls/children ]] && lc=/proc/$ls/task/$ls/children
 nc=0; while read -r k _; do [[ $k == cpu[0-9]* ]] && ((nc++)); [[ $k == cpu* ]] || break; done < /proc/stat
@@ -115,6 +124,20 @@ while :; do
     read -r u < $d/cpuacct.usage || continue
     d=\${d%/}; d=\${d##*/}; d=\${d#docker-}; o+="K \${d%.scope} $((u/1000))"$'\\n'
   done
+  t4=; t6=
+  { read -r _; read -r _ _ t4 _; } < /proc/net/sockstat; read -r _ _ t6 _ < /proc/net/sockstat6
+  if [[ $ps == x || "$t4 $t6" != "$tu" ]] || ((n % 10 == 0)); then
+    tu="$t4 $t6"; pl=
+    for f in /proc/net/tcp /proc/net/tcp6; do
+      h=1
+      while read -r _ a _ st _; do
+        ((h)) && { h=0; continue; }
+        [[ $st == 0A ]] || break
+        pl+=" \${a%:*}:$((16#\${a##*:}))"
+      done < $f
+    done
+    [[ $pl != "$ps" ]] && { o+="P$pl"$'\\n'; ps=$pl; }
+  fi
   if (( \${up%.*} - ld >= de )); then
     ld=\${up%.*}; x=
     { read -r _; read -r _ _ _ _ x _; } < <(df -kP / 2>/dev/null)

@@ -6,6 +6,7 @@ import { prunePoints, rollupMinutes, rollupQuarters } from './history';
 import { HostCpuPoller } from './host-cpu';
 import { activityOf, IdleTracker, type IdleState } from './idle';
 import type { Sample } from './parse';
+import { PortsTracker } from './ports';
 import { DashboardClock, MetricsSampler, type SamplerOptions } from './sampler';
 import { readMetricsSettings, type MetricsSettings, metricsSettingsSchema } from './settings';
 import { AutoSuspender, type ResumeBoxFn, type SuspendBoxFn } from './suspend';
@@ -67,6 +68,8 @@ export interface MetricsServiceOptions {
 export class MetricsService {
   readonly clock = new DashboardClock();
   readonly sampler: MetricsSampler;
+  /** Every sampled box's listening ports and what listens on them. */
+  readonly ports: PortsTracker;
   readonly idle = new IdleTracker();
   readonly hostCpu: HostCpuPoller;
   readonly suspender: AutoSuspender;
@@ -79,6 +82,7 @@ export class MetricsService {
   private lastHostPoll = 0;
 
   constructor(private readonly options: MetricsServiceOptions) {
+    this.ports = new PortsTracker({ remote: options.remote, now: () => this.clock.now() });
     this.sampler = new MetricsSampler({
       db: options.db,
       remote: options.remote,
@@ -86,6 +90,7 @@ export class MetricsService {
       intervals: () => ({ slowS: this.settings.slowIntervalS, fastS: this.settings.fastIntervalS }),
       onSample: (boxId, sample) => this.onSample(boxId, sample),
       onGap: (boxId, at, reason) => this.idle.onGap(boxId, at, reason),
+      onListening: (boxId, sockets) => (sockets ? this.ports.report(boxId, sockets) : this.ports.lost(boxId)),
       ...options.sampler,
     });
     this.hostCpu = new HostCpuPoller({ db: options.db, hostRemote: options.hostRemote });

@@ -116,6 +116,7 @@ describe.each(providers)('sparklines and box series from stored points on %s', (
       settings: { busyWatts: 15, vpsCostPerHour: 0.05 },
       idleState: () => ({ state: 'unknown' }),
       sampler: { ...rings(), latest: () => null },
+      ports: { get: () => ({ ports: null, since: null }) },
     };
     const { db: countedDb, metricPointReads } = counting(db);
     const fleet = await fleetMetrics(countedDb, source, admin);

@@ -1,3 +1,4 @@
+import type { BoxPorts, ListeningPort } from '../../lib/ports';
 import { boxIdInput, epochMs } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { reachableBoxes } from '../boxes/access';
@@ -29,6 +30,8 @@ export interface FleetMetricsRow {
   hostCpuPct: number | null;
   suspendWarnedAt: number | null;
   isVm: boolean;
+  /** The box's listening TCP ports and what listens; null: not known (never reached, or its sampler is down). */
+  ports: ListeningPort[] | null;
 }
 
 export interface FleetSummary {
@@ -75,6 +78,7 @@ export interface FleetMetricsSource {
   settings: Pick<MetricsSettings, 'busyWatts' | 'vpsCostPerHour'>;
   idleState(boxId: string): IdleState;
   sampler: RingReader & { latest(boxId: string): Sample | null };
+  ports: { get(boxId: string): BoxPorts };
 }
 
 const SPARK_MINUTES = 60;
@@ -157,6 +161,7 @@ export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: Se
       hostCpuPct: latest?.hostCpuPct ?? null,
       suspendWarnedAt: box.suspendWarnedAt?.getTime() ?? null,
       isVm: box.vmHostId !== null,
+      ports: metrics.ports.get(box.id).ports,
     };
   });
   summary.idleVmWatts = Math.round(summary.idleVmWatts * 10) / 10;

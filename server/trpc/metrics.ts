@@ -3,7 +3,8 @@ import { recordAudit } from '../audit/audit';
 import { deletePolicy, listPolicies, policyInput, savePolicy } from '../metrics/policies';
 import { metricsSettingsPatch, prometheusTokenSet, readMetricsSettings, rotatePrometheusToken, writeMetricsSettings } from '../metrics/settings';
 import { boxMetricsStatus, boxSeries, fleetMetrics, seriesInput, watchBox } from '../metrics/views';
-import { adminProcedure, authedProcedure, router } from './init';
+import { getBoxRow } from '../boxes/boxes';
+import { adminProcedure, authedProcedure, boxProcedure, router } from './init';
 
 /** Metrics, idle status and suspend policies. Box data follows box access (server/boxes/access.ts). */
 export const metricsRouter = router({
@@ -15,6 +16,20 @@ export const metricsRouter = router({
 
   /** Sent by the box page every 10 s while it is open: fast sampling. Never counted as activity on the box. */
   watch: authedProcedure.input(boxIdInput).mutation(({ ctx, input }) => watchBox(ctx.services.db, ctx.services.metrics, ctx.user, input.boxId)),
+
+  /** The box's listening TCP ports and what listens on each (the box page's Ports card polls it). */
+  ports: boxProcedure('boxId').query(({ ctx }) => ctx.services.metrics.ports.get(ctx.box.id)),
+
+  /**
+   * The box's ports now, then at every change (`boxyard forward --auto`). Access is checked again at each change,
+   * so a caller who lost it gets NOT_FOUND at the next one.
+   */
+  followPorts: boxProcedure('boxId').subscription(async function* ({ ctx, signal }) {
+    for await (const ports of ctx.services.metrics.ports.follow(ctx.box.id, signal)) {
+      await getBoxRow(ctx.services.db, ctx.user, ctx.box.id);
+      yield ports;
+    }
+  }),
 
   settings: adminProcedure.query(async ({ ctx }) => ({
     settings: await readMetricsSettings(ctx.services.db),

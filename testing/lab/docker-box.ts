@@ -35,9 +35,10 @@ export async function installDockerInBox(box: LabBox): Promise<void> {
 
 /**
  * Runs a container from `tiny`, an image holding only busybox (sh, ls, cat, echo, sleep, stty), built in the box on
- * first use since no registry is reachable. The container sleeps until removed.
+ * first use since no registry is reachable. The container sleeps until removed. `publish`: `docker run -p` specs
+ * (HOST:CONTAINER), so Docker listens on the box's HOST port for the container.
  */
-export async function runTinyContainer(box: LabBox, name: string): Promise<void> {
+export async function runTinyContainer(box: LabBox, name: string, options: { publish?: string[] } = {}): Promise<void> {
   if ((await box.root('docker image inspect tiny >/dev/null 2>&1')).code !== 0) {
     await rootOk(
       box,
@@ -47,6 +48,8 @@ export async function runTinyContainer(box: LabBox, name: string): Promise<void>
         'tar -C "$d" -c . | docker import - tiny >/dev/null && rm -rf "$d"',
     );
   }
-  // The name comes from test code, but quote it anyway: it lands in a root shell.
-  await rootOk(box, `docker run -d --name '${name.replaceAll("'", `'\\''`)}' tiny sleep 100000 >/dev/null`);
+  // The name and ports come from test code, but quote them anyway: they land in a root shell.
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const publish = (options.publish ?? []).map((spec) => `-p ${quote(spec)} `).join('');
+  await rootOk(box, `docker run -d --name ${quote(name)} ${publish}tiny sleep 100000 >/dev/null`);
 }

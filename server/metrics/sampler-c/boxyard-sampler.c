@@ -6,20 +6,27 @@
  * (bench/monitor-cost.ts).
  *
  * Differences from the bash sampler, all in its favour: the fixed /proc and cgroup files stay open and are re-read
- * with pread at offset 0 (the kernel regenerates them, no path lookup per sample); disk use comes from statvfs, so
- * it forks nothing at all; the header says "c" as the implementation.
+ * with pread (the kernel regenerates them, no path lookup per sample); disk use comes from statvfs, so it forks
+ * nothing at all; listening sockets come from netlink sock_diag, not /proc/net/tcp (see netlink_listening); the
+ * header says "c" as the implementation.
  *
  * Built static (no shared libraries to match on the box) by scripts/build-sampler.sh, shipped by ../ship.ts.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -188,6 +195,90 @@ static void put_containers(void) {
   }
 }
 
+/*
+ * The box's listening TCP sockets as " ADDRESS:PORT" words, the address in hex as /proc/net/tcp{,6} prints it (each
+ * 32-bit word of it in host byte order) and the port in decimal, IPv4 then IPv6, appended to list: the bash sampler's
+ * P line, to the byte.
+ *
+ * Asked over NETLINK_SOCK_DIAG for sockets in state LISTEN only, as `ss -l` does: the kernel then walks its
+ * listening hash alone. /proc/net/tcp cannot stop there: to find where the listening sockets end it walks the
+ * established hash too, which is the whole host's (every network namespace's) and took ~6 ms of kernel time per
+ * sample on a busy host (bench/ports.ts), some twenty times the rest of a sample. /proc is read where netlink is
+ * refused (a seccomp filter, a kernel without sock_diag).
+ */
+static int netlink_listening(int family, char *list, size_t room, size_t *used) {
+  static int fd = -2;
+  if (fd == -2) fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return -1;
+  struct {
+    struct nlmsghdr header;
+    struct inet_diag_req_v2 request;
+  } ask = {
+      .header = {.nlmsg_len = sizeof ask, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+      .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1 << 10 /* TCP_LISTEN */},
+  };
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  static long buffer[8192 / sizeof(long)];
+  if (sendto(fd, &ask, sizeof ask, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) goto failed;
+  for (;;) {
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) goto failed;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (h->nlmsg_type == NLMSG_ERROR) goto failed;
+      const struct inet_diag_msg *m = NLMSG_DATA(h);
+      const unsigned *a = (const unsigned *)m->id.idiag_src;
+      int w = family == AF_INET ? snprintf(list + *used, room - *used, " %08X:%u", a[0], ntohs(m->id.idiag_sport))
+                                : snprintf(list + *used, room - *used, " %08X%08X%08X%08X:%u", a[0], a[1], a[2], a[3], ntohs(m->id.idiag_sport));
+      if (w > 0 && (size_t)w < room - *used) *used += (size_t)w; /* a list too long for one line: the first ones */
+    }
+  }
+failed:
+  /* A new socket next time: what is left of this answer must not be read as the next one. */
+  close(fd);
+  fd = -2;
+  return -1;
+}
+
+/* The same words from /proc/net/tcp or tcp6, read until the first socket in another state than LISTEN (0A). */
+static void proc_listening(struct source *s, char *list, size_t room, size_t *used) {
+  if (read_source(s) < 0) return;
+  const char *p = strchr(text, '\n');
+  for (; p && *++p; p = strchr(p, '\n')) {
+    char address[33], port[5], state[3];
+    if (sscanf(p, " %*s %32[0-9A-F]:%4[0-9A-F] %*s %2s", address, port, state) != 3 || strcmp(state, "0A") != 0) return;
+    int w = snprintf(list + *used, room - *used, " %s:%ld", address, strtol(port, NULL, 16));
+    if (w > 0 && (size_t)w < room - *used) *used += (size_t)w;
+  }
+}
+
+/*
+ * TCP sockets in use in the box's network namespace, IPv4 and IPv6 (/proc/net/sockstat{,6}: a few counters, cheap to
+ * read). It moves when a socket starts or stops listening, and with every connection; the listening list is asked
+ * for when it moved, and every LISTENING_EVERY samples anyway (a listener replaced by another between two samples
+ * leaves it where it was).
+ */
+static long tcp_in_use(struct source *v4, struct source *v6) {
+  long total = 0;
+  const char *p;
+  if (read_source(v4) >= 0 && (p = after_key("TCP: inuse "))) total += atol(p);
+  if (read_source(v6) >= 0 && (p = after_key("TCP6: inuse "))) total += atol(p);
+  return total;
+}
+
+#define LISTENING_EVERY 10
+
+static void scan_listening(struct source *tcp4, struct source *tcp6, char *list, size_t room) {
+  size_t used = 0;
+  list[0] = 0;
+  if (netlink_listening(AF_INET, list, room, &used) == 0 && netlink_listening(AF_INET6, list, room, &used) == 0) return;
+  used = 0;
+  list[0] = 0;
+  proc_listening(tcp4, list, room, &used);
+  proc_listening(tcp6, list, room, &used);
+}
+
 static void put_meminfo_field(const char *key) {
   const char *p = after_key(key);
   if (p) put(" %llu", strtoull(skip_spaces(p), NULL, 10));
@@ -228,6 +319,11 @@ int main(int argc, char **argv) {
 
   struct source uptime = {"/proc/uptime", -1}, stat_ = {"/proc/stat", -1}, meminfo = {"/proc/meminfo", -1},
                 loadavg = {"/proc/loadavg", -1}, netdev = {"/proc/net/dev", -1};
+  struct source tcp4 = {"/proc/net/tcp", -1}, tcp6 = {"/proc/net/tcp6", -1};
+  struct source sockstat4 = {"/proc/net/sockstat", -1}, sockstat6 = {"/proc/net/sockstat6", -1};
+  static char listening[8192], listening_sent[8192];
+  int listening_known = 0;
+  long in_use_before = -1;
   struct source cg_cpu = {v2 ? "/sys/fs/cgroup/cpu.stat" : "/sys/fs/cgroup/cpuacct/cpuacct.usage", -1};
   struct source cg_mem = {v2 ? "/sys/fs/cgroup/memory.current" : "/sys/fs/cgroup/memory/memory.usage_in_bytes", -1};
   struct source cg_max = {v2 ? "/sys/fs/cgroup/memory.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes", -1};
@@ -286,6 +382,16 @@ int main(int argc, char **argv) {
     }
     put("U %d\n", count_logins());
     put_containers();
+    long in_use = tcp_in_use(&sockstat4, &sockstat6);
+    if (!listening_known || in_use != in_use_before || seq % LISTENING_EVERY == 0) {
+      in_use_before = in_use;
+      scan_listening(&tcp4, &tcp6, listening, sizeof listening);
+      if (!listening_known || strcmp(listening, listening_sent) != 0) {
+        put("P%s\n", listening);
+        memcpy(listening_sent, listening, sizeof listening);
+        listening_known = 1;
+      }
+    }
     if ((long)up - last_disk >= disk_every) {
       last_disk = (long)up;
       struct statvfs fs;

@@ -5,6 +5,7 @@ import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
 import { MetricsCard } from '../../../../components/metrics/metrics-card';
 import { MountsCard } from '../../../../components/mounts/mounts-card';
+import { PortsCard } from '../../../../components/ports/ports-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { VmCard } from '../../../../components/vms/vm-card';
@@ -166,6 +167,7 @@ export default function BoxPage() {
 
         <VmCard boxId={id} boxName={b.name} />
         <MetricsCard boxId={id} />
+        <PortsCard boxId={id} boxName={b.name} />
         <TerminalsCard boxId={id} online={b.status === 'online'} />
         <BoxJobsCard boxId={id} isAdmin={isAdmin} />
         <MountsCard boxId={id} />
