@@ -111,6 +111,7 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'users.create': () => ({ email: 'matrix-new@example.com', name: 'New', password: 'a-long-password', role: 'admin' }),
   'users.setRole': ({ user }) => ({ id: user, role: 'admin' }),
   'users.delete': ({ user }) => ({ id: user }),
+  'users.requireNewPassword': ({ user }) => ({ id: user }),
   'audit.list': ({ box }) => ({ boxId: box }),
   'settings.dashboardPublicKey': () => undefined,
   'settings.publicOrigin': () => undefined,
