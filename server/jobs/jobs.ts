@@ -131,7 +131,7 @@ export async function jobFilterOptions(deps: JobReadDeps, user: SessionUser) {
   const { db } = deps;
   const visible = await visibleJobs(db, user);
   const [boxes, kinds, starters] = await Promise.all([
-    db.job.findMany({ where: { ...visible, boxId: { not: null } }, distinct: ['boxId'], select: { boxId: true, boxName: true }, orderBy: { boxId: 'asc' } }),
+    db.job.findMany({ where: { AND: [visible, { boxId: { not: null } }] }, distinct: ['boxId'], select: { boxId: true, boxName: true }, orderBy: { boxId: 'asc' } }),
     db.job.findMany({ where: visible, distinct: ['kind'], select: { kind: true }, orderBy: { kind: 'asc' } }),
     db.job.findMany({ where: visible, distinct: ['createdByEmail'], select: { createdByEmail: true }, orderBy: { createdByEmail: 'asc' } }),
   ]);

@@ -9,7 +9,7 @@ import { provisionDocker } from '../provision/provision';
 import { startServices, stopServices, type Services } from '../services';
 import { createUser } from '../users/users';
 import { providers, testDatabases } from '../../testing/helpers/databases';
-import { pageJobs } from './jobs';
+import { jobFilterOptions, pageJobs } from './jobs';
 import { DbJobQueue } from './queue';
 
 /**
@@ -116,6 +116,9 @@ describe.each(providers)('jobs: retry, cancel and the filtered pages (%s)', (pro
     expect(mine.items.length).toBeGreaterThan(0);
     expect(mine.items.every((job) => job.boxId === box.id)).toBe(true);
     expect((await pageJobs(services, developer, { boxId: otherBox.id, limit: 50 })).items).toEqual([]);
+    // The filters offer them only what they may see, too.
+    expect(await jobFilterOptions(services, developer)).toEqual({ boxes: [{ id: box.id, name: box.name }], kinds: [{ kind: 'docker', title: 'Docker provisioning' }], startedBy: [admin.email] });
+    expect((await jobFilterOptions(services, admin)).boxes.map((b) => b.name)).toEqual(['admins-box', 'gone-box', 'retry-box']);
 
     // Pages of two, walked by cursor, are the whole list in the same order, without repeats.
     const walked: string[] = [];
