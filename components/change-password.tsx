@@ -1,7 +1,7 @@
 'use client';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { toast } from 'sonner';
+import { succeeded } from './toasts';
 import { authClient } from './auth-client';
 import { useTRPC } from './trpc';
 import { Button, Card, ErrorNote, Field, Input } from './ui';
@@ -31,7 +31,7 @@ export function ChangeOwnPassword({ title = 'Your password', onChanged }: { titl
       return;
     }
     setMessage('Password changed; your other sessions were signed out.');
-    toast.success('Password changed.');
+    succeeded('Password changed.');
     form.reset();
     await queryClient.invalidateQueries({ queryKey: trpc.users.me.queryKey() });
     onChanged?.();

@@ -3,11 +3,11 @@ import { toast } from 'sonner';
 import { errorMessage } from '../lib/errors';
 
 /**
- * Toasts for the outcome of an action, for mutations' callbacks: `onSuccess: done('User added.')`, `onError: failed`.
- * The failure's text is the server's sentence (AppError), never a stack.
+ * Toasts for the outcome of an action, from mutations' callbacks: `onSuccess: () => succeeded('User added.')`,
+ * `onError: failed`. The failure's text is the server's sentence (AppError), never a stack.
  */
-export function done(message: string) {
-  return () => void toast.success(message);
+export function succeeded(message: string) {
+  toast.success(message);
 }
 
 export function failed(error: unknown) {

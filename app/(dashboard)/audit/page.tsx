@@ -2,7 +2,7 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { DataTable } from '../../../components/data-table';
-import { done, failed } from '../../../components/toasts';
+import { failed, succeeded } from '../../../components/toasts';
 import { useTRPC } from '../../../components/trpc';
 import { Button, ErrorNote, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -74,7 +74,7 @@ export default function AuditPage() {
     trpc.audit.export.mutationOptions({
       onSuccess: (file) => {
         download(file);
-        done(`Exported ${file.rows} events as ${file.filename}.`)();
+        succeeded(`Exported ${file.rows} events as ${file.filename}.`);
       },
       onError: failed,
     }),

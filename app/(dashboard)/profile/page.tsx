@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ChangeOwnPassword } from '../../../components/change-password';
 import { ConfirmDialog } from '../../../components/confirm-dialog';
-import { done, failed } from '../../../components/toasts';
+import { failed, succeeded } from '../../../components/toasts';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, CopyText, ErrorNote, Field, Input, PageHeader, Textarea } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -13,8 +13,8 @@ function SshKeys() {
   const queryClient = useQueryClient();
   const keys = useQuery(trpc.profile.keys.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.keys.list.queryKey() });
-  const add = useMutation(trpc.profile.keys.add.mutationOptions({ onSuccess: () => void invalidate().then(done('Key added.')), onError: failed }));
-  const remove = useMutation(trpc.profile.keys.remove.mutationOptions({ onSuccess: done('Key removed.'), onError: failed, onSettled: invalidate }));
+  const add = useMutation(trpc.profile.keys.add.mutationOptions({ onSuccess: () => void invalidate().then(() => succeeded('Key added.')), onError: failed }));
+  const remove = useMutation(trpc.profile.keys.remove.mutationOptions({ onSuccess: () => succeeded('Key removed.'), onError: failed, onSettled: invalidate }));
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -88,7 +88,7 @@ function ApiTokens() {
   const tokens = useQuery(trpc.profile.tokens.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.tokens.list.queryKey() });
   const create = useMutation(trpc.profile.tokens.create.mutationOptions({ onSuccess: invalidate, onError: failed }));
-  const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSuccess: done('Token revoked.'), onError: failed, onSettled: invalidate }));
+  const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSuccess: () => succeeded('Token revoked.'), onError: failed, onSettled: invalidate }));
   // The new token lives only in this component's state: it is shown once and gone on reload.
   const [created, setCreated] = useState<{ token: string; cliCommand: string; name: string } | null>(null);
   const cliInstall = useQuery(trpc.connect.cliInstall.queryOptions());

@@ -2,7 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog';
-import { done, failed } from '../../../components/toasts';
+import { failed, succeeded } from '../../../components/toasts';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, ErrorNote, Field, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -13,11 +13,11 @@ export default function UsersPage() {
   const users = useQuery(trpc.users.list.queryOptions());
   const me = useQuery(trpc.users.me.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.users.list.queryKey() });
-  const create = useMutation(trpc.users.create.mutationOptions({ onSuccess: (user) => void invalidate().then(done(`${user.email} added.`)), onError: failed }));
-  const setRole = useMutation(trpc.users.setRole.mutationOptions({ onSuccess: (user) => done(`${user.email} is now ${user.role}.`)(), onError: failed, onSettled: invalidate }));
-  const remove = useMutation(trpc.users.delete.mutationOptions({ onSuccess: done('User deleted.'), onError: failed, onSettled: invalidate }));
+  const create = useMutation(trpc.users.create.mutationOptions({ onSuccess: (user) => void invalidate().then(() => succeeded(`${user.email} added.`)), onError: failed }));
+  const setRole = useMutation(trpc.users.setRole.mutationOptions({ onSuccess: (user) => succeeded(`${user.email} is now ${user.role}.`), onError: failed, onSettled: invalidate }));
+  const remove = useMutation(trpc.users.delete.mutationOptions({ onSuccess: () => succeeded('User deleted.'), onError: failed, onSettled: invalidate }));
   const requireNew = useMutation(
-    trpc.users.requireNewPassword.mutationOptions({ onSuccess: (user) => done(`${user.email} chooses a new password at the next sign-in.`)(), onError: failed, onSettled: invalidate }),
+    trpc.users.requireNewPassword.mutationOptions({ onSuccess: (user) => succeeded(`${user.email} chooses a new password at the next sign-in.`), onError: failed, onSettled: invalidate }),
   );
   /** A role change waiting for its confirmation. */
   const [roleChange, setRoleChange] = useState<{ id: string; email: string; role: 'admin' | 'developer' } | null>(null);

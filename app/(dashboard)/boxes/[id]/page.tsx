@@ -10,7 +10,7 @@ import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { VmCard } from '../../../../components/vms/vm-card';
 import { Fact } from '../../../../components/fact';
 import { ConfirmDialog } from '../../../../components/confirm-dialog';
-import { done, failed } from '../../../../components/toasts';
+import { failed, succeeded } from '../../../../components/toasts';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
@@ -47,7 +47,7 @@ export default function BoxPage() {
     trpc.boxes.delete.mutationOptions({
       onSuccess: async () => {
         await invalidate();
-        done('Box removed from Boxyard.')();
+        succeeded('Box removed from Boxyard.');
         router.push('/');
       },
       onError: failed,

@@ -11,7 +11,7 @@ import { ImportVmForm } from '../../../../components/vms/import-vm-form';
 import { TemplateForm } from '../../../../components/vms/template-form';
 import { StopTimeoutField, VmButtons } from '../../../../components/vms/vm-buttons';
 import { ConfirmDialog } from '../../../../components/confirm-dialog';
-import { done, failed, jobQueued } from '../../../../components/toasts';
+import { failed, jobQueued, succeeded } from '../../../../components/toasts';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatWhen } from '../../../../lib/format';
@@ -51,7 +51,7 @@ export default function HostPage() {
     trpc.hosts.delete.mutationOptions({
       onSuccess: async () => {
         await queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
-        done('Host deleted.')();
+        succeeded('Host deleted.');
         router.push('/hosts');
       },
       onError: failed,
