@@ -10,12 +10,15 @@ import { useTRPC } from './trpc';
 
 const links = [
   { href: '/', label: 'Fleet', adminOnly: false },
+  { href: '/jobs', label: 'Jobs', adminOnly: false },
   { href: '/hosts', label: 'Hosts', adminOnly: true },
   { href: '/users', label: 'Users', adminOnly: true },
   { href: '/audit', label: 'Audit log', adminOnly: true },
   { href: '/sessions', label: 'Sessions', adminOnly: true },
   { href: '/profile', label: 'Profile', adminOnly: false },
 ];
+
+const PASSWORD_PAGE = '/password';
 
 export function AppShell({ children }: { children: ReactNode }) {
   const trpc = useTRPC();
@@ -27,6 +30,14 @@ export function AppShell({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (signedOut) router.replace(`/login?next=${encodeURIComponent(pathname)}`);
   }, [signedOut, router, pathname]);
+
+  // An admin asked for a new password: that page comes before any other.
+  const mustChoosePassword = me.data?.mustChangePassword === true;
+  const onPasswordPage = pathname === PASSWORD_PAGE;
+  useEffect(() => {
+    if (mustChoosePassword && !onPasswordPage) router.replace(PASSWORD_PAGE);
+  }, [mustChoosePassword, onPasswordPage, router]);
+  const showPage = me.data && (!mustChoosePassword || onPasswordPage);
 
   return (
     <div className="min-h-screen">
@@ -74,7 +85,7 @@ export function AppShell({ children }: { children: ReactNode }) {
         </nav>
       </header>
       <OriginWarning />
-      <main className="mx-auto max-w-7xl px-4 py-6">{me.data ? children : <p className="text-sm text-slate-500">Loading…</p>}</main>
+      <main className="mx-auto max-w-7xl px-4 py-6">{showPage ? children : <p className="text-sm text-slate-500">Loading…</p>}</main>
     </div>
   );
 }

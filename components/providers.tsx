@@ -2,6 +2,7 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import { useState, type ReactNode } from 'react';
+import { Toaster } from 'sonner';
 import superjson from 'superjson';
 import { MAX_BATCH_CALLS } from '../lib/trpc-path';
 import type { AppRouter } from '../server/trpc/router';
@@ -36,6 +37,8 @@ export function Providers({ children }: { children: ReactNode }) {
     <QueryClientProvider client={queryClient}>
       <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
         {children}
+        {/* Success and failure of actions (a user added, a job queued); sonner's region is announced politely. */}
+        <Toaster position="bottom-right" richColors closeButton />
       </TRPCProvider>
     </QueryClientProvider>
   );

@@ -54,8 +54,8 @@ test('a developer approves `boxyard login` in the browser; the CLI is signed in 
   await page.goto('/profile');
   const row = page.locator(`[data-token="boxyard CLI on ${hostname()}"]`);
   await expect(row).toContainText(token.slice(0, 8));
-  page.once('dialog', (dialog) => void dialog.accept());
   await row.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Revoke token' }).click();
   await expect(row).toContainText('revoked');
   const refused = await laptop.boxyard('connect', '--dry-run', '--no-docker-contexts');
   expect(refused.code).toBe(1);

@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { isFinishedJobStatus } from '../../lib/job-status';
 import { useTRPC } from '../trpc';
 import { JobStatusBadge } from './job-status';
+import { stepProgress, stepProgressText } from './step-progress';
 
 /** One box's job in a batch: status and steps done, polled until it finishes. */
 function BatchRow({ boxName, jobId, error }: { boxName: string; jobId?: string; error?: string }) {
@@ -13,8 +14,7 @@ function BatchRow({ boxName, jobId, error }: { boxName: string; jobId?: string; 
     enabled: Boolean(jobId),
     refetchInterval: (query) => (isFinishedJobStatus(query.state.data?.status ?? '') ? false : 2_000),
   });
-  const steps = job.data?.steps ?? [];
-  const done = steps.filter((s) => s.status !== 'pending' && s.status !== 'running').length;
+  const progress = stepProgress(job.data?.steps ?? []);
   return (
     <li className="flex items-center gap-3 py-1.5 text-sm" data-batch-box={boxName}>
       <span className="w-40 truncate font-medium">{boxName}</span>
@@ -23,9 +23,9 @@ function BatchRow({ boxName, jobId, error }: { boxName: string; jobId?: string; 
       ) : job.data ? (
         <>
           <JobStatusBadge status={job.data.status} />
-          <progress className="h-2 w-32" max={steps.length || 1} value={done} aria-label={`${boxName} progress`} />
+          <progress className="h-2 w-32" max={progress.total || 1} value={progress.ran} aria-label={`${boxName} progress`} />
           <Link href={`/jobs/${jobId}`} className="text-xs text-indigo-700 hover:underline">
-            {done}/{steps.length} steps
+            {stepProgressText(progress)}
           </Link>
           {job.data.error && <span className="truncate text-xs text-red-700">{job.data.error}</span>}
         </>

@@ -3,6 +3,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { formatWhen } from '../../lib/format';
+import { failed, jobQueued } from '../toasts';
 import { useTRPC } from '../trpc';
 import { Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';
@@ -13,7 +14,15 @@ export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolea
   const trpc = useTRPC();
   const router = useRouter();
   const jobs = useQuery({ ...trpc.jobs.list.queryOptions({ boxId, limit: 10 }), refetchInterval: 5_000 });
-  const provision = useMutation(trpc.provision.docker.mutationOptions({ onSuccess: ({ jobId }) => router.push(`/jobs/${jobId}`) }));
+  const provision = useMutation(
+    trpc.provision.docker.mutationOptions({
+      onSuccess: ({ jobId }) => {
+        jobQueued({ jobId });
+        router.push(`/jobs/${jobId}`);
+      },
+      onError: failed,
+    }),
+  );
 
   return (
     <Card title="Provisioning">

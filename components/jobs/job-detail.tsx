@@ -6,7 +6,10 @@ import { formatWhen } from '../../lib/format';
 import { isActiveJobStatus } from '../../lib/job-status';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
+import { useRouter } from 'next/navigation';
+import { failed, jobQueued } from '../toasts';
 import { JobStatusBadge } from './job-status';
+import { stepProgress, stepProgressText } from './step-progress';
 
 interface LogLine {
   seq: number;
@@ -24,7 +27,19 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
   const [lines, setLines] = useState<LogLine[]>([]);
   const [ended, setEnded] = useState(false);
   const job = useQuery({ ...trpc.jobs.get.queryOptions({ id: jobId }), refetchInterval: ended ? false : 2_000 });
-  const cancel = useMutation(trpc.jobs.cancel.mutationOptions({ onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.jobs.get.queryKey({ id: jobId }) }) }));
+  const router = useRouter();
+  const cancel = useMutation(
+    trpc.jobs.cancel.mutationOptions({ onError: failed, onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.jobs.get.queryKey({ id: jobId }) }) }),
+  );
+  const retry = useMutation(
+    trpc.jobs.retry.mutationOptions({
+      onSuccess: ({ jobId: retryId }) => {
+        jobQueued({ jobId: retryId });
+        router.push(`/jobs/${retryId}`);
+      },
+      onError: failed,
+    }),
+  );
   const stream = useSubscription(
     trpc.jobs.logs.subscriptionOptions(
       { id: jobId },
@@ -52,8 +67,8 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
   if (job.error) return <ErrorNote error={job.error} />;
   if (!job.data) return <p className="text-sm text-slate-500">Loading…</p>;
   const j = job.data;
-  const done = j.steps.filter((s) => ['succeeded', 'skipped', 'failed'].includes(s.status)).length;
-  const percent = j.steps.length ? Math.round((done / j.steps.length) * 100) : 0;
+  const progress = stepProgress(j.steps);
+  const canRetry = j.status === 'failed' || j.status === 'cancelled';
   const active = isActiveJobStatus(j.status);
 
   return (
@@ -61,7 +76,7 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
       <Card
         title={
           <span className="flex items-center gap-3">
-            {j.kind} on {[j.boxName, j.hostName && `host ${j.hostName}`].filter(Boolean).join(' on ')} <JobStatusBadge status={j.status} />
+            {j.title} on {[j.boxName, j.hostName && `host ${j.hostName}`].filter(Boolean).join(' on ')} <JobStatusBadge status={j.status} />
           </span>
         }
         actions={
@@ -69,18 +84,20 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
             <Button variant="danger" disabled={cancel.isPending || j.cancelRequested} onClick={() => cancel.mutate({ id: j.id })}>
               {j.cancelRequested ? 'Cancelling…' : 'Cancel'}
             </Button>
+          ) : isAdmin && canRetry ? (
+            <Button variant="secondary" disabled={retry.isPending} onClick={() => retry.mutate({ id: j.id })}>
+              Retry
+            </Button>
           ) : null
         }
       >
         <div className="mb-4">
           <div className="flex justify-between text-xs text-slate-600">
-            <span>
-              {done} of {j.steps.length} steps
-            </span>
+            <span data-testid="job-progress">{stepProgressText(progress)}</span>
             <span>started {formatWhen(j.startedAt)} by {j.createdByEmail ?? 'the dashboard'}</span>
           </div>
-          <div className="mt-1 h-2 rounded-full bg-slate-100" role="progressbar" aria-label="Job progress" aria-valuenow={percent} aria-valuemin={0} aria-valuemax={100}>
-            <div className={`h-2 rounded-full ${j.status === 'failed' ? 'bg-red-500' : 'bg-indigo-500'}`} style={{ width: `${percent}%` }} />
+          <div className="mt-1 h-2 rounded-full bg-slate-100" role="progressbar" aria-label="Job progress" aria-valuenow={progress.percent} aria-valuemin={0} aria-valuemax={100}>
+            <div className={`h-2 rounded-full ${j.status === 'failed' ? 'bg-red-500' : 'bg-indigo-500'}`} style={{ width: `${progress.percent}%` }} />
           </div>
         </div>
         {j.error && (
@@ -100,7 +117,7 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
             </li>
           ))}
         </ol>
-        <ErrorNote error={cancel.error} />
+        <ErrorNote error={cancel.error ?? retry.error} />
       </Card>
 
       <Card title="Log">

@@ -1,10 +1,12 @@
 'use client';
 import '@xterm/xterm/css/xterm.css';
 import type { FitAddon } from '@xterm/addon-fit';
+import type { SearchAddon } from '@xterm/addon-search';
 import type { WebglAddon } from '@xterm/addon-webgl';
 import type { ITerminalOptions, Terminal } from '@xterm/xterm';
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
 import { ConnectionBanner } from './connection-banner';
+import { TerminalSearch } from './terminal-search';
 import { TerminalConnection, type ConnectionState } from './terminal-connection';
 import { errorMessage } from '../../lib/errors';
 
@@ -84,6 +86,8 @@ export function TerminalView({
   const hostRef = useRef<HTMLDivElement>(null);
   const termRef = useRef<Terminal | null>(null);
   const connectionRef = useRef<TerminalConnection | null>(null);
+  const [search, setSearch] = useState<SearchAddon | null>(null);
+  const [searchOpen, setSearchOpen] = useState(false);
   const [state, setState] = useState<ConnectionState>({ status: 'connecting' });
   // Read through refs so new callback identities do not tear down the session's socket.
   const latest = useRef({ onStateChange, autoFocus });
@@ -103,12 +107,20 @@ export function TerminalView({
     };
 
     // xterm touches `window` when loaded, so it is imported here, on the client only.
-    Promise.all([import('@xterm/xterm'), import('@xterm/addon-fit'), import('@xterm/addon-webgl')])
-      .then(([{ Terminal }, { FitAddon }, { WebglAddon }]) => {
+    Promise.all([import('@xterm/xterm'), import('@xterm/addon-fit'), import('@xterm/addon-webgl'), import('@xterm/addon-search'), import('@xterm/addon-web-links')])
+      .then(([{ Terminal }, { FitAddon }, { WebglAddon }, { SearchAddon }, { WebLinksAddon }]) => {
         if (disposed) return;
         const term = new Terminal(terminalOptions);
         const fit = new FitAddon();
         term.loadAddon(fit);
+        const searchAddon = new SearchAddon();
+        term.loadAddon(searchAddon);
+        setSearch(searchAddon);
+        // http(s) links in the output open in a new tab that cannot reach back into the dashboard (noopener).
+        term.loadAddon(new WebLinksAddon((event, uri) => {
+          event.preventDefault();
+          window.open(uri, '_blank', 'noopener,noreferrer');
+        }));
         term.open(host);
         loadWebgl(term, WebglAddon);
         fitIfShown(host, fit);
@@ -118,10 +130,23 @@ export function TerminalView({
         cleanups.push(() => {
           if (hooks[sessionId] === term) delete hooks[sessionId];
           termRef.current = null;
+          setSearch(null);
           term.dispose();
         });
 
-        term.attachCustomKeyEventHandler((event) => clipboardKeys(term, event));
+        term.attachCustomKeyEventHandler((event) => {
+          if (isSearchKey(event)) {
+            if (event.type === 'keydown') setSearchOpen(true);
+            return false;
+          }
+          return clipboardKeys(term, event);
+        });
+        if (copiesOnSelect()) {
+          const selected = term.onSelectionChange(() => {
+            if (term.hasSelection()) copyText(term.getSelection());
+          });
+          cleanups.push(() => selected.dispose());
+        }
 
         const connection = new TerminalConnection({ session: sessionId, box: boxId, container, terminal: term, cols: term.cols, rows: term.rows });
         connectionRef.current = connection;
@@ -171,6 +196,16 @@ export function TerminalView({
     <div className="relative h-full w-full overflow-hidden rounded-md bg-[#0f172a] p-2" data-session-id={sessionId} data-terminal-state={state.status}>
       {/* isolate: keeps xterm's own z-indexes (up to 11) below the banner. */}
       <div ref={hostRef} className="isolate h-full w-full" />
+      {search && (
+        <TerminalSearch
+          search={search}
+          open={searchOpen}
+          onOpenChange={(open) => {
+            setSearchOpen(open);
+            if (!open) termRef.current?.focus();
+          }}
+        />
+      )}
       <ConnectionBanner state={state} onReconnect={() => connectionRef.current?.reconnectNow()} onNewSession={onNewSession} />
     </div>
   );
@@ -225,6 +260,19 @@ function clipboardKeys(term: Terminal, event: KeyboardEvent): boolean {
     return false;
   }
   return event.code !== 'KeyV';
+}
+
+/** Ctrl+Shift+F searches the scrollback (plain Ctrl+F stays the shell's). */
+function isSearchKey(event: KeyboardEvent): boolean {
+  return event.ctrlKey && event.shiftKey && !event.altKey && !event.metaKey && event.code === 'KeyF';
+}
+
+/**
+ * Linux terminals copy what is selected, without a key; elsewhere (macOS, Windows) a selection is only a selection.
+ * A page cannot write the X11 primary selection, so the clipboard stands in for it.
+ */
+function copiesOnSelect(): boolean {
+  return /Linux/.test(navigator.platform) && !/Android/.test(navigator.userAgent);
 }
 
 function copyText(text: string) {

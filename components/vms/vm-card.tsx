@@ -4,6 +4,8 @@ import Link from 'next/link';
 import { useState } from 'react';
 import { VmStateBadge } from '../hosts/vm-state-badge';
 import { Fact } from '../fact';
+import { ConfirmDialog } from '../confirm-dialog';
+import { failed, jobQueued } from '../toasts';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
 import { StopTimeoutField, VmButtons } from './vm-buttons';
@@ -24,8 +26,12 @@ export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
     refetchInterval: (query) => (query.state.data?.activeJob ? 1_500 : 10_000),
   });
   const refetch = () => queryClient.invalidateQueries({ queryKey: trpc.vms.ofBox.queryKey({ boxId }) });
-  const act = useMutation(trpc.vms.boxAction.mutationOptions({ onSuccess: ({ jobId }) => setLastJob(jobId), onSettled: refetch }));
-  const power = useMutation(trpc.vms.power.mutationOptions({ onSuccess: ({ jobId }) => setLastJob(jobId) }));
+  const queued = ({ jobId }: { jobId: string }) => {
+    setLastJob(jobId);
+    jobQueued({ jobId });
+  };
+  const act = useMutation(trpc.vms.boxAction.mutationOptions({ onSuccess: queued, onError: failed, onSettled: refetch }));
+  const power = useMutation(trpc.vms.power.mutationOptions({ onSuccess: queued, onError: failed }));
 
   if (status.error) {
     return (
@@ -45,20 +51,33 @@ export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
   );
 
   if (!vm) {
-    const ask = (action: 'reboot' | 'poweroff') => {
-      const typed = window.prompt(`${action === 'reboot' ? 'Reboot' : 'Power off'} ${boxName}? Type its name to confirm.`);
-      if (typed !== null) power.mutate({ boxId, action, confirmName: typed });
+    const powerDialog = (action: 'reboot' | 'poweroff') => {
+      const verb = action === 'reboot' ? 'Reboot' : 'Power off';
+      return (
+        <ConfirmDialog
+          trigger={
+            <Button variant={action === 'reboot' ? 'secondary' : 'danger'} disabled={power.isPending}>
+              {verb}…
+            </Button>
+          }
+          title={`${verb} ${boxName}?`}
+          description={
+            action === 'reboot'
+              ? 'Its terminals and running programs end; it comes back once it has booted.'
+              : 'Its terminals and running programs end, and it stays off until someone starts it where it runs.'
+          }
+          confirmLabel={verb}
+          typeToConfirm={boxName}
+          onConfirm={(typed) => power.mutate({ boxId, action, confirmName: typed })}
+        />
+      );
     };
     return (
       <Card title="Power">
         <p className="mb-3 text-sm text-slate-600">A plain SSH box: Boxyard can reboot or power it off from inside (needs passwordless sudo).</p>
         <div className="flex gap-2">
-          <Button variant="secondary" onClick={() => ask('reboot')} disabled={power.isPending}>
-            Reboot…
-          </Button>
-          <Button variant="danger" onClick={() => ask('poweroff')} disabled={power.isPending}>
-            Power off…
-          </Button>
+          {powerDialog('reboot')}
+          {powerDialog('poweroff')}
         </div>
         <ErrorNote error={power.error} />
         {jobLink}

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client';
+import { AppError } from '../errors';
 import { logger } from '../log';
 
 /** Who did it; `null` id means the dashboard itself (status checks, scheduled work). */
@@ -35,15 +36,21 @@ export type AuditAction =
   | 'user.create'
   | 'user.role'
   | 'user.delete'
+  | 'user.require-new-password'
+  /** A user chose a new password (better-auth's change-password). */
+  | 'user.password.change'
   | 'profile.key.add'
   | 'profile.key.remove'
   | 'profile.token.create'
   | 'profile.token.revoke'
   | 'job.enqueue'
   | 'job.cancel'
+  /** A new job with a finished one's parameters. */
+  | 'job.retry'
   | 'job.finish'
   | 'mounts.save'
   | 'mounts.write-back'
+  | 'audit.export'
   | 'metrics.settings'
   | 'metrics.token.rotate'
   | 'metrics.policy.save'
@@ -115,4 +122,92 @@ export async function listAudit(db: Db, query: AuditQuery) {
   });
   const items = rows.slice(0, query.limit).map((row) => ({ ...row, detail: JSON.parse(row.detail) as unknown }));
   return { items, nextCursor: rows.length > query.limit ? items[items.length - 1]?.id : undefined };
+}
+
+/**
+ * The audit page's filters, all optional and combined: who (an email; null for the dashboard itself), a box, a host
+ * (named in the detail: hosts have no column of their own), an action prefix ("box." finds every box action), the
+ * result, and a time range (from inclusive, to exclusive).
+ */
+export interface AuditFilter {
+  actorEmail?: string | null;
+  boxId?: string;
+  hostId?: string;
+  action?: string;
+  result?: 'ok' | 'error';
+  from?: Date;
+  to?: Date;
+}
+
+function auditWhere(filter: AuditFilter) {
+  return {
+    AND: [
+      filter.actorEmail !== undefined ? { actorEmail: filter.actorEmail } : {},
+      filter.boxId ? { boxId: filter.boxId } : {},
+      // recordAudit writes JSON.stringify(detail): a host's id is always written as "hostId":"<id>".
+      filter.hostId ? { detail: { contains: JSON.stringify({ hostId: filter.hostId }).slice(1, -1) } } : {},
+      filter.action ? { action: { startsWith: filter.action } } : {},
+      filter.result ? { result: filter.result } : {},
+      filter.from || filter.to ? { at: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) } } : {},
+    ],
+  };
+}
+
+type AuditRow = NonNullable<Awaited<ReturnType<Db['auditEvent']['findFirst']>>>;
+const auditOrder = [{ at: 'desc' as const }, { id: 'desc' as const }];
+
+function auditView(row: AuditRow) {
+  return { ...row, detail: JSON.parse(row.detail) as Record<string, unknown> };
+}
+
+/** One numbered page of the filtered events, newest first, with how many match in all. */
+export async function pageAudit(db: Db, filter: AuditFilter, page: { page: number; pageSize: number }) {
+  const where = auditWhere(filter);
+  const [total, rows] = await Promise.all([
+    db.auditEvent.count({ where }),
+    db.auditEvent.findMany({ where, orderBy: auditOrder, skip: (page.page - 1) * page.pageSize, take: page.pageSize }),
+  ]);
+  return { items: rows.map(auditView), total, page: page.page, pageCount: Math.max(1, Math.ceil(total / page.pageSize)) };
+}
+
+/** The most events one export holds; a filter matching more is refused with the count, never cut short. */
+export const AUDIT_EXPORT_MAX_ROWS = 10_000;
+export const auditExportFormats = ['csv', 'json'] as const;
+export type AuditExportFormat = (typeof auditExportFormats)[number];
+const csvColumns = ['at', 'actorEmail', 'action', 'boxId', 'boxName', 'result', 'error', 'detail'] as const;
+
+/** A CSV cell: quoted when it must be; a leading = + - @ is escaped, so a spreadsheet never runs a cell as a formula. */
+function csvCell(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
+/**
+ * Every event the filter matches (exactly the rows the page shows, all pages), newest first, as CSV or JSON;
+ * the export itself is audited, with its filter and row count.
+ */
+export async function exportAudit(db: Db, actor: Actor, filter: AuditFilter, format: AuditExportFormat) {
+  const where = auditWhere(filter);
+  const total = await db.auditEvent.count({ where });
+  if (total > AUDIT_EXPORT_MAX_ROWS) {
+    throw new AppError('BAD_INPUT', `The filter matches ${total} events and an export holds at most ${AUDIT_EXPORT_MAX_ROWS}; narrow it (a shorter time range, one user or box).`);
+  }
+  const rows = (await db.auditEvent.findMany({ where, orderBy: auditOrder, take: AUDIT_EXPORT_MAX_ROWS })).map(auditView);
+  const content =
+    format === 'json'
+      ? JSON.stringify(rows, null, 2)
+      : [
+          csvColumns.join(','),
+          ...rows.map((row) =>
+            csvColumns
+              .map((column) => {
+                const value = column === 'at' ? row.at.toISOString() : column === 'detail' ? JSON.stringify(row.detail) : (row[column] ?? '');
+                return csvCell(value);
+              })
+              .join(','),
+          ),
+        ].join('\r\n') + '\r\n';
+  await recordAudit(db, { actor, action: 'audit.export', detail: { format, rows: rows.length, filter: { ...filter } }, result: 'ok' });
+  const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..*$/, '');
+  return { filename: `boxyard-audit-${stamp}.${format}`, mimeType: format === 'json' ? 'application/json' : 'text/csv', rows: rows.length, content };
 }

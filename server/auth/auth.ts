@@ -5,6 +5,7 @@ import { authUserFields, issuesSentence } from '../../lib/validation';
 import type { Db } from '../db/client';
 import type { Env } from '../env';
 import { cliLoginPlugins } from './cli-login';
+import { passwordChangePlugin } from './password-change';
 import { CLIENT_ADDRESS_HEADER, signInLimitsPlugin } from './sign-in-limits';
 
 export type Role = 'admin' | 'developer';
@@ -46,7 +47,11 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] },
     },
     telemetry: { enabled: false },
-    plugins: [...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl }), signInLimitsPlugin({ db: options.db, attemptsPerMinute: env.SIGNIN_ATTEMPTS_PER_MINUTE })],
+    plugins: [
+      ...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl }),
+      signInLimitsPlugin({ db: options.db, attemptsPerMinute: env.SIGNIN_ATTEMPTS_PER_MINUTE }),
+      passwordChangePlugin({ db: options.db }),
+    ],
     rateLimit: {
       enabled: env.NODE_ENV === 'production',
       window: 60,

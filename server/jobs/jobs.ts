@@ -30,6 +30,8 @@ function toJobView(deps: JobReadDeps, job: JobRow) {
   return {
     id: job.id,
     kind: job.kind,
+    /** The recipe's title ("Docker provisioning"), or the kind when this dashboard does not know it. */
+    title: deps.jobs.recipeOf(job.kind)?.title ?? job.kind,
     boxId: job.boxId,
     boxName: job.boxName,
     hostId: job.hostId,
@@ -89,6 +91,56 @@ export async function listJobs(deps: JobReadDeps, user: SessionUser, filter: { b
     take: filter.limit,
   });
   return rows.map((row) => toJobView(deps, row));
+}
+
+/** The jobs page's filters; every one is optional, `startedBy: null` is the dashboard's own jobs (no user). */
+export interface JobFilter {
+  boxId?: string;
+  kind?: string;
+  status?: JobStatus;
+  startedBy?: string | null;
+}
+
+/**
+ * One page of the jobs the user may see, newest first, filtered; `cursor` is the last job of the page before (keyset
+ * paging: a job queued meanwhile never shifts a later page).
+ */
+export async function pageJobs(deps: JobReadDeps, user: SessionUser, query: JobFilter & { cursor?: string; limit: number }) {
+  const { db } = deps;
+  const where = {
+    AND: [
+      query.boxId ? { boxId: query.boxId } : {},
+      query.kind ? { kind: query.kind } : {},
+      query.status ? { status: query.status } : {},
+      query.startedBy !== undefined ? { createdByEmail: query.startedBy } : {},
+      await visibleJobs(db, user),
+    ],
+  };
+  const rows = await db.job.findMany({
+    where,
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: query.limit + 1,
+    ...(query.cursor ? { cursor: { id: query.cursor }, skip: 1 } : {}),
+  });
+  const items = rows.slice(0, query.limit).map((row) => toJobView(deps, row));
+  return { items, nextCursor: rows.length > query.limit ? items[items.length - 1]?.id : undefined };
+}
+
+/** What the jobs page's filters offer: the boxes, kinds and people of the jobs the user may see. */
+export async function jobFilterOptions(deps: JobReadDeps, user: SessionUser) {
+  const { db } = deps;
+  const visible = await visibleJobs(db, user);
+  const [boxes, kinds, starters] = await Promise.all([
+    db.job.findMany({ where: { AND: [visible, { boxId: { not: null } }] }, distinct: ['boxId'], select: { boxId: true, boxName: true }, orderBy: { boxId: 'asc' } }),
+    db.job.findMany({ where: visible, distinct: ['kind'], select: { kind: true }, orderBy: { kind: 'asc' } }),
+    db.job.findMany({ where: visible, distinct: ['createdByEmail'], select: { createdByEmail: true }, orderBy: { createdByEmail: 'asc' } }),
+  ]);
+  return {
+    boxes: boxes.map((row) => ({ id: row.boxId!, name: row.boxName ?? row.boxId! })).sort((a, b) => a.name.localeCompare(b.name)),
+    kinds: kinds.map((row) => ({ kind: row.kind, title: deps.jobs.recipeOf(row.kind)?.title ?? row.kind })),
+    /** Emails; null is the dashboard itself. */
+    startedBy: starters.map((row) => row.createdByEmail),
+  };
 }
 
 export async function getJob(deps: JobReadDeps, user: SessionUser, id: string) {

@@ -79,7 +79,19 @@ export interface Recipe<P, S> {
   readonly params: z.ZodType<P>;
   /** For a recipe that acts on one VM: which one, kept in Job.vmId so the jobs on a VM are found by that column. */
   vmIdOf?(params: P): string;
+  /**
+   * For a recipe whose jobs hold an exclusive key (JobRunner.enqueue's `exclusive`): that key, from what the job runs
+   * on, so a retry of a finished job takes the same key its first run took. Null when the target lacks what it needs.
+   */
+  exclusiveKeyOf?(target: ExclusiveTarget): string | null;
   readonly steps: readonly Step<P, S>[];
+}
+
+/** What a job runs on, as its row records it (Job.boxId, hostId, vmId). */
+export interface ExclusiveTarget {
+  boxId: string | null;
+  hostId: string | null;
+  vmId: string | null;
 }
 
 export type ParsedJobParams<P> = { ok: true; params: P } | { ok: false; problem: string };

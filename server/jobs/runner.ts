@@ -239,6 +239,32 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Runs a failed or cancelled job again: a new job of the same kind, on the same box and host, with the same
+   * parameters, queued by `actor`. It takes its recipe's exclusive key as the first run did, so while another job
+   * holds that key it is refused (CONFLICT) with the sentence that names that job. Audited as job.retry.
+   */
+  async retry(jobId: string, actor: Actor): Promise<string> {
+    const { db } = this.options;
+    const job = await db.job.findUnique({ where: { id: jobId } });
+    if (!job) throw new AppError('NOT_FOUND', 'No such job.');
+    if (job.status !== 'failed' && job.status !== 'cancelled') {
+      throw new AppError('CONFLICT', `Job ${job.id} is ${job.status}: only a failed or cancelled job can be run again.`);
+    }
+    const recipe = this.recipes.get(job.kind);
+    if (!recipe) throw new AppError('BAD_INPUT', `This dashboard does not know jobs of kind "${job.kind}", so it cannot run one again.`);
+    const parsed = parseJobParams(recipe, job.params);
+    if (!parsed.ok) throw new AppError('BAD_INPUT', parsed.problem);
+    const box = job.boxId ? await db.box.findUnique({ where: { id: job.boxId }, select: { id: true, name: true } }) : null;
+    if (job.boxId && !box) throw new AppError('NOT_FOUND', `The box ${job.boxName ?? job.boxId} was removed, so this job cannot run again.`);
+    const host = job.hostId ? await db.host.findUnique({ where: { id: job.hostId }, select: { id: true, name: true } }) : null;
+    if (job.hostId && !host) throw new AppError('NOT_FOUND', `The host ${job.hostName ?? job.hostId} was removed, so this job cannot run again.`);
+    const key = recipe.exclusiveKeyOf?.({ boxId: job.boxId, hostId: job.hostId, vmId: job.vmId }) ?? null;
+    const retryId = await this.enqueue(recipe, { box, host, actor, params: parsed.params, exclusive: key ? { key } : undefined });
+    await recordAudit(db, { actor, action: 'job.retry', box, detail: { jobId: retryId, retryOf: job.id, kind: job.kind, ...hostDetail(host) }, result: 'ok' });
+    return retryId;
+  }
+
   /** Cancels a queued job at once; a running one is interrupted mid-command (here, or by its own runner elsewhere). */
   async cancel(jobId: string, actor: Actor): Promise<CancelOutcome> {
     const { db, queue } = this.options;

@@ -24,6 +24,7 @@ import {
   writeBackScript,
   type GuestFacts,
 } from './guest';
+import { mountsJobKey } from './measure';
 import { validatePolicy, type MountSpec } from './policy';
 
 /**
@@ -366,6 +367,7 @@ export const mountApplyRecipe: Recipe<MountApplyParams, ApplyState> = {
   needs: { box: true, host: false },
   title: 'Apply mounts',
   params: mountApplyParams,
+  exclusiveKeyOf: ({ boxId }) => boxId && mountsJobKey(boxId),
   steps: [readPolicy, hostFolders, shares, probeGuest, mount, record],
 };
 

@@ -153,11 +153,17 @@ async function measureIn(ctx: Ctx, dir: string, target: { transport: string; mod
   await ctx.log(`${dir} (${target.transport}, ${target.mode}): ${runs.map((r) => `${r.workload} ${r.phase} ${Math.round(r.durationMs)} ms`).join(', ')}`);
 }
 
+/** Applying and measuring mounts exclude each other on a box: both remount its shared folders. */
+export function mountsJobKey(boxId: string): string {
+  return `mounts:${boxId}`;
+}
+
 export const measureRecipe: Recipe<MeasureParams, MeasureState> = {
   kind: 'mounts.measure',
   needs: { box: true, host: false },
   title: 'Measure mounts',
   params: measureParams,
+  exclusiveKeyOf: ({ boxId }) => boxId && mountsJobKey(boxId),
   steps: [
     probeStep('Look at the box', async (ctx: Ctx) => {
       const uid = await ctx.exec(sh`id -u`);

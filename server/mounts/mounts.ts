@@ -10,7 +10,7 @@ import { AppError } from '../errors';
 import type { Exclusive, JobRunner } from '../jobs/runner';
 import { compileBoxPolicy, mountApplyRecipe, specOf, writeBackDelegatedMounts } from './apply-recipe';
 import { compilePolicy } from './compile';
-import { measureParams, measureRecipe, recommend } from './measure';
+import { measureParams, measureRecipe, mountsJobKey, recommend } from './measure';
 import { exportPolicyYaml, hostFolderTransports, importPolicyYaml, validatePolicy, type MountSpec } from './policy';
 
 /** Domain functions behind server/trpc/mounts.ts. Seeing follows box access; editing, applying and measuring need an admin or the box's owner. */
@@ -110,10 +110,9 @@ export function previewPolicy(input: unknown[]) {
   return compilePolicy(validatePolicy(input));
 }
 
-/** Applying and measuring mounts exclude each other on a box: both remount its shared folders. */
 function mountsExclusive(box: { id: string; name: string }): Exclusive {
   return {
-    key: `mounts:${box.id}`,
+    key: mountsJobKey(box.id),
     busy: (holder) => `Mounts are already being applied or measured on ${box.name} (job ${holder.id}, ${holder.status}); wait for that job first.`,
   };
 }

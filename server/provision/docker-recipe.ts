@@ -234,11 +234,17 @@ const userAccess: DockerStep = probeStep('Check the SSH user can use Docker', as
   await ctx.log(`${boxOf(ctx).sshUser} can use Docker ${result.stdout.trim()} from its next login on.`);
 });
 
+/** One Docker provisioning at a time per box: two would fight over its package manager. */
+export function dockerJobKey(boxId: string): string {
+  return `docker:${boxId}`;
+}
+
 export const dockerRecipe: Recipe<DockerParams, DockerState> = {
   kind: 'docker',
   needs: { box: true, host: false },
   title: 'Docker provisioning',
   params: dockerParams,
+  exclusiveKeyOf: ({ boxId }) => boxId && dockerJobKey(boxId),
   // daemon.json before the install: dockerd then starts once, with it, instead of starting and restarting.
   steps: [detect, sudo, daemonJson, install, start, group, userAccess, installDeveloperKeys],
 };

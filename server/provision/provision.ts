@@ -4,7 +4,7 @@ import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
 import type { JobRunner } from '../jobs/runner';
-import { dockerParams, dockerRecipe } from './docker-recipe';
+import { dockerJobKey, dockerParams, dockerRecipe } from './docker-recipe';
 
 export const provisionDockerInput = dockerParams.extend(boxIdInput.shape);
 
@@ -21,7 +21,7 @@ export async function provisionDocker(
     actor,
     params,
     exclusive: {
-      key: `docker:${box.id}`,
+      key: dockerJobKey(box.id),
       busy: (holder) => `Docker provisioning is already ${holder.status} on ${box.name} (job ${holder.id}); wait for it or cancel it first.`,
     },
   });

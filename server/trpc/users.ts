@@ -1,22 +1,31 @@
 import { idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
-import { createUser, createUserInput, deleteUser, listUsers, setRole, setRoleInput } from '../users/users';
+import { createUser, createUserInput, deleteUser, listUsers, mustChangePassword, requireNewPassword, setRole, setRoleInput } from '../users/users';
 import { adminProcedure, authedProcedure, router } from './init';
 
 export const usersRouter = router({
-  me: authedProcedure.query(({ ctx }) => ctx.user),
+  /** The signed-in user, and whether they must choose a new password before anything else. */
+  me: authedProcedure.query(async ({ ctx }) => ({ ...ctx.user, mustChangePassword: await mustChangePassword(ctx.services.db, ctx.user.id) })),
 
   list: adminProcedure.query(({ ctx }) => listUsers(ctx.services.db)),
 
   create: adminProcedure.input(createUserInput).mutation(async ({ ctx, input }) => {
-    const user = await createUser(ctx.services.db, input);
-    await recordAudit(ctx.services.db, { actor: ctx.user, action: 'user.create', detail: { email: user.email, role: user.role }, result: 'ok' });
+    const { requireNewPassword, ...fields } = input;
+    const user = await createUser(ctx.services.db, { ...fields, mustChangePassword: requireNewPassword });
+    await recordAudit(ctx.services.db, { actor: ctx.user, action: 'user.create', detail: { email: user.email, role: user.role, requireNewPassword }, result: 'ok' });
     return user;
   }),
 
   setRole: adminProcedure.input(setRoleInput).mutation(async ({ ctx, input }) => {
     const user = await setRole(ctx.services.db, input.id, input.role);
     await recordAudit(ctx.services.db, { actor: ctx.user, action: 'user.role', detail: { email: user.email, role: user.role }, result: 'ok' });
+    return user;
+  }),
+
+  /** The user chooses a new password at their next sign-in, before anything else. */
+  requireNewPassword: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
+    const user = await requireNewPassword(ctx.services.db, input.id);
+    await recordAudit(ctx.services.db, { actor: ctx.user, action: 'user.require-new-password', detail: { email: user.email }, result: 'ok' });
     return user;
   }),
 

@@ -11,12 +11,21 @@ export interface NewUser {
   name: string;
   password: string;
   role: Role;
+  /** The user must choose a new password at their first sign-in (the dashboard asks this for accounts admins create). */
+  mustChangePassword?: boolean;
 }
 
-export const createUserInput = z.object({ email, name: displayName, password, role: z.enum(roles) });
+export const createUserInput = z.object({
+  email,
+  name: displayName,
+  password,
+  role: z.enum(roles),
+  /** Off only when the admin handed over a password the user keeps (tests sign in with the one they set). */
+  requireNewPassword: z.boolean().default(true),
+});
 export const setRoleInput = idInput.extend({ role: z.enum(roles) });
 
-const publicUserFields = { id: true, email: true, name: true, role: true, createdAt: true } as const;
+const publicUserFields = { id: true, email: true, name: true, role: true, mustChangePassword: true, createdAt: true } as const;
 
 /** Creates a user with a better-auth credential account (the same rows its sign-up would write). */
 export async function createUser(db: Db, input: NewUser) {
@@ -27,7 +36,7 @@ export async function createUser(db: Db, input: NewUser) {
   const id = randomUUID();
   const passwordHash = await hashPassword(input.password);
   const [user] = await db.$transaction([
-    db.user.create({ data: { id, email, name: input.name, role: input.role }, select: publicUserFields }),
+    db.user.create({ data: { id, email, name: input.name, role: input.role, mustChangePassword: input.mustChangePassword ?? false }, select: publicUserFields }),
     db.account.create({ data: { id: randomUUID(), accountId: id, providerId: 'credential', userId: id, password: passwordHash } }),
   ]);
   return user;
@@ -48,6 +57,19 @@ export async function setRole(db: Db, userId: string, role: Role) {
     throw new AppError('CONFLICT', 'This is the last admin; make another user admin first.');
   }
   return db.user.update({ where: { id: userId }, data: { role }, select: publicUserFields });
+}
+
+/** The user chooses a new password at their next sign-in (and now, if signed in: the pages send them there first). */
+export async function requireNewPassword(db: Db, userId: string) {
+  const user = await db.user.findUnique({ where: { id: userId } });
+  if (!user) throw new AppError('NOT_FOUND', 'That user does not exist any more.');
+  return db.user.update({ where: { id: userId }, data: { mustChangePassword: true }, select: publicUserFields });
+}
+
+/** Whether the user still has to choose a new password (users.me; the pages send them to /password first). */
+export async function mustChangePassword(db: Db, userId: string): Promise<boolean> {
+  const user = await db.user.findUnique({ where: { id: userId }, select: { mustChangePassword: true } });
+  return user?.mustChangePassword ?? false;
 }
 
 export async function deleteUser(db: Db, userId: string, actingUserId: string) {

@@ -5,7 +5,7 @@ import type { VmInfo, VmRef } from '../hypervisors/driver';
 import { describeState } from '../hypervisors/common';
 import { actionRules, DEFAULT_STOP_TIMEOUT_SECONDS, lifecycleKind, refusal, vmActions, type VmAction } from './rules';
 import { delegatedWriteBackStep } from '../mounts/apply-recipe';
-import { earlierVmJob, findVm, jobDriver, waitForBoxSsh } from './steps';
+import { earlierVmJob, findVm, jobDriver, vmJobKey, waitForBoxSsh } from './steps';
 
 /**
  * One recipe per lifecycle action (vm.start, vm.stop, ...). A job runs on the VM's host, and on its box too when
@@ -156,6 +156,7 @@ function lifecycleRecipe(action: VmAction): Recipe<VmActionParams, object> {
     title: `VM ${action}`,
     params: vmActionParams,
     vmIdOf: (params) => params.vmId,
+    exclusiveKeyOf: ({ hostId, vmId }) => (hostId && vmId ? vmJobKey(hostId, vmId) : null),
     steps: [oneAtATime, ...(stops ? [writeBackBeforeStopping()] : []), actionStep(action), ...(wakes ? [waitForSsh] : [])],
   };
 }

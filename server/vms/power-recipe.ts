@@ -41,7 +41,14 @@ function powerStep(action: PowerAction): Step<PowerParams, object> {
   };
 }
 
+/** One reboot or power-off at a time per box. */
+export function boxPowerJobKey(boxId: string): string {
+  return `box-power:${boxId}`;
+}
+
+const powerKeyOf: Recipe<PowerParams, object>['exclusiveKeyOf'] = ({ boxId }) => boxId && boxPowerJobKey(boxId);
+
 export const powerRecipes: Record<PowerAction, Recipe<PowerParams, object>> = {
-  reboot: { kind: 'box.reboot', needs: { box: true, host: false }, title: 'Reboot', params: powerParams, steps: [powerStep('reboot')] },
-  poweroff: { kind: 'box.poweroff', needs: { box: true, host: false }, title: 'Power off', params: powerParams, steps: [powerStep('poweroff')] },
+  reboot: { kind: 'box.reboot', needs: { box: true, host: false }, title: 'Reboot', params: powerParams, exclusiveKeyOf: powerKeyOf, steps: [powerStep('reboot')] },
+  poweroff: { kind: 'box.poweroff', needs: { box: true, host: false }, title: 'Power off', params: powerParams, exclusiveKeyOf: powerKeyOf, steps: [powerStep('poweroff')] },
 };

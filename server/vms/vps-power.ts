@@ -5,7 +5,7 @@ import { getBoxRow } from '../boxes/boxes';
 import { AppError } from '../errors';
 import type { JobRunner } from '../jobs/runner';
 import type { VmDeps } from './lifecycle';
-import { powerActions, powerRecipes } from './power-recipe';
+import { boxPowerJobKey, powerActions, powerRecipes } from './power-recipe';
 
 /** Plain SSH boxes (VPS): reboot or power off from inside, as a job (power-recipe.ts). */
 
@@ -25,7 +25,7 @@ export async function boxPower(deps: Pick<VmDeps, 'db'> & { jobs: Pick<JobRunner
     box: { id: box.id, name: box.name },
     actor: user,
     params: {},
-    exclusive: { key: `box-power:${box.id}`, busy: (holder) => `${box.name} is already being rebooted or powered off (job ${holder.id}).` },
+    exclusive: { key: boxPowerJobKey(box.id), busy: (holder) => `${box.name} is already being rebooted or powered off (job ${holder.id}).` },
   });
   return { jobId };
 }

@@ -1,6 +1,9 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
+import { ChangeOwnPassword } from '../../../components/change-password';
+import { ConfirmDialog } from '../../../components/confirm-dialog';
+import { failed, succeeded } from '../../../components/toasts';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, CopyText, ErrorNote, Field, Input, PageHeader, Textarea } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -10,8 +13,8 @@ function SshKeys() {
   const queryClient = useQueryClient();
   const keys = useQuery(trpc.profile.keys.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.keys.list.queryKey() });
-  const add = useMutation(trpc.profile.keys.add.mutationOptions({ onSuccess: invalidate }));
-  const remove = useMutation(trpc.profile.keys.remove.mutationOptions({ onSettled: invalidate }));
+  const add = useMutation(trpc.profile.keys.add.mutationOptions({ onSuccess: () => void invalidate().then(() => succeeded('Key added.')), onError: failed }));
+  const remove = useMutation(trpc.profile.keys.remove.mutationOptions({ onSuccess: () => succeeded('Key removed.'), onError: failed, onSettled: invalidate }));
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -38,13 +41,17 @@ function SshKeys() {
                 </div>
                 <div className="text-xs text-slate-500">added {formatWhen(key.createdAt)}</div>
               </div>
-              <Button
-                variant="ghost"
-                disabled={remove.isPending}
-                onClick={() => window.confirm(`Remove the key "${key.name}"? Boxes keep it until they are provisioned again.`) && remove.mutate({ id: key.id })}
-              >
-                Remove
-              </Button>
+              <ConfirmDialog
+                trigger={
+                  <Button variant="ghost" disabled={remove.isPending}>
+                    Remove
+                  </Button>
+                }
+                title={`Remove the key "${key.name}"?`}
+                description="Boxes keep it until they are provisioned again."
+                confirmLabel="Remove key"
+                onConfirm={() => remove.mutate({ id: key.id })}
+              />
             </li>
           ))}
         </ul>
@@ -80,8 +87,8 @@ function ApiTokens() {
   const queryClient = useQueryClient();
   const tokens = useQuery(trpc.profile.tokens.list.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.profile.tokens.list.queryKey() });
-  const create = useMutation(trpc.profile.tokens.create.mutationOptions({ onSuccess: invalidate }));
-  const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSettled: invalidate }));
+  const create = useMutation(trpc.profile.tokens.create.mutationOptions({ onSuccess: invalidate, onError: failed }));
+  const revoke = useMutation(trpc.profile.tokens.revoke.mutationOptions({ onSuccess: () => succeeded('Token revoked.'), onError: failed, onSettled: invalidate }));
   // The new token lives only in this component's state: it is shown once and gone on reload.
   const [created, setCreated] = useState<{ token: string; cliCommand: string; name: string } | null>(null);
   const cliInstall = useQuery(trpc.connect.cliInstall.queryOptions());
@@ -152,13 +159,17 @@ function ApiTokens() {
                   {token.revokedAt ? (
                     <span className="text-xs text-slate-500">revoked {formatWhen(token.revokedAt)}</span>
                   ) : (
-                    <Button
-                      variant="ghost"
-                      disabled={revoke.isPending}
-                      onClick={() => window.confirm(`Revoke the token "${token.name}"? The CLI using it stops working.`) && revoke.mutate({ id: token.id })}
-                    >
-                      Revoke
-                    </Button>
+                    <ConfirmDialog
+                      trigger={
+                        <Button variant="ghost" disabled={revoke.isPending}>
+                          Revoke
+                        </Button>
+                      }
+                      title={`Revoke the token "${token.name}"?`}
+                      description="The CLI using it stops working at once."
+                      confirmLabel="Revoke token"
+                      onConfirm={() => revoke.mutate({ id: token.id })}
+                    />
                   )}
                 </td>
               </tr>
@@ -196,6 +207,7 @@ export default function ProfilePage() {
       <div className="grid gap-6 lg:grid-cols-2">
         <SshKeys />
         <ApiTokens />
+        <ChangeOwnPassword />
       </div>
     </>
   );

@@ -1,45 +1,11 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { authClient } from '../../../components/auth-client';
+import { ConfirmDialog } from '../../../components/confirm-dialog';
+import { failed, succeeded } from '../../../components/toasts';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, ErrorNote, Field, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
-
-function ChangeOwnPassword() {
-  const [message, setMessage] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  async function submit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = event.currentTarget;
-    const data = new FormData(form);
-    setError(null);
-    setMessage(null);
-    const result = await authClient.changePassword({
-      currentPassword: String(data.get('currentPassword')),
-      newPassword: String(data.get('newPassword')),
-      revokeOtherSessions: true,
-    });
-    if (result.error) setError(result.error.message ?? 'The password was not changed.');
-    else {
-      setMessage('Password changed; your other sessions were signed out.');
-      form.reset();
-    }
-  }
-  return (
-    <Card title="Your password">
-      <form onSubmit={submit} className="space-y-3" aria-label="Change your password">
-        <Field label="Current password">{(id) => <Input id={id} name="currentPassword" type="password" autoComplete="current-password" required />}</Field>
-        <Field label="New password" hint="At least 10 characters.">
-          {(id, d) => <Input id={id} name="newPassword" type="password" autoComplete="new-password" minLength={10} required aria-describedby={d} />}
-        </Field>
-        <ErrorNote error={error} />
-        {message && <p role="status" className="text-sm text-emerald-700">{message}</p>}
-        <Button type="submit">Change password</Button>
-      </form>
-    </Card>
-  );
-}
 
 export default function UsersPage() {
   const trpc = useTRPC();
@@ -47,9 +13,14 @@ export default function UsersPage() {
   const users = useQuery(trpc.users.list.queryOptions());
   const me = useQuery(trpc.users.me.queryOptions());
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.users.list.queryKey() });
-  const create = useMutation(trpc.users.create.mutationOptions({ onSuccess: invalidate }));
-  const setRole = useMutation(trpc.users.setRole.mutationOptions({ onSettled: invalidate }));
-  const remove = useMutation(trpc.users.delete.mutationOptions({ onSettled: invalidate }));
+  const create = useMutation(trpc.users.create.mutationOptions({ onSuccess: (user) => void invalidate().then(() => succeeded(`${user.email} added.`)), onError: failed }));
+  const setRole = useMutation(trpc.users.setRole.mutationOptions({ onSuccess: (user) => succeeded(`${user.email} is now ${user.role}.`), onError: failed, onSettled: invalidate }));
+  const remove = useMutation(trpc.users.delete.mutationOptions({ onSuccess: () => succeeded('User deleted.'), onError: failed, onSettled: invalidate }));
+  const requireNew = useMutation(
+    trpc.users.requireNewPassword.mutationOptions({ onSuccess: (user) => succeeded(`${user.email} chooses a new password at the next sign-in.`), onError: failed, onSettled: invalidate }),
+  );
+  /** A role change waiting for its confirmation. */
+  const [roleChange, setRoleChange] = useState<{ id: string; email: string; role: 'admin' | 'developer' } | null>(null);
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -61,6 +32,7 @@ export default function UsersPage() {
         name: String(data.get('name')),
         password: String(data.get('password')),
         role: data.get('role') === 'admin' ? 'admin' : 'developer',
+        requireNewPassword: data.get('requireNewPassword') === 'on',
       },
       { onSuccess: () => form.reset() },
     );
@@ -72,7 +44,7 @@ export default function UsersPage() {
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="lg:col-span-2">
           <Card>
-            <ErrorNote error={users.error ?? setRole.error ?? remove.error} />
+            <ErrorNote error={users.error ?? setRole.error ?? remove.error ?? requireNew.error} />
             <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Users">
               <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
                 <tr>
@@ -93,7 +65,7 @@ export default function UsersPage() {
                       <Select
                         aria-label={`Role of ${u.email}`}
                         value={u.role}
-                        onChange={(e) => setRole.mutate({ id: u.id, role: e.target.value === 'admin' ? 'admin' : 'developer' })}
+                        onChange={(e) => setRoleChange({ id: u.id, email: u.email, role: e.target.value === 'admin' ? 'admin' : 'developer' })}
                         className="max-w-36"
                       >
                         <option value="admin">admin</option>
@@ -102,16 +74,40 @@ export default function UsersPage() {
                     </td>
                     <td className="py-2 text-slate-600">{formatWhen(u.createdAt)}</td>
                     <td className="py-2 text-right">
-                      {u.id !== me.data?.id && (
-                        <Button variant="ghost" onClick={() => window.confirm(`Delete ${u.email}?`) && remove.mutate({ id: u.id })}>
-                          Delete
+                      {u.mustChangePassword ? (
+                        <span className="text-xs text-slate-500">new password pending</span>
+                      ) : (
+                        <Button variant="ghost" onClick={() => requireNew.mutate({ id: u.id })} disabled={requireNew.isPending}>
+                          Require new password
                         </Button>
+                      )}
+                      {u.id !== me.data?.id && (
+                        <ConfirmDialog
+                          trigger={<Button variant="ghost">Delete</Button>}
+                          title={`Delete ${u.email}?`}
+                          description="Their account, sessions, SSH keys and API tokens are removed; boxes they were given lose them as a member."
+                          confirmLabel="Delete user"
+                          onConfirm={() => remove.mutate({ id: u.id })}
+                        />
                       )}
                     </td>
                   </tr>
                 ))}
               </tbody>
             </table>
+            <ConfirmDialog
+              open={roleChange !== null}
+              onOpenChange={(open) => !open && setRoleChange(null)}
+              title={roleChange ? `Make ${roleChange.email} ${roleChange.role === 'admin' ? 'an admin' : 'a developer'}?` : ''}
+              description={
+                roleChange?.role === 'admin'
+                  ? 'Admins manage every box, host and user, and read the audit log.'
+                  : 'Developers see only the boxes they own or were given; this user loses every other box.'
+              }
+              confirmLabel="Change role"
+              destructive={roleChange?.role !== 'admin'}
+              onConfirm={() => roleChange && setRole.mutate({ id: roleChange.id, role: roleChange.role })}
+            />
           </Card>
         </div>
         <div className="space-y-6">
@@ -130,13 +126,16 @@ export default function UsersPage() {
                   </Select>
                 )}
               </Field>
+              <label className="flex items-center gap-2 text-sm text-slate-700">
+                <input type="checkbox" name="requireNewPassword" defaultChecked className="rounded border-slate-300" />
+                They choose a new password at their first sign-in
+              </label>
               <ErrorNote error={create.error} />
               <Button type="submit" disabled={create.isPending}>
                 Add user
               </Button>
             </form>
           </Card>
-          <ChangeOwnPassword />
         </div>
       </div>
     </>

@@ -10,6 +10,8 @@ import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { VmCard } from '../../../../components/vms/vm-card';
 import { Fact } from '../../../../components/fact';
+import { ConfirmDialog } from '../../../../components/confirm-dialog';
+import { failed, succeeded } from '../../../../components/toasts';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
@@ -46,8 +48,10 @@ export default function BoxPage() {
     trpc.boxes.delete.mutationOptions({
       onSuccess: async () => {
         await invalidate();
+        succeeded('Box removed from Boxyard.');
         router.push('/');
       },
+      onError: failed,
     }),
   );
 
@@ -71,15 +75,18 @@ export default function BoxPage() {
           {refresh.isPending ? 'Gathering facts…' : 'Refresh facts'}
         </Button>
         {isAdmin && (
-          <Button
-            variant="danger"
-            disabled={remove.isPending}
-            onClick={() => {
-              if (window.confirm(`Remove ${b.name} from Boxyard? Nothing on the box itself is changed.`)) remove.mutate({ id });
-            }}
-          >
-            Remove
-          </Button>
+          <ConfirmDialog
+            trigger={
+              <Button variant="danger" disabled={remove.isPending}>
+                Remove
+              </Button>
+            }
+            title={`Remove ${b.name} from Boxyard?`}
+            description="Its terminals and tunnels end, and its jobs' records stay. Nothing on the box itself is changed."
+            confirmLabel="Remove box"
+            typeToConfirm={b.name}
+            onConfirm={() => remove.mutate({ id })}
+          />
         )}
       </PageHeader>
 

@@ -10,6 +10,8 @@ import { Fact } from '../../../../components/fact';
 import { ImportVmForm } from '../../../../components/vms/import-vm-form';
 import { TemplateForm } from '../../../../components/vms/template-form';
 import { StopTimeoutField, VmButtons } from '../../../../components/vms/vm-buttons';
+import { ConfirmDialog } from '../../../../components/confirm-dialog';
+import { failed, jobQueued, succeeded } from '../../../../components/toasts';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { formatBytes, formatWhen } from '../../../../lib/format';
@@ -37,7 +39,11 @@ export default function HostPage() {
   const [lastJob, setLastJob] = useState<string | null>(null);
   const act = useMutation(
     trpc.vms.hostAction.mutationOptions({
-      onSuccess: ({ jobId }) => setLastJob(jobId),
+      onSuccess: ({ jobId }) => {
+        setLastJob(jobId);
+        jobQueued({ jobId });
+      },
+      onError: failed,
       onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.vms.onHost.queryKey({ hostId: id }) }),
     }),
   );
@@ -45,8 +51,10 @@ export default function HostPage() {
     trpc.hosts.delete.mutationOptions({
       onSuccess: async () => {
         await queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+        succeeded('Host deleted.');
         router.push('/hosts');
       },
+      onError: failed,
     }),
   );
 
@@ -70,15 +78,18 @@ export default function HostPage() {
         >
           {vms.isFetching ? 'Refreshing…' : 'Refresh'}
         </Button>
-        <Button
-          variant="danger"
-          onClick={() => {
-            if (window.confirm(`Delete the host ${h.name}? Its VMs are not touched.`)) remove.mutate({ id });
-          }}
-          disabled={remove.isPending}
-        >
-          Delete host
-        </Button>
+        <ConfirmDialog
+          trigger={
+            <Button variant="danger" disabled={remove.isPending}>
+              Delete host
+            </Button>
+          }
+          title={`Delete the host ${h.name}?`}
+          description="Boxyard forgets the host and its sign-in. Its VMs are not touched."
+          confirmLabel="Delete host"
+          typeToConfirm={h.name}
+          onConfirm={() => remove.mutate({ id })}
+        />
       </PageHeader>
       <ErrorNote error={remove.error} />
 
