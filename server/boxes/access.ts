@@ -1,4 +1,5 @@
 import type { Role } from '../auth/auth';
+import type { Db } from '../db/client';
 
 /** The signed-in user as every server function sees it. */
 export interface SessionUser {
@@ -14,10 +15,22 @@ export function sessionUserOf(row: { id: string; email: string; name: string; ro
 }
 
 /**
- * Prisma filter for the boxes a user may reach: all for admins; owned or shared for developers. The one access check
- * on a box is getBoxRow (boxes.ts), which returns the row it checked; tRPC's boxProcedure puts that row in ctx.box.
+ * Prisma filter for the boxes a user may reach, the one access rule: all for admins; for a developer the boxes they
+ * own, are a member of, or reach through one of their groups (a box given to the group, or a box with one of the
+ * group's tags). The one access check on a box is getBoxRow (boxes.ts), which returns the row it checked; tRPC's
+ * boxProcedure puts that row in ctx.box. Read afresh on every call, so the AccessWatch's recheck sees a change of
+ * groups (the provider's, at a sign-in, or an admin's) as soon as it is written.
  */
-export function reachableBoxes(user: SessionUser) {
+export async function reachableBoxes(db: Db, user: SessionUser) {
   if (user.role === 'admin') return {};
-  return { OR: [{ ownerId: user.id }, { members: { some: { userId: user.id } } }] };
+  const groupTags = await db.groupTag.findMany({ where: { group: { members: { some: { userId: user.id } } } }, select: { tag: true }, distinct: ['tag'] });
+  return {
+    OR: [
+      { ownerId: user.id },
+      { members: { some: { userId: user.id } } },
+      { groups: { some: { group: { members: { some: { userId: user.id } } } } } },
+      // Box.tags is a JSON array of tags (lowercase, no quotes: lib/validation's tag), so a quoted tag matches one whole tag
+      ...groupTags.map(({ tag }) => ({ tags: { contains: JSON.stringify(tag) } })),
+    ],
+  };
 }
