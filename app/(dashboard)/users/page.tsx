@@ -41,6 +41,29 @@ function ChangeOwnPassword() {
   );
 }
 
+/** Password sign-in on or off, once single sign-on is configured (the recovery script turns it back on). */
+function PasswordSignIn() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const options = useQuery(trpc.signIn.options.queryOptions());
+  const set = useMutation(trpc.signIn.setPassword.mutationOptions({ onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.signIn.options.queryKey() }) }));
+  if (!options.data?.provider) return null;
+  const enabled = options.data.password;
+  return (
+    <Card title="Password sign-in">
+      <p className="mb-3 text-sm text-slate-600">
+        {enabled
+          ? `On: people may sign in with a password as well as with ${options.data.provider.name}.`
+          : `Off: everyone signs in with ${options.data.provider.name}. On the server, npx tsx scripts/password-sign-in-on.ts turns it back on.`}
+      </p>
+      <ErrorNote error={set.error} />
+      <Button variant={enabled ? 'ghost' : 'primary'} disabled={set.isPending} onClick={() => set.mutate({ enabled: !enabled })}>
+        {enabled ? 'Turn password sign-in off' : 'Turn password sign-in on'}
+      </Button>
+    </Card>
+  );
+}
+
 export default function UsersPage() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -50,6 +73,7 @@ export default function UsersPage() {
   const create = useMutation(trpc.users.create.mutationOptions({ onSuccess: invalidate }));
   const setRole = useMutation(trpc.users.setRole.mutationOptions({ onSettled: invalidate }));
   const remove = useMutation(trpc.users.delete.mutationOptions({ onSettled: invalidate }));
+  const endAll = useMutation(trpc.users.endAllSessions.mutationOptions());
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -72,7 +96,12 @@ export default function UsersPage() {
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="lg:col-span-2">
           <Card>
-            <ErrorNote error={users.error ?? setRole.error ?? remove.error} />
+            <ErrorNote error={users.error ?? setRole.error ?? remove.error ?? endAll.error} />
+            {endAll.data && (
+              <p role="status" className="mb-2 text-sm text-slate-600">
+                Ended {endAll.data.sessions} session(s) and revoked {endAll.data.tokens} API token(s).
+              </p>
+            )}
             <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Users">
               <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
                 <tr>
@@ -101,7 +130,16 @@ export default function UsersPage() {
                       </Select>
                     </td>
                     <td className="py-2 text-slate-600">{formatWhen(u.createdAt)}</td>
-                    <td className="py-2 text-right">
+                    <td className="space-x-1 py-2 text-right whitespace-nowrap">
+                      <Button
+                        variant="ghost"
+                        onClick={() =>
+                          window.confirm(`End every session and API token of ${u.email}? Their terminals and tunnels close; they sign in again.`) &&
+                          endAll.mutate({ id: u.id })
+                        }
+                      >
+                        End sessions
+                      </Button>
                       {u.id !== me.data?.id && (
                         <Button variant="ghost" onClick={() => window.confirm(`Delete ${u.email}?`) && remove.mutate({ id: u.id })}>
                           Delete
@@ -136,6 +174,7 @@ export default function UsersPage() {
               </Button>
             </form>
           </Card>
+          <PasswordSignIn />
           <ChangeOwnPassword />
         </div>
       </div>
