@@ -59,8 +59,8 @@ const envSchema = z
     BOXYARD_METRICS_TOKEN: z.string().min(16).optional(),
     /** OpenID Connect sign-in (README "Single sign-on and groups"): all of it is off unless OIDC_ISSUER is set. */
     OIDC_ISSUER: z.url('OIDC_ISSUER must be the provider\'s issuer URL, such as https://login.example.com/realms/team.').optional(),
-    OIDC_CLIENT_ID: z.string().min(1).optional(),
-    OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+    OIDC_CLIENT_ID: z.string().min(1, 'OIDC_CLIENT_ID is empty: give the client id registered at the provider.').optional(),
+    OIDC_CLIENT_SECRET: z.string().min(1, "OIDC_CLIENT_SECRET is empty: give the client's secret from the provider.").optional(),
     OIDC_SCOPES: z.string().default('openid email profile'),
     /** Shown on the sign-in page as "Sign in with <name>". */
     OIDC_PROVIDER_NAME: z.string().min(1).max(40).default('single sign-on'),

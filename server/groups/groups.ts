@@ -91,13 +91,14 @@ export async function syncProviderGroups(
   const wanted = [...new Set(claim.groups.map((name) => name.trim()).filter((name) => groupName.safeParse(name).success))];
   const current = await db.groupMember.findMany({ where: { userId: user.id, group: { source: 'provider' } }, select: { group: { select: { id: true, name: true } } } });
   const currentNames = new Set(current.map((member) => member.group.name));
-  const joined = wanted.filter((name) => !currentNames.has(name));
   const left = current.filter((member) => !wanted.includes(member.group.name)).map((member) => member.group);
-
-  for (const name of joined) {
+  const joined: string[] = [];
+  for (const name of wanted.filter((name) => !currentNames.has(name))) {
     // A group an admin made with the provider's name stays the admin's: joining it is not the provider's to decide.
     const group = await db.group.upsert({ where: { name }, create: { name, source: 'provider' }, update: {}, select: { id: true, source: true } });
-    if (group.source === 'provider') await db.groupMember.upsert({ where: { groupId_userId: { groupId: group.id, userId: user.id } }, create: { groupId: group.id, userId: user.id }, update: {} });
+    if (group.source !== 'provider') continue;
+    await db.groupMember.upsert({ where: { groupId_userId: { groupId: group.id, userId: user.id } }, create: { groupId: group.id, userId: user.id }, update: {} });
+    joined.push(name);
   }
   if (left.length) await db.groupMember.deleteMany({ where: { userId: user.id, groupId: { in: left.map((group) => group.id) } } });
 
