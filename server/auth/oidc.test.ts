@@ -9,6 +9,10 @@ import { startBackend, type Backend } from '../../testing/helpers/terminals';
 import { listBoxes } from '../boxes/boxes';
 import { sessionUserOf } from '../boxes/access';
 import { createGroup, saveGroup } from '../groups/groups';
+import { appRouter } from '../trpc/router';
+import { httpRequest } from '../../testing/helpers/http';
+import { runProcess, TSX } from '../../testing/helpers/process';
+import { setPasswordSignIn } from './password-sign-in';
 
 const user = (email: string, groups: string[], verified = true): FixtureUser => ({ email, email_verified: verified, name: email.split('@')[0]!, groups });
 
@@ -144,6 +148,53 @@ describe('single sign-on through a real OpenID Connect provider', () => {
     provider.setIdToken('as-issued');
     expect(await db.user.findUnique({ where: { email: 'dave@team.test' } })).toBeNull();
   }, 60_000);
+});
+
+describe('password sign-in turned off', () => {
+  let provider: OidcProvider;
+  let dashboard: Dashboard;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    provider = await startOidcProvider(`http://127.0.0.1:${port}`, { erin: user('erin@team.test', []) });
+    dashboard = await dashboardFor(provider, port);
+  }, 60_000);
+  afterAll(async () => {
+    await dashboard?.backend.stop();
+    await provider?.stop();
+  });
+
+  const passwordSignIn = () =>
+    httpRequest(`${dashboard.url}/api/auth/sign-in/email`, { method: 'POST', headers: { origin: dashboard.url }, body: { email: dashboard.backend.admin.user.email, password: 'terminal-test-password' } });
+
+  it('refuses passwords in a sentence while single sign-on still works; the recovery script turns them back on', async () => {
+    const { services, admin } = dashboard.backend;
+    const asAdmin = appRouter.createCaller({ services, user: admin.user });
+    expect(await asAdmin.signIn.options()).toEqual({ provider: { id: 'oidc', name: 'Test IdP' }, password: true });
+    await asAdmin.signIn.setPassword({ enabled: false });
+    expect(await asAdmin.signIn.options()).toEqual({ provider: { id: 'oidc', name: 'Test IdP' }, password: false });
+
+    const refused = await passwordSignIn();
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ message: 'Password sign-in is turned off on this dashboard; use "Sign in with Test IdP".' });
+    expect((await signInThroughProvider(dashboard.url, 'erin')).landedOn).toBe('/');
+
+    const recovery = await runProcess(TSX, ['scripts/password-sign-in-on.ts'], {
+      env: { ...process.env, DATABASE_URL: services.env.databaseUrl, BOXYARD_DATA_DIR: services.env.dataDir, BOXYARD_URL: dashboard.url, ...provider.dashboardEnv() },
+    });
+    expect(recovery).toMatchObject({ code: 0, stdout: `Password sign-in is on again for the dashboard at ${dashboard.url}.\n` });
+    expect((await passwordSignIn()).status).toBe(200);
+    expect((await auditOf(dashboard, 'auth.password-signin')).map((event) => [event.actorEmail, JSON.parse(event.detail)])).toEqual([
+      [admin.user.email, { enabled: false }],
+      [null, { enabled: true }],
+    ]);
+  }, 60_000);
+
+  it('cannot be turned off without single sign-on configured', async () => {
+    await expect(setPasswordSignIn(dashboard.backend.services.db, dashboard.backend.admin.user, { enabled: false, ssoConfigured: false })).rejects.toThrow(
+      'Password sign-in can be turned off only once single sign-on is configured (OIDC_ISSUER and its client).',
+    );
+  });
 });
 
 describe('single sign-on misconfigured', () => {
