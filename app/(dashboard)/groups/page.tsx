@@ -6,6 +6,21 @@ import { Button, Card, ErrorNote, Field, Input, PageHeader } from '../../../comp
 
 type Group = { id: string; name: string; source: 'provider' | 'manual'; members: { id: string; email: string }[]; boxes: { id: string; name: string }[]; tags: string[] };
 
+/** A row of checkboxes choosing some of `options` by id. */
+function Checkboxes({ options, checked, onChange }: { options: { id: string; label: string }[]; checked: string[]; onChange: (ids: string[]) => void }) {
+  const toggle = (id: string) => onChange(checked.includes(id) ? checked.filter((entry) => entry !== id) : [...checked, id]);
+  return (
+    <div className="flex flex-wrap gap-3 text-sm">
+      {options.map((option) => (
+        <label key={option.id} className="flex items-center gap-1">
+          <input type="checkbox" checked={checked.includes(option.id)} onChange={() => toggle(option.id)} />
+          {option.label}
+        </label>
+      ))}
+    </div>
+  );
+}
+
 /** One group: the boxes and tags it reaches, and (an admin's group) its members; a provider's members come from sign-ins. */
 function GroupCard({ group, boxes, users }: { group: Group; boxes: { id: string; name: string }[]; users: { id: string; email: string }[] }) {
   const trpc = useTRPC();
@@ -16,7 +31,6 @@ function GroupCard({ group, boxes, users }: { group: Group; boxes: { id: string;
   const [boxIds, setBoxIds] = useState(group.boxes.map((box) => box.id));
   const [memberIds, setMemberIds] = useState(group.members.map((member) => member.id));
   const [tags, setTags] = useState(group.tags.join(', '));
-  const toggle = (list: string[], id: string) => (list.includes(id) ? list.filter((entry) => entry !== id) : [...list, id]);
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -38,28 +52,14 @@ function GroupCard({ group, boxes, users }: { group: Group; boxes: { id: string;
         </Field>
         <fieldset>
           <legend className="mb-1 text-sm font-medium">Boxes</legend>
-          <div className="flex flex-wrap gap-3 text-sm">
-            {boxes.map((box) => (
-              <label key={box.id} className="flex items-center gap-1">
-                <input type="checkbox" checked={boxIds.includes(box.id)} onChange={() => setBoxIds(toggle(boxIds, box.id))} />
-                {box.name}
-              </label>
-            ))}
-          </div>
+          <Checkboxes options={boxes.map((box) => ({ id: box.id, label: box.name }))} checked={boxIds} onChange={setBoxIds} />
         </fieldset>
         <fieldset>
           <legend className="mb-1 text-sm font-medium">Members</legend>
           {group.source === 'provider' ? (
             <p className="text-sm text-slate-600">{group.members.map((member) => member.email).join(', ') || 'Nobody yet.'} (set by the provider at each sign-in)</p>
           ) : (
-            <div className="flex flex-wrap gap-3 text-sm">
-              {users.map((user) => (
-                <label key={user.id} className="flex items-center gap-1">
-                  <input type="checkbox" checked={memberIds.includes(user.id)} onChange={() => setMemberIds(toggle(memberIds, user.id))} />
-                  {user.email}
-                </label>
-              ))}
-            </div>
+            <Checkboxes options={users.map((user) => ({ id: user.id, label: user.email }))} checked={memberIds} onChange={setMemberIds} />
           )}
         </fieldset>
         <ErrorNote error={save.error ?? remove.error} />
