@@ -34,3 +34,19 @@ export async function reachableBoxes(db: Db, user: SessionUser) {
     ],
   };
 }
+
+/**
+ * The other side of reachableBoxes: the users it gives a box to besides admins (its owner, its members, and the members
+ * of each group given the box or one of its tags); null for a box that does not exist. Their keys go into the box's
+ * authorized_keys (server/access-keys/ssh-keys.ts).
+ */
+export async function peopleOfBox(db: Db, boxId: string): Promise<string[] | null> {
+  const box = await db.box.findUnique({ where: { id: boxId }, select: { ownerId: true, tags: true, members: { select: { userId: true } } } });
+  if (!box) return null;
+  const tags = JSON.parse(box.tags) as string[];
+  const groupMembers = await db.groupMember.findMany({
+    where: { group: { OR: [{ boxes: { some: { boxId } } }, { tags: { some: { tag: { in: tags } } } }] } },
+    select: { userId: true },
+  });
+  return [...new Set([box.ownerId, ...box.members.map((member) => member.userId), ...groupMembers.map((member) => member.userId)])];
+}

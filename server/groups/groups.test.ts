@@ -1,8 +1,9 @@
 // The group tables on both databases: a provider's groups claim sets a user's provider groups and role, an admin's
-// groups keep theirs, and reachableBoxes gives a developer the boxes of their groups, by box and by whole tag.
+// groups keep theirs, reachableBoxes gives a developer the boxes of their groups, by box and by whole tag, and
+// peopleOfBox names them on those boxes.
 import { describe, expect, it } from 'vitest';
 import { providers, testDatabases } from '../../testing/helpers/databases';
-import { reachableBoxes, sessionUserOf } from '../boxes/access';
+import { peopleOfBox, reachableBoxes, sessionUserOf } from '../boxes/access';
 import { createDb } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { createGroup, deleteGroup, listGroups, saveGroup, syncProviderGroups } from './groups';
@@ -43,6 +44,9 @@ describe.each(providers)('groups on %s', (provider) => {
         ['team-payments', 'provider', []],
       ]);
       await expect(createGroup(db, admin, 'on-call')).rejects.toThrow('A group named on-call exists already.');
+      // The same rule the other way round: whose keys go on a box (its owner, and dev through on-call's box and tag).
+      expect(await peopleOfBox(db, tagged.id)).toEqual([admin.id, dev.id]);
+      expect(await peopleOfBox(db, named.id)).toEqual([admin.id]);
 
       await deleteGroup(db, admin, manual.id);
       expect(await reachable()).toEqual([]);
