@@ -13,6 +13,7 @@ const links = [
   { href: '/jobs', label: 'Jobs', adminOnly: false },
   { href: '/hosts', label: 'Hosts', adminOnly: true },
   { href: '/users', label: 'Users', adminOnly: true },
+  { href: '/groups', label: 'Groups', adminOnly: true },
   { href: '/audit', label: 'Audit log', adminOnly: true },
   { href: '/sessions', label: 'Sessions', adminOnly: true },
   { href: '/profile', label: 'Profile', adminOnly: false },

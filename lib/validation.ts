@@ -95,6 +95,16 @@ export const tag = z
   .max(32, 'A tag is at most 32 characters.')
   .regex(/^[a-z0-9][a-z0-9._-]*$/, 'Tags use lowercase letters, digits, ".", "_" and "-".');
 
+/** A Boxyard group's name; a provider's group names (Okta, Entra ID, Keycloak paths) are kept as they come. */
+export const groupName = z.string().trim().min(1, 'A group needs a name.').max(200, 'A group name is at most 200 characters.');
+
+export const saveGroupInput = z.object({
+  id: recordId,
+  boxIds: z.array(recordId).max(500, 'At most 500 boxes per group.'),
+  tags: z.array(tag).max(50, 'At most 50 tags per group.'),
+  memberIds: z.array(recordId).max(2000, 'At most 2000 members per group.'),
+});
+
 export const boxAuth = z.discriminatedUnion('method', [
   z.object({ method: z.literal('dashboard-key') }),
   z.object({

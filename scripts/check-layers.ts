@@ -17,7 +17,7 @@ export const layers: readonly (readonly string[])[] = [
   ['lib', 'server/errors.ts', 'server/log.ts', 'server/env.ts', 'server/abort.ts', 'server/crypto', 'server/db'],
   ['server/audit', 'server/cluster'],
   ['server/ssh'],
-  ['server/boxes', 'server/hosts', 'server/hypervisors', 'server/auth', 'server/users', 'server/access-keys', 'server/settings'],
+  ['server/boxes', 'server/hosts', 'server/hypervisors', 'server/auth', 'server/users', 'server/access-keys', 'server/settings', 'server/groups'],
   ['server/jobs'],
   ['server/connect', 'server/provision', 'server/mounts', 'server/vms', 'server/metrics', 'server/terminals', 'server/tunnels'],
   ['server/services.ts'],

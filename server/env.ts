@@ -57,6 +57,35 @@ const envSchema = z
     JOB_RUNNER_ID: z.string().min(1).max(200).default(os.hostname()),
     /** Bearer token Prometheus sends to GET /metrics; admins can also rotate one in the settings. At least 16 characters. */
     BOXYARD_METRICS_TOKEN: z.string().min(16).optional(),
+    /** OpenID Connect sign-in (README "Single sign-on and groups"): all of it is off unless OIDC_ISSUER is set. */
+    OIDC_ISSUER: z.url('OIDC_ISSUER must be the provider\'s issuer URL, such as https://login.example.com/realms/team.').optional(),
+    OIDC_CLIENT_ID: z.string().min(1, 'OIDC_CLIENT_ID is empty: give the client id registered at the provider.').optional(),
+    OIDC_CLIENT_SECRET: z.string().min(1, "OIDC_CLIENT_SECRET is empty: give the client's secret from the provider.").optional(),
+    OIDC_SCOPES: z.string().default('openid email profile'),
+    /** Shown on the sign-in page as "Sign in with <name>". */
+    OIDC_PROVIDER_NAME: z.string().min(1).max(40).default('single sign-on'),
+    /** Comma-separated domains (example.com) and addresses whose first sign-in creates an account. */
+    OIDC_ALLOWED_DOMAINS: z.string().default(''),
+    OIDC_ALLOWED_EMAILS: z.string().default(''),
+    /** The ID token claim listing the user's groups, e.g. "groups"; unset: groups and role are not taken from the provider. */
+    OIDC_GROUPS_CLAIM: z.string().min(1).optional(),
+    /** Members of this provider group sign in as admins, everyone else as developers (needs OIDC_GROUPS_CLAIM). */
+    OIDC_ADMIN_GROUP: z.string().min(1).optional(),
+  })
+  .superRefine((env, ctx) => {
+    const oidcSet = Object.entries(env).some(([name, value]) => name.startsWith('OIDC_') && value !== undefined && !oidcDefaults.has(`${name}=${String(value)}`));
+    if (!oidcSet) return;
+    for (const name of ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is needed for single sign-on (or unset every OIDC_ variable to turn it off).` });
+    }
+    if (env.OIDC_ADMIN_GROUP && !env.OIDC_GROUPS_CLAIM) ctx.addIssue({ code: 'custom', path: ['OIDC_ADMIN_GROUP'], message: 'OIDC_ADMIN_GROUP needs OIDC_GROUPS_CLAIM, the claim that lists the groups (often "groups").' });
+    if (!listOf(env.OIDC_SCOPES).includes('openid')) ctx.addIssue({ code: 'custom', path: ['OIDC_SCOPES'], message: 'OIDC_SCOPES must include openid (and email, for the address the account is matched by).' });
+    for (const domain of listOf(env.OIDC_ALLOWED_DOMAINS)) {
+      if (!/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(domain)) ctx.addIssue({ code: 'custom', path: ['OIDC_ALLOWED_DOMAINS'], message: `"${domain}" is not a domain such as example.com.` });
+    }
+    for (const email of listOf(env.OIDC_ALLOWED_EMAILS)) {
+      if (!z.email().safeParse(email).success) ctx.addIssue({ code: 'custom', path: ['OIDC_ALLOWED_EMAILS'], message: `"${email}" is not an email address.` });
+    }
   })
   .transform((env) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);
@@ -68,8 +97,42 @@ const envSchema = z
       publicUrl,
       /** The origin of the dashboard's pages: the only one allowed to change state with the session cookie. */
       publicOrigin: new URL(publicUrl).origin,
+      oidc: oidcConfigOf(env),
     };
   });
+
+/** OIDC_ variables whose default alone does not turn single sign-on on. */
+const oidcDefaults = new Set(['OIDC_SCOPES=openid email profile', 'OIDC_PROVIDER_NAME=single sign-on', 'OIDC_ALLOWED_DOMAINS=', 'OIDC_ALLOWED_EMAILS=']);
+
+const listOf = (value: string) => value.split(/[\s,]+/).map((entry) => entry.trim()).filter(Boolean);
+
+/** Single sign-on as the rest of the server sees it; null when OIDC_ISSUER is unset. */
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  scopes: string[];
+  providerName: string;
+  allowedDomains: string[];
+  allowedEmails: string[];
+  groupsClaim: string | null;
+  adminGroup: string | null;
+}
+
+function oidcConfigOf(env: { [name: `OIDC_${string}`]: string | undefined }): OidcConfig | null {
+  if (!env.OIDC_ISSUER || !env.OIDC_CLIENT_ID || !env.OIDC_CLIENT_SECRET) return null;
+  return {
+    issuer: env.OIDC_ISSUER.replace(/\/+$/, ''),
+    clientId: env.OIDC_CLIENT_ID,
+    clientSecret: env.OIDC_CLIENT_SECRET,
+    scopes: listOf(env.OIDC_SCOPES ?? ''),
+    providerName: env.OIDC_PROVIDER_NAME ?? 'single sign-on',
+    allowedDomains: listOf(env.OIDC_ALLOWED_DOMAINS ?? '').map((domain) => domain.toLowerCase()),
+    allowedEmails: listOf(env.OIDC_ALLOWED_EMAILS ?? '').map((email) => email.toLowerCase()),
+    groupsClaim: env.OIDC_GROUPS_CLAIM ?? null,
+    adminGroup: env.OIDC_ADMIN_GROUP ?? null,
+  };
+}
 
 export type Env = z.output<typeof envSchema>;
 

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
+import { identityProviderProblem } from './auth/oidc';
 import { Lease } from './cluster/lease';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
@@ -73,6 +74,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   );
   const provider = dbProvider(env.databaseUrl) === 'postgres' ? 'postgresql' : 'sqlite';
   const auth = createAuth({ db, env, provider, secret: secrets.derive('better-auth-session') });
+  // Said at start-up, not only at the first sign-in; a provider that is down does not stop the dashboard (passwords work).
+  if (env.oidc) void identityProviderProblem(env.oidc).then((problem) => (problem ? logger.warn(problem) : logger.info({ issuer: env.oidc?.issuer }, 'single sign-on ready')));
 
   const pool = new SshPool({
     connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 import ssh2 from 'ssh2';
 import { z } from 'zod';
-import type { SessionUser } from '../boxes/access';
+import { peopleOfBox, type SessionUser } from '../boxes/access';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { sshFingerprint } from '../ssh/hostkey';
@@ -116,12 +116,15 @@ export interface BoxDeveloperKey {
   publicKey: string;
 }
 
-/** The keys of a box's owner and members, in a stable order (so an unchanged set renders the same file). */
+/**
+ * The keys of a box's people (its owner, its members, the members of the groups that reach it: peopleOfBox), in a
+ * stable order (so an unchanged set renders the same file).
+ */
 export async function boxDeveloperKeys(db: Db, boxId: string): Promise<BoxDeveloperKey[]> {
-  const box = await db.box.findUnique({ where: { id: boxId }, select: { ownerId: true, members: { select: { userId: true } } } });
-  if (!box) throw new AppError('NOT_FOUND', 'That box was deleted.');
+  const people = await peopleOfBox(db, boxId);
+  if (!people) throw new AppError('NOT_FOUND', 'That box was deleted.');
   const keys = await db.userSshKey.findMany({
-    where: { userId: { in: [box.ownerId, ...box.members.map((member) => member.userId)] } },
+    where: { userId: { in: people } },
     select: { name: true, publicKey: true, user: { select: { email: true } } },
     orderBy: [{ user: { email: 'asc' } }, { createdAt: 'asc' }, { id: 'asc' }],
   });

@@ -39,6 +39,23 @@ export type AuditAction =
   | 'user.require-new-password'
   /** A user chose a new password (better-auth's change-password). */
   | 'user.password.change'
+  /** The identity provider's groups claim, at a sign-in, added the user to groups or took them out. */
+  | 'user.groups.provider'
+  /** The identity provider's groups claim, at a sign-in, changed the user's role (OIDC_ADMIN_GROUP). */
+  | 'user.role.provider'
+  | 'group.create'
+  | 'group.save'
+  | 'group.delete'
+  /** A sign-in (detail: method "password" or "oidc", provider, address), or a failed one (result "error"). */
+  | 'auth.signin'
+  /** A provider account joined to the existing account with the same verified email at its first sign-in. */
+  | 'auth.account.link'
+  /** An admin turned password sign-in on or off (or the recovery script turned it on). */
+  | 'auth.password-signin'
+  /** A browser session ended by its user or an admin (detail: whose, which device). */
+  | 'auth.session.end'
+  /** An admin ended every session and API token of a user. */
+  | 'auth.sessions.end-all'
   | 'profile.key.add'
   | 'profile.key.remove'
   | 'profile.token.create'

@@ -6,6 +6,7 @@ import type { Db } from '../db/client';
 import type { Env } from '../env';
 import { cliLoginPlugins } from './cli-login';
 import { passwordChangePlugin } from './password-change';
+import { ssoAuthOptions } from './oidc';
 import { CLIENT_ADDRESS_HEADER, signInLimitsPlugin } from './sign-in-limits';
 
 export type Role = 'admin' | 'developer';
@@ -18,13 +19,17 @@ export const roles = ['admin', 'developer'] as const satisfies readonly Role[];
  * limit, keyed on the same client address, is a coarse flood guard on its other routes; it stays in each process's
  * memory, which only multiplies its generous cap by the number of dashboards (none of those routes checks a password
  * without a session, and changing one has better-auth's own tighter rule).
+ * Single sign-on (OIDC_ISSUER), password sign-in turned off, and the audit of every sign-in: server/auth/oidc.ts.
  */
 export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'postgresql'; secret: string }) {
   const { env } = options;
+  const sso = ssoAuthOptions({ db: options.db, oidc: env.oidc });
   return betterAuth({
     baseURL: env.publicUrl,
     basePath: '/api/auth',
     secret: options.secret,
+    // A failed provider sign-in comes back to the sign-in page, which words its ?error= (lib/sign-in-errors.ts).
+    onAPIError: { errorURL: `${env.publicUrl}/login` },
     // The dashboard's pages are its only origin, as for the edge's own Origin check (server/http/origin.ts).
     trustedOrigins: [env.publicOrigin],
     database: prismaAdapter(options.db, { provider: options.provider }),
@@ -33,10 +38,16 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       additionalFields: {
         role: { type: 'string', required: false, defaultValue: 'developer', input: false },
       },
+      validateUserInfo: sso.validateUserInfo,
     },
+    account: { accountLinking: sso.accountLinking },
     // better-auth's own routes write user fields too (update-user, and whatever a later version or plugin adds): every
     // write of a user row is held to the caps users.create has, and refused as a 400 that names the field.
-    databaseHooks: { user: { create: { before: checkedUserFields }, update: { before: checkedUserFields } } },
+    databaseHooks: {
+      user: { create: { before: checkedUserFields }, update: { before: checkedUserFields } },
+      session: { create: { after: sso.sessionCreated } },
+      account: { create: { after: sso.accountCreated } },
+    },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: {
       useSecureCookies: env.publicUrl.startsWith('https:'),
@@ -47,8 +58,10 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] },
     },
     telemetry: { enabled: false },
+    // Password sign-in turned off is refused before the throttle counts the attempt.
     plugins: [
       ...cliLoginPlugins({ db: options.db, publicUrl: env.publicUrl }),
+      ...sso.plugins,
       signInLimitsPlugin({ db: options.db, attemptsPerMinute: env.SIGNIN_ATTEMPTS_PER_MINUTE }),
       passwordChangePlugin({ db: options.db }),
     ],
@@ -57,7 +70,9 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
       window: 60,
       max: 100,
       // Password sign-in has its own limits, per account and address, shared through the database (signInLimitsPlugin).
-      customRules: { '/sign-in/email': false },
+      // "Sign in with <provider>" only sends the browser to the provider, which checks the password: better-auth's
+      // 3 per 10 s for /sign-in/* would refuse a team behind one address signing in at nine; the coarse cap is enough.
+      customRules: { '/sign-in/email': false, '/sign-in/social': { window: 60, max: 100 } },
     },
   });
 }

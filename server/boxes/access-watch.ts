@@ -20,7 +20,8 @@ export const DEFAULT_ACCESS_RECHECK_MS = 2_000;
 
 /**
  * Ends what a user keeps open on a box once their access is gone, whichever way it went: the user removed or demoted,
- * taken off the box's members, the box given to another owner or deleted, their session signed out or revoked, their
+ * taken off the box's members or out of the group that gave it, the box given to another owner or deleted, their
+ * session signed out or ended (by them on their profile page, or by an admin), their
  * API token revoked, or any of it done by another dashboard process on the same database. Every open thing is
  * rechecked every `intervalMs`, so the next check (2 s by default) sees the change. One watch serves every area that
  * holds something open (terminals, tunnels, previews): each calls watch() once for each open thing.

@@ -63,7 +63,7 @@ export type BoxFilter = z.output<typeof boxFilterInput>;
 
 export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {}): Promise<BoxView[]> {
   const rows = await db.box.findMany({
-    where: { AND: [reachableBoxes(user), filter.status ? { status: filter.status } : {}] },
+    where: { AND: [await reachableBoxes(db, user), filter.status ? { status: filter.status } : {}] },
     include: withPeople,
     orderBy: { name: 'asc' },
   });
@@ -84,7 +84,7 @@ export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {
 
 /** The box if the user may reach it. Unknown and forbidden look the same, so ids cannot be probed. */
 export async function getBoxRow(db: Db, user: SessionUser, id: string): Promise<BoxWithPeople> {
-  const box = await db.box.findFirst({ where: { AND: [{ id }, reachableBoxes(user)] }, include: withPeople });
+  const box = await db.box.findFirst({ where: { AND: [{ id }, await reachableBoxes(db, user)] }, include: withPeople });
   if (!box) throw new AppError('NOT_FOUND', 'No such box, or you do not have access to it.');
   return box;
 }

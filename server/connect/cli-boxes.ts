@@ -18,7 +18,7 @@ export interface CliBoxesResponse {
 /** The boxes `user` may reach, as the CLI writes them into ~/.ssh/config and its known_hosts; audited with the token used. */
 export async function listCliBoxes(db: Db, user: SessionUser, tokenId: string): Promise<CliBoxesResponse> {
   const boxes = await db.box.findMany({
-    where: reachableBoxes(user),
+    where: await reachableBoxes(db, user),
     select: { name: true, host: true, port: true, sshUser: true, hostKeyAlgorithm: true, hostKeyBlob: true },
     orderBy: { name: 'asc' },
   });

@@ -20,7 +20,7 @@ export function recheckAccess(deps: Pick<SocketRouteDeps, 'db' | 'identify'>, re
       throw new AppError('UNAUTHENTICATED', 'Your API token was revoked; make a new one on your profile page.');
     }
     if (identity.user.id !== user.id) throw new AppError('UNAUTHENTICATED', 'You are signed in as someone else now.');
-    const reachable = await deps.db.box.findFirst({ where: { AND: [{ id: box.id }, reachableBoxes(identity.user)] }, select: { id: true } });
+    const reachable = await deps.db.box.findFirst({ where: { AND: [{ id: box.id }, await reachableBoxes(deps.db, identity.user)] }, select: { id: true } });
     if (reachable) return;
     const exists = await deps.db.box.findUnique({ where: { id: box.id }, select: { id: true } });
     if (exists) throw new AppError('FORBIDDEN', `Your access to ${box.name} was removed.`);

@@ -69,7 +69,7 @@ function toStepView(step: JobStepRow) {
  */
 async function visibleJobs(db: Db, user: SessionUser) {
   if (user.role === 'admin') return {};
-  const boxes = await db.box.findMany({ where: reachableBoxes(user), select: { id: true } });
+  const boxes = await db.box.findMany({ where: await reachableBoxes(db, user), select: { id: true } });
   return { boxId: { in: boxes.map((box) => box.id) } };
 }
 

@@ -127,7 +127,7 @@ export async function sparklines(db: Db, sampler: RingReader, boxIds: string[], 
 
 export async function fleetMetrics(db: Db, metrics: FleetMetricsSource, user: SessionUser): Promise<{ now: number; rows: FleetMetricsRow[]; summary: FleetSummary }> {
   const boxes = await db.box.findMany({
-    where: reachableBoxes(user),
+    where: await reachableBoxes(db, user),
     select: { id: true, vmHostId: true, idleSince: true, suspendWarnedAt: true, autoSuspendedAt: true },
   });
   const now = metrics.clock.now();

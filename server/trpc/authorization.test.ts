@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { createApiToken } from '../access-keys/api-tokens';
 import { addSshKey } from '../access-keys/ssh-keys';
 import type { SessionUser } from '../boxes/access';
+import { createGroup } from '../groups/groups';
 import { createHost } from '../hosts/hosts';
 import { savePolicy } from '../metrics/policies';
 import { provisionDocker } from '../provision/provision';
@@ -33,11 +34,14 @@ interface Ids {
   token: string;
   policy: string;
   terminal: string;
+  group: string;
+  session: string;
 }
 
 /** Procedures anyone may call, signed in or not, and why. */
 const publicProcedures: Record<string, string> = {
   'settings.publicOrigin': 'BOXYARD_URL is no secret: the sign-in page uses it to warn when the dashboard is opened on another address',
+  'signIn.options': 'the sign-in page shows "Sign in with <provider>" and the password form before anyone is signed in',
 };
 
 /**
@@ -57,6 +61,7 @@ const openToEveryDeveloper: Record<string, string> = {
   'profile.keys.add': 'adds a key to the caller alone',
   'profile.tokens.list': "the caller's own API tokens",
   'profile.tokens.create': 'makes a token for the caller alone',
+  'profile.sessions.list': "the caller's own browser sessions",
   'connect.cliInstall': "the line that installs the CLI from this dashboard (the dashboard's address only)",
   'settings.dashboardPublicKey': "the dashboard's public key, which every box owner puts in authorized_keys",
   'mounts.preview': 'compiles the mounts it is given; reads nothing stored',
@@ -96,6 +101,7 @@ const openToTheOwner: Record<string, string> = {
   'terminals.close': "the caller's own terminal",
   'profile.keys.remove': "the caller's own SSH key",
   'profile.tokens.revoke': "the caller's own API token",
+  'profile.sessions.end': "the caller's own browser session",
 };
 
 const developerKey = generateDashboardKeyPair('matrix').publicKey;
@@ -173,6 +179,15 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'vms.import': ({ host }) => ({ hostId: host, vmId: 'matrix-vm', name: 'matrix-import', sshUser: 'dev', address: {} }),
   'vms.fromTemplate': ({ host }) => ({ hostId: host, templateId: 'matrix-template', name: 'matrix-template-box', sshUser: 'dev', address: {} }),
   'vms.power': ({ box, boxName }) => ({ boxId: box, action: 'poweroff', confirmName: boxName }),
+  'profile.sessions.list': () => undefined,
+  'profile.sessions.end': ({ session }) => ({ id: session }),
+  'users.endAllSessions': ({ user }) => ({ id: user }),
+  'signIn.options': () => undefined,
+  'signIn.setPassword': () => ({ enabled: true }),
+  'groups.list': () => undefined,
+  'groups.create': () => ({ name: 'matrix-group' }),
+  'groups.save': ({ group, box, user }) => ({ id: group, boxIds: [box], tags: ['matrix'], memberIds: [user] }),
+  'groups.delete': ({ group }) => ({ id: group }),
 };
 
 type Procedure = { _def: { type: 'query' | 'mutation' | 'subscription'; inputs: z.ZodType[] } };
@@ -202,6 +217,8 @@ describe('authorization matrix over every procedure of the router', () => {
     token: 'no-such-token',
     policy: 'no-such-policy',
     terminal: randomUUID(),
+    group: 'no-such-group',
+    session: 'no-such-session',
   };
 
   beforeAll(async () => {
@@ -224,7 +241,9 @@ describe('authorization matrix over every procedure of the router', () => {
       const key = await addSshKey(services.db, person.user, { name: `${name} laptop`, publicKey: generateDashboardKeyPair(name).publicKey });
       const { apiToken } = await createApiToken(services.db, person.user, `${name} token`);
       const policy = await savePolicy(services.db, { boxId: box.id, idleMinutes: 60, action: 'suspend', enabled: true });
-      return { user: person.user.id, box: box.id, boxName: box.name, host: host.id, job: jobId, key: key.id, token: apiToken.id, policy: policy.id, terminal: '' };
+      const group = await createGroup(services.db, admin.user, `${name} group`);
+      const session = await services.db.session.findFirstOrThrow({ where: { userId: person.user.id } });
+      return { user: person.user.id, box: box.id, boxName: box.name, host: host.id, job: jobId, key: key.id, token: apiToken.id, policy: policy.id, terminal: '', group: group.id, session: session.id };
     };
     alices = await seed(alice, 'alice-box');
     bobs = await seed(bob, 'bob-box', [carol]);
@@ -260,7 +279,7 @@ describe('authorization matrix over every procedure of the router', () => {
 
   const mentions = (result: unknown, ids: Ids) => {
     const text = JSON.stringify(result) ?? '';
-    return [ids.box, ids.boxName, ids.job, ids.key, ids.token, ids.terminal].filter((id) => text.includes(id));
+    return [ids.box, ids.boxName, ids.job, ids.key, ids.token, ids.terminal, ids.session].filter((id) => text.includes(id));
   };
 
   it('has an input for every procedure, valid for its input schema', () => {
@@ -322,5 +341,8 @@ describe('authorization matrix over every procedure of the router', () => {
     expect(await db.box.count({ where: { name: { startsWith: 'matrix-' } } })).toBe(0);
     expect(await db.host.count({ where: { name: { startsWith: 'matrix-' } } })).toBe(0);
     expect(await db.user.count({ where: { email: { startsWith: 'matrix-' } } })).toBe(0);
+    expect(await db.session.findUnique({ where: { id: bobs.session } })).not.toBeNull();
+    expect(await db.group.count({ where: { name: { startsWith: 'matrix-' } } })).toBe(0);
+    expect(await db.groupBox.count({ where: { groupId: bobs.group } })).toBe(0);
   });
 });

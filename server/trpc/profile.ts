@@ -2,11 +2,23 @@ import { idInput } from '../../lib/validation';
 import { createApiToken, createApiTokenInput, listApiTokens, revokeApiToken } from '../access-keys/api-tokens';
 import { addSshKey, listSshKeys, removeSshKey, sshKeyInput } from '../access-keys/ssh-keys';
 import { recordAudit } from '../audit/audit';
+import { endSession, listSessions } from '../auth/sessions';
 import { cliConnectCommand } from '../connect/snippets';
 import { authedProcedure, router } from './init';
 
-/** The signed-in user's own SSH public keys and API tokens; nobody, admins included, sees another user's here. */
+/** The signed-in user's own SSH public keys, API tokens and browser sessions; nobody, admins included, sees another user's here. */
 export const profileRouter = router({
+  sessions: router({
+    list: authedProcedure.query(({ ctx }) => listSessions(ctx.services.db, ctx.user.id)),
+
+    /** Ends one of the caller's sessions; its terminals and tunnels close with it. */
+    end: authedProcedure.input(idInput).mutation(async ({ ctx, input }) => {
+      const ended = await endSession(ctx.services.db, ctx.user, input.id);
+      await ctx.services.access.recheckNow();
+      return ended;
+    }),
+  }),
+
   keys: router({
     list: authedProcedure.query(({ ctx }) => listSshKeys(ctx.services.db, ctx.user.id)),
 

@@ -1,6 +1,7 @@
 import { auditRouter } from './audit';
 import { boxesRouter } from './boxes';
 import { connectRouter } from './connect';
+import { groupsRouter } from './groups';
 import { hostsRouter } from './hosts';
 import { router } from './init';
 import { jobsRouter } from './jobs';
@@ -9,6 +10,7 @@ import { metricsRouter } from './metrics';
 import { profileRouter } from './profile';
 import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
+import { signInRouter } from './sign-in';
 import { systemRouter } from './system';
 import { terminalsRouter } from './terminals';
 import { usersRouter } from './users';
@@ -29,6 +31,8 @@ export const appRouter = router({
   mounts: mountsRouter,
   metrics: metricsRouter,
   vms: vmsRouter,
+  groups: groupsRouter,
+  signIn: signInRouter,
 });
 
 export type AppRouter = typeof appRouter;

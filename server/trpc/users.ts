@@ -1,5 +1,6 @@
 import { idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
+import { endAllSessionsOf } from '../auth/sessions';
 import { createUser, createUserInput, deleteUser, listUsers, mustChangePassword, requireNewPassword, setRole, setRoleInput } from '../users/users';
 import { adminProcedure, authedProcedure, router } from './init';
 
@@ -27,6 +28,13 @@ export const usersRouter = router({
     const user = await requireNewPassword(ctx.services.db, input.id);
     await recordAudit(ctx.services.db, { actor: ctx.user, action: 'user.require-new-password', detail: { email: user.email }, result: 'ok' });
     return user;
+  }),
+
+  /** Every browser session and API token of the user ends; their terminals and tunnels close with them. */
+  endAllSessions: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {
+    const ended = await endAllSessionsOf(ctx.services.db, ctx.user, input.id);
+    await ctx.services.access.recheckNow();
+    return ended;
   }),
 
   delete: adminProcedure.input(idInput).mutation(async ({ ctx, input }) => {

@@ -29,8 +29,11 @@ export interface Backend {
   /** Dashboard origin the browser would send. */
   origin: string;
   admin: TestUser;
-  /** Listens with the API and the terminal endpoint served by `services` (or a variant, e.g. another TerminalManager). */
-  listen(served?: Services): Promise<string>;
+  /**
+   * Listens with the API and the terminal endpoint served by `services` (or a variant, e.g. another TerminalManager),
+   * on `port` when the dashboard's address had to be known before (BOXYARD_URL for a provider's redirect URI).
+   */
+  listen(served?: Services, port?: number): Promise<string>;
   addUser(email: string, role?: SessionUser['role']): Promise<TestUser>;
   addBox(name: string, box: Pick<LabBox, 'host' | 'port'>, owner: TestUser, members?: TestUser[]): Promise<{ id: string; name: string }>;
   stop(): Promise<void>;
@@ -59,7 +62,7 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
     services,
     origin: new URL(services.env.publicUrl).origin,
     admin,
-    async listen(served = services) {
+    async listen(served = services, port = 0) {
       const edge = createEdge(served);
       const server = createServer((req, res) => {
         if (!edge.handleRequest(req, res)) res.writeHead(404).end();
@@ -68,7 +71,7 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
         if (!edge.handleUpgrade(req, socket, head)) socket.destroy();
       });
       servers.push(server);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
     },
     async addUser(email, role = 'developer') {

@@ -192,6 +192,53 @@ function ApiTokens() {
   );
 }
 
+/** The caller's browser sessions: ending one signs that browser out and closes the terminals and tunnels it opened. */
+function BrowserSessions() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const sessions = useQuery(trpc.profile.sessions.list.queryOptions());
+  const end = useMutation(trpc.profile.sessions.end.mutationOptions({ onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.profile.sessions.list.queryKey() }) }));
+  return (
+    <Card title="Browser sessions">
+      <ErrorNote error={sessions.error ?? end.error} />
+      {sessions.data?.length ? (
+        <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Browser sessions">
+          <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
+            <tr>
+              <th className="py-2">Device</th>
+              <th className="py-2">Address</th>
+              <th className="py-2">Signed in</th>
+              <th className="py-2">Last seen</th>
+              <th className="py-2" />
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {sessions.data.map((session) => (
+              <tr key={session.id} data-session={session.id}>
+                <td className="py-2 font-medium">{session.device}</td>
+                <td className="py-2 font-mono text-xs">{session.address ?? '—'}</td>
+                <td className="py-2 text-slate-600">{formatWhen(session.signedInAt)}</td>
+                <td className="py-2 text-slate-600">{formatWhen(session.lastSeenAt)}</td>
+                <td className="py-2 text-right">
+                  <ConfirmDialog
+                    trigger={<Button variant="ghost" disabled={end.isPending}>End</Button>}
+                    title={`End the session on ${session.device}?`}
+                    description="Its terminals and tunnels close, and that browser signs in again."
+                    confirmLabel="End session"
+                    onConfirm={() => end.mutate({ id: session.id })}
+                  />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        sessions.data && <p className="text-sm text-slate-500">No sessions.</p>
+      )}
+    </Card>
+  );
+}
+
 export default function ProfilePage() {
   const trpc = useTRPC();
   const me = useQuery(trpc.users.me.queryOptions());
@@ -208,6 +255,7 @@ export default function ProfilePage() {
         <SshKeys />
         <ApiTokens />
         <ChangeOwnPassword />
+        <BrowserSessions />
       </div>
     </>
   );

@@ -7,6 +7,29 @@ import { useTRPC } from '../../../components/trpc';
 import { Button, Card, ErrorNote, Field, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
 
+/** Password sign-in on or off, once single sign-on is configured (the recovery script turns it back on). */
+function PasswordSignIn() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const options = useQuery(trpc.signIn.options.queryOptions());
+  const set = useMutation(trpc.signIn.setPassword.mutationOptions({ onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.signIn.options.queryKey() }) }));
+  if (!options.data?.provider) return null;
+  const enabled = options.data.password;
+  return (
+    <Card title="Password sign-in">
+      <p className="mb-3 text-sm text-slate-600">
+        {enabled
+          ? `On: people may sign in with a password as well as with ${options.data.provider.name}.`
+          : `Off: everyone signs in with ${options.data.provider.name}. On the server, npx tsx scripts/password-sign-in-on.ts turns it back on.`}
+      </p>
+      <ErrorNote error={set.error} />
+      <Button variant={enabled ? 'ghost' : 'primary'} disabled={set.isPending} onClick={() => set.mutate({ enabled: !enabled })}>
+        {enabled ? 'Turn password sign-in off' : 'Turn password sign-in on'}
+      </Button>
+    </Card>
+  );
+}
+
 export default function UsersPage() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -21,6 +44,9 @@ export default function UsersPage() {
   );
   /** A role change waiting for its confirmation. */
   const [roleChange, setRoleChange] = useState<{ id: string; email: string; role: 'admin' | 'developer' } | null>(null);
+  const endAll = useMutation(
+    trpc.users.endAllSessions.mutationOptions({ onSuccess: (ended) => succeeded(`Ended ${ended.sessions} session(s) and revoked ${ended.tokens} API token(s).`), onError: failed }),
+  );
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -44,7 +70,7 @@ export default function UsersPage() {
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="lg:col-span-2">
           <Card>
-            <ErrorNote error={users.error ?? setRole.error ?? remove.error ?? requireNew.error} />
+            <ErrorNote error={users.error ?? setRole.error ?? remove.error ?? requireNew.error ?? endAll.error} />
             <table className="min-w-full divide-y divide-slate-200 text-sm" aria-label="Users">
               <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
                 <tr>
@@ -73,7 +99,14 @@ export default function UsersPage() {
                       </Select>
                     </td>
                     <td className="py-2 text-slate-600">{formatWhen(u.createdAt)}</td>
-                    <td className="py-2 text-right">
+                    <td className="space-x-1 py-2 text-right whitespace-nowrap">
+                      <ConfirmDialog
+                        trigger={<Button variant="ghost">End sessions</Button>}
+                        title={`End every session and API token of ${u.email}?`}
+                        description="Their terminals and tunnels close; they sign in again, and their CLI logins stop working."
+                        confirmLabel="End sessions"
+                        onConfirm={() => endAll.mutate({ id: u.id })}
+                      />
                       {u.mustChangePassword ? (
                         <span className="text-xs text-slate-500">new password pending</span>
                       ) : (
@@ -136,6 +169,7 @@ export default function UsersPage() {
               </Button>
             </form>
           </Card>
+          <PasswordSignIn />
         </div>
       </div>
     </>
