@@ -3,6 +3,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { formatWhen } from '../../lib/format';
+import { word } from '../../lib/words';
 import { useTRPC } from '../trpc';
 import { Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';
@@ -33,7 +34,7 @@ export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolea
             <li key={job.id} className="flex items-center gap-3 py-2">
               <JobStatusBadge status={job.status} />
               <Link href={`/jobs/${job.id}`} className="text-indigo-700 hover:underline">
-                {job.kind}
+                {word('jobKinds', job.kind)}
               </Link>
               <span className="text-xs text-slate-500">
                 {formatWhen(job.createdAt)} · {job.createdByEmail ?? 'dashboard'}

@@ -4,6 +4,7 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
 import { formatWhen } from '../../lib/format';
 import { isActiveJobStatus } from '../../lib/job-status';
+import { word } from '../../lib/words';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';
@@ -61,7 +62,7 @@ export function JobDetail({ jobId, isAdmin }: { jobId: string; isAdmin: boolean 
       <Card
         title={
           <span className="flex items-center gap-3">
-            {j.kind} on {[j.boxName, j.hostName && `host ${j.hostName}`].filter(Boolean).join(' on ')} <JobStatusBadge status={j.status} />
+            {word('jobKinds', j.kind)} on {[j.boxName, j.hostName && `host ${j.hostName}`].filter(Boolean).join(' on ')} <JobStatusBadge status={j.status} />
           </span>
         }
         actions={

@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { DataTable, type Column } from '../../../components/data-table';
 import { useTRPC } from '../../../components/trpc';
 import { ErrorNote, PageHeader } from '../../../components/ui';
+import { word } from '../../../lib/words';
 
 const columns: Column[] = [{ label: 'Host' }, { label: 'Hypervisor' }, { label: 'Address' }, { label: 'Version' }, { label: 'Last error' }];
 
@@ -27,7 +28,7 @@ export default function HostsPage() {
                 {host.name}
               </Link>
             </td>
-            <td className="px-4 py-3 text-slate-700">{host.kind}</td>
+            <td className="px-4 py-3 text-slate-700">{word('hypervisorKinds', host.kind)}</td>
             <td className="px-4 py-3 font-mono text-xs text-slate-600">
               {host.sshUser}@{host.host}:{host.port}
             </td>
