@@ -114,6 +114,7 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'audit.list': ({ box }) => ({ boxId: box }),
   'settings.dashboardPublicKey': () => undefined,
   'settings.publicOrigin': () => undefined,
+  'settings.firstRun': () => undefined,
   'system.stats': () => undefined,
   'terminals.list': () => undefined,
   'terminals.close': ({ terminal }) => ({ id: terminal }),
