@@ -10,7 +10,7 @@ import { JobStatusBadge } from './job-status';
 import { ProvisionForm } from './provision-form';
 
 /** Provisioning on the box page: start a Docker job (admins) and the box's recent jobs. */
-export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolean }) {
+export function BoxJobsCard({ boxId, isAdmin, blocked }: { boxId: string; isAdmin: boolean; blocked: string | null }) {
   const trpc = useTRPC();
   const router = useRouter();
   const jobs = useQuery({ ...trpc.jobs.list.queryOptions({ boxId, limit: 10 }), refetchInterval: 5_000 });
@@ -24,7 +24,7 @@ export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolea
             Installs Docker, merges the log settings into /etc/docker/daemon.json, adds the box user to the docker group and installs the
             developers&apos; SSH keys. Safe to run again: finished work is skipped.
           </p>
-          <ProvisionForm submitLabel="Provision Docker" pending={provision.isPending} onSubmit={(settings) => provision.mutate({ boxId, ...settings })} />
+          <ProvisionForm submitLabel="Provision Docker" pending={provision.isPending} blocked={blocked} onSubmit={(settings) => provision.mutate({ boxId, ...settings })} />
           <ErrorNote error={provision.error} />
         </div>
       )}

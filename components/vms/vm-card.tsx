@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { VmStateBadge } from '../hosts/vm-state-badge';
 import { Fact } from '../fact';
 import { useTRPC } from '../trpc';
-import { Button, Card, ErrorNote } from '../ui';
+import { BlockedReason, Button, Card, ErrorNote } from '../ui';
 import { StopTimeoutField, VmButtons } from './vm-buttons';
 
 /**
@@ -13,7 +13,7 @@ import { StopTimeoutField, VmButtons } from './vm-buttons';
  * polled, faster while a job acts on it); for a plain SSH box (a VPS), reboot and power off, confirmed by typing
  * the box's name.
  */
-export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
+export function VmCard({ boxId, boxName, blocked }: { boxId: string; boxName: string; blocked: string | null }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [stopTimeout, setStopTimeout] = useState(60);
@@ -53,13 +53,14 @@ export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
       <Card title="Power">
         <p className="mb-3 text-sm text-slate-600">A plain SSH box: Boxyard can reboot or power it off from inside (needs passwordless sudo).</p>
         <div className="flex gap-2">
-          <Button variant="secondary" onClick={() => ask('reboot')} disabled={power.isPending}>
+          <Button variant="secondary" onClick={() => ask('reboot')} disabled={power.isPending || blocked !== null}>
             Reboot…
           </Button>
-          <Button variant="danger" onClick={() => ask('poweroff')} disabled={power.isPending}>
+          <Button variant="danger" onClick={() => ask('poweroff')} disabled={power.isPending || blocked !== null}>
             Power off…
           </Button>
         </div>
+        {blocked && <BlockedReason reason={blocked} />}
         <ErrorNote error={power.error} />
         {jobLink}
       </Card>

@@ -39,6 +39,8 @@ export function toBoxView(box: BoxWithPeople) {
     port: box.port,
     sshUser: box.sshUser,
     kind: box.kind,
+    /** A VM on a hypervisor host: connecting to it wakes it. */
+    isVm: box.vmHostId !== null,
     notes: box.notes,
     tags: JSON.parse(box.tags) as string[],
     owner: box.owner,
