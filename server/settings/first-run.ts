@@ -34,7 +34,12 @@ export async function firstRunState(db: Db, user: SessionUser): Promise<FirstRun
   };
 }
 
-/** The one line that puts the dashboard's key in a box user's authorized_keys (run on the box, as that user). */
+/**
+ * The one line that puts the dashboard's key in a box user's authorized_keys (run on the box, as that user), with
+ * the modes sshd insists on; run twice, it adds the key once.
+ */
 export function authorizeKeyCommand(publicKey: string): string {
-  return `mkdir -p ~/.ssh && chmod 700 ~/.ssh && echo ${shellQuote(publicKey)} >> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys`;
+  const key = shellQuote(publicKey);
+  const file = '~/.ssh/authorized_keys';
+  return `mkdir -p ~/.ssh && chmod 700 ~/.ssh && touch ${file} && chmod 600 ${file} && { grep -qxF ${key} ${file} || echo ${key} >> ${file}; }`;
 }
