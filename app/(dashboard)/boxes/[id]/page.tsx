@@ -14,6 +14,7 @@ import { Fact } from '../../../../components/fact';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
 import { boxActionsBlocked } from '../../../../lib/box-actions';
+import { errorMessage } from '../../../../lib/errors';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
 
 function UsageBar({ label, used, total }: { label: string; used: number | null; total: number | null }) {
@@ -55,7 +56,7 @@ export default function BoxPage() {
 
   // NOT_FOUND is final (providers.tsx does not retry it): an unknown or forbidden box says so at once.
   if (box.error instanceof TRPCClientError && box.error.data?.code === 'NOT_FOUND') {
-    return <NotFound what="Box" detail="No box has this address, or it is not shared with you. It may have been removed." />;
+    return <NotFound what="Box" detail={errorMessage(box.error)} />;
   }
   if (box.error) return <ErrorNote error={box.error} />;
   if (!box.data) return <p className="text-sm text-slate-500">Loading…</p>;
