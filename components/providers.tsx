@@ -8,8 +8,10 @@ import { MAX_BATCH_CALLS } from '../lib/trpc-path';
 import type { AppRouter } from '../server/trpc/router';
 import { TRPCProvider } from './trpc';
 
-function isUnauthorized(error: unknown) {
-  return error instanceof TRPCClientError && error.data?.code === 'UNAUTHORIZED';
+/** Answers that a retry cannot change: signed out, refused, not found, bad input. Only other failures are retried. */
+const finalCodes = new Set(['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_REQUEST', 'CONFLICT']);
+function isFinal(error: unknown) {
+  return error instanceof TRPCClientError && finalCodes.has(error.data?.code);
 }
 
 export function Providers({ children }: { children: ReactNode }) {
@@ -17,7 +19,7 @@ export function Providers({ children }: { children: ReactNode }) {
     () =>
       new QueryClient({
         defaultOptions: {
-          queries: { retry: (count, error) => !isUnauthorized(error) && count < 2, staleTime: 2_000 },
+          queries: { retry: (count, error) => !isFinal(error) && count < 2, staleTime: 2_000 },
         },
       }),
   );

@@ -114,3 +114,12 @@ export function CopyText({ text, label }: { text: string; label: string }) {
     </div>
   );
 }
+
+/** Why the buttons beside it are disabled (an action that cannot work now says why, never just greys out). */
+export function BlockedReason({ reason }: { reason: string }) {
+  return (
+    <p className="text-xs text-amber-800 sm:col-span-full" data-testid="blocked-reason">
+      {reason}
+    </p>
+  );
+}

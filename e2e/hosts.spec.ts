@@ -24,7 +24,7 @@ test('an admin adds a lab box as a Parallels host and sees the plain "prlctl not
 
   await page.getByRole('link', { name: 'Hosts /' }).click();
   const row = page.locator(`tr[data-host="${name}"]`);
-  await expect(row).toContainText('parallels');
+  await expect(row).toContainText('Parallels Desktop');
   await expect(row).toContainText(message);
 
   const [saved] = (await adminApi.hosts.list.query()).filter((h) => h.name === name);

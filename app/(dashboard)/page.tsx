@@ -1,31 +1,18 @@
 'use client';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useDeferredValue, useState } from 'react';
+import { useDeferredValue, useMemo, useState } from 'react';
 import { BatchProgress, type BatchEntry } from '../../components/jobs/batch-progress';
 import { ProvisionForm, type DockerProvisionSettings } from '../../components/jobs/provision-form';
-import { StatusBadge } from '../../components/status-badge';
+import { FirstRunChecklist } from '../../components/first-run-checklist';
+import { FleetTable, sortFleet, StatusCounts, type FleetSort } from '../../components/fleet-table';
 import { useTRPC } from '../../components/trpc';
-import { DataTable, type Column } from '../../components/data-table';
-import { FleetActivityCell, FleetMetricsSummary } from '../../components/metrics/activity';
+import { FleetMetricsSummary } from '../../components/metrics/activity';
 import { Card, ErrorNote, Input, PageHeader, Select } from '../../components/ui';
-import { formatBytes } from '../../lib/format';
+import { matchesBoxFilter } from '../../lib/box-filter';
 import { boxStatuses, type BoxStatus } from '../../lib/validation';
+import { words } from '../../lib/words';
 import { errorMessage } from '../../lib/errors';
-
-function fleetColumns(selectable: boolean): Column[] {
-  return [
-    ...(selectable ? [{ label: 'Select', srOnly: true, className: 'w-8' }] : []),
-    { label: 'Box' },
-    { label: 'Status' },
-    { label: 'Activity (CPU, last hour)' },
-    { label: 'OS' },
-    { label: 'CPU / memory / disk free' },
-    { label: 'Docker' },
-    { label: 'Owner' },
-    { label: 'Tags' },
-  ];
-}
 
 export default function FleetPage() {
   const trpc = useTRPC();
@@ -33,29 +20,25 @@ export default function FleetPage() {
   const [status, setStatus] = useState<BoxStatus | ''>('');
   const [tag, setTag] = useState('');
   const deferredSearch = useDeferredValue(search);
+  const [sort, setSort] = useState<FleetSort>({ key: 'name', direction: 'ascending' });
   const me = useQuery(trpc.users.me.queryOptions());
-  // Polling keeps status live without a reload; the server's status poller does the SSH work.
-  const boxes = useQuery({
-    ...trpc.boxes.list.queryOptions({ search: deferredSearch || undefined, status: status || undefined, tag: tag || undefined }),
-    refetchInterval: 5_000,
-    placeholderData: (previous) => previous,
-  });
-  const allTags = [...new Set((boxes.data ?? []).flatMap((b) => b.tags))].sort();
+  // The whole fleet, polled (the server's status poller does the SSH work): the counts per status need every box,
+  // and filtering and sorting a few hundred rows here answers within a frame, without a round trip.
+  const boxes = useQuery({ ...trpc.boxes.list.queryOptions(), refetchInterval: 5_000 });
+  const all = useMemo(() => boxes.data ?? [], [boxes.data]);
+  const allTags = useMemo(() => [...new Set(all.flatMap((b) => b.tags))].sort(), [all]);
+  const visible = useMemo(() => {
+    const filter = { search: deferredSearch, status: status || undefined, tag: tag || undefined };
+    return sortFleet(all.filter((box) => matchesBoxFilter(box, filter)), sort);
+  }, [all, deferredSearch, status, tag, sort]);
   const isAdmin = me.data?.role === 'admin';
-  const columns = fleetColumns(isAdmin);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [batch, setBatch] = useState<BatchEntry[] | null>(null);
   const provision = useMutation(trpc.provision.docker.mutationOptions());
-  const toggle = (id: string) =>
-    setSelected((previous) => {
-      const next = new Set(previous);
-      if (!next.delete(id)) next.add(id);
-      return next;
-    });
 
   /** One job per selected box, queued together; the runner runs them in parallel up to its concurrency. */
   async function provisionSelected(settings: DockerProvisionSettings) {
-    const chosen = (boxes.data ?? []).filter((b) => selected.has(b.id));
+    const chosen = all.filter((b) => selected.has(b.id));
     const entries = await Promise.all(
       chosen.map((box) =>
         provision.mutateAsync({ boxId: box.id, ...settings }).then(
@@ -79,13 +62,15 @@ export default function FleetPage() {
         )}
       </PageHeader>
 
+      {isAdmin && <FirstRunChecklist />}
+      {all.length > 0 && <StatusCounts boxes={all} active={status} onChoose={setStatus} />}
       <div className="mb-4 flex flex-wrap gap-3" role="search">
         <Input aria-label="Search boxes" placeholder="Search name, host, owner, OS, tag…" value={search} onChange={(e) => setSearch(e.target.value)} className="max-w-sm" />
         <Select aria-label="Filter by status" value={status} onChange={(e) => setStatus(e.target.value as BoxStatus | '')} className="max-w-48">
           <option value="">All statuses</option>
           {boxStatuses.map((s) => (
             <option key={s} value={s}>
-              {s}
+              {words.boxStatuses[s]}
             </option>
           ))}
         </Select>
@@ -107,58 +92,17 @@ export default function FleetPage() {
       )}
       <FleetMetricsSummary isAdmin={isAdmin} />
       <ErrorNote error={boxes.error} />
-      <DataTable empty={boxes.data?.length === 0 ? emptyFleet : null} label="Boxes" columns={columns}>
-        {boxes.data?.map((box) => (
-          <tr key={box.id} data-box={box.name} className="align-top hover:bg-slate-50">
-            {isAdmin && (
-              <td className="px-4 py-3">
-                <input type="checkbox" aria-label={`Select ${box.name}`} checked={selected.has(box.id)} onChange={() => toggle(box.id)} />
-              </td>
-            )}
-            <td className="px-4 py-3">
-              <Link href={`/boxes/${box.id}`} className="font-medium text-indigo-700 hover:underline">
-                {box.name}
-              </Link>
-              <div className="font-mono text-xs text-slate-500">
-                {box.sshUser}@{box.host}:{box.port}
-              </div>
-            </td>
-            <td className="px-4 py-3">
-              <StatusBadge status={box.status} />
-              {box.statusMessage && <div className="mt-1 max-w-xs text-xs text-slate-600" data-testid="status-message">{box.statusMessage}</div>}
-            </td>
-            <td className="px-4 py-3">
-              <FleetActivityCell boxId={box.id} boxName={box.name} />
-            </td>
-            <td className="px-4 py-3">
-              {box.facts ? (
-                <>
-                  <div>{box.facts.os.name || box.facts.os.id}</div>
-                  <div className="text-xs text-slate-500">
-                    {box.facts.kernel} · {box.facts.arch}
-                  </div>
-                </>
-              ) : (
-                <span className="text-slate-400">—</span>
-              )}
-            </td>
-            <td className="px-4 py-3 text-slate-700">
-              {box.facts ? `${box.facts.cpus ?? '?'} CPU · ${formatBytes(box.facts.memoryTotalBytes)} · ${formatBytes(box.facts.diskFreeBytes)}` : '—'}
-            </td>
-            <td className="px-4 py-3">{box.facts?.docker.server ?? box.facts?.docker.client ?? <span className="text-slate-400">none</span>}</td>
-            <td className="px-4 py-3 text-slate-700">{box.owner.email}</td>
-            <td className="px-4 py-3">
-              <div className="flex flex-wrap gap-1">
-                {box.tags.map((t) => (
-                  <button key={t} type="button" onClick={() => setTag(t)} className="rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 hover:bg-slate-200">
-                    {t}
-                  </button>
-                ))}
-              </div>
-            </td>
-          </tr>
-        ))}
-      </DataTable>
+      {boxes.data && (
+        <FleetTable
+          key={`${deferredSearch}|${status}|${tag}` /* a new filter starts at its first page */}
+          boxes={visible}
+          sort={sort}
+          onSort={setSort}
+          onTag={setTag}
+          selection={isAdmin ? { selected, set: setSelected } : null}
+          empty={emptyFleet}
+        />
+      )}
     </>
   );
 }

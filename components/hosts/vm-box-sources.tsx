@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useTRPC } from '../trpc';
 import { Card } from '../ui';
+import { word } from '../../lib/words';
 
 /**
  * The other ways to add a box, for admins on the add-box page: a new VM cloned from a template, or an existing VM
@@ -29,7 +30,7 @@ export function VmBoxSources() {
           {hypervisors.map((host) => (
             <li key={host.id} className="flex flex-wrap items-center gap-x-4 gap-y-1">
               <span className="font-medium">{host.name}</span>
-              <span className="text-slate-500">{host.kind}</span>
+              <span className="text-slate-500">{word('hypervisorKinds', host.kind)}</span>
               <Link href={`/hosts/${host.id}?new=template`} className="text-indigo-700 hover:underline">
                 New box from a template on {host.name}
               </Link>

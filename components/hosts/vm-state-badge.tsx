@@ -1,4 +1,5 @@
 import type { VmState } from '../../server/hypervisors/driver';
+import { word } from '../../lib/words';
 
 const look: Record<VmState, string> = {
   running: 'bg-emerald-50 text-emerald-800 ring-emerald-200',
@@ -15,7 +16,7 @@ export function VmStateBadge({ state, rawState }: { state: VmState; rawState?: s
   return (
     <span data-state={state} title={rawState} className={`inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${look[state]}`}>
       <span aria-hidden className="size-1.5 rounded-full bg-current" />
-      {state}
+      {word('vmStates', state)}
     </span>
   );
 }

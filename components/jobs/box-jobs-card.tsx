@@ -4,13 +4,14 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { formatWhen } from '../../lib/format';
 import { failed, jobQueued } from '../toasts';
+import { word } from '../../lib/words';
 import { useTRPC } from '../trpc';
 import { Card, ErrorNote } from '../ui';
 import { JobStatusBadge } from './job-status';
 import { ProvisionForm } from './provision-form';
 
 /** Provisioning on the box page: start a Docker job (admins) and the box's recent jobs. */
-export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolean }) {
+export function BoxJobsCard({ boxId, isAdmin, blocked }: { boxId: string; isAdmin: boolean; blocked: string | null }) {
   const trpc = useTRPC();
   const router = useRouter();
   const jobs = useQuery({ ...trpc.jobs.list.queryOptions({ boxId, limit: 10 }), refetchInterval: 5_000 });
@@ -32,7 +33,7 @@ export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolea
             Installs Docker, merges the log settings into /etc/docker/daemon.json, adds the box user to the docker group and installs the
             developers&apos; SSH keys. Safe to run again: finished work is skipped.
           </p>
-          <ProvisionForm submitLabel="Provision Docker" pending={provision.isPending} onSubmit={(settings) => provision.mutate({ boxId, ...settings })} />
+          <ProvisionForm submitLabel="Provision Docker" pending={provision.isPending} blocked={blocked} onSubmit={(settings) => provision.mutate({ boxId, ...settings })} />
           <ErrorNote error={provision.error} />
         </div>
       )}
@@ -42,7 +43,7 @@ export function BoxJobsCard({ boxId, isAdmin }: { boxId: string; isAdmin: boolea
             <li key={job.id} className="flex items-center gap-3 py-2">
               <JobStatusBadge status={job.status} />
               <Link href={`/jobs/${job.id}`} className="text-indigo-700 hover:underline">
-                {job.kind}
+                {word('jobKinds', job.kind)}
               </Link>
               <span className="text-xs text-slate-500">
                 {formatWhen(job.createdAt)} · {job.createdByEmail ?? 'dashboard'}

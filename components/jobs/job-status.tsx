@@ -1,5 +1,6 @@
 import type { StepStatus } from '../../server/jobs/journal';
-import type { JobStatus } from '../../lib/job-status';
+import { jobStatuses, type JobStatus } from '../../lib/job-status';
+import { word } from '../../lib/words';
 
 const look: Record<JobStatus | StepStatus, string> = {
   queued: 'bg-slate-100 text-slate-700 ring-slate-200',
@@ -11,11 +12,13 @@ const look: Record<JobStatus | StepStatus, string> = {
   skipped: 'bg-slate-50 text-slate-400 ring-slate-200',
 };
 
+const jobStatusWords = new Set<string>(jobStatuses);
+
 /** Status of a job or of one of its steps. */
 export function JobStatusBadge({ status }: { status: string }) {
   return (
     <span data-job-status={status} className={`inline-flex rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${look[status as JobStatus | StepStatus] ?? look.pending}`}>
-      {status}
+      {word(status in jobStatusWords ? 'jobStatuses' : 'stepStatuses', status)}
     </span>
   );
 }

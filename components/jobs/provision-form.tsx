@@ -1,6 +1,6 @@
 'use client';
 import { useState, type FormEvent } from 'react';
-import { Button, Field, Input, Select } from '../ui';
+import { BlockedReason, Button, Field, Input, Select } from '../ui';
 
 export interface DockerProvisionSettings {
   dockerSource: 'distro' | 'docker-ce';
@@ -8,7 +8,18 @@ export interface DockerProvisionSettings {
 }
 
 /** The choices a team lead makes for Docker provisioning; shared by the box page and the fleet's batch action. */
-export function ProvisionForm({ submitLabel, pending, onSubmit }: { submitLabel: string; pending: boolean; onSubmit: (settings: DockerProvisionSettings) => void }) {
+export function ProvisionForm({
+  submitLabel,
+  pending,
+  blocked = null,
+  onSubmit,
+}: {
+  submitLabel: string;
+  pending: boolean;
+  /** Why provisioning cannot work now (lib/box-actions): the button is disabled and says so. */
+  blocked?: string | null;
+  onSubmit: (settings: DockerProvisionSettings) => void;
+}) {
   const [source, setSource] = useState<'distro' | 'docker-ce'>('distro');
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -30,9 +41,10 @@ export function ProvisionForm({ submitLabel, pending, onSubmit }: { submitLabel:
       </Field>
       <Field label="Log file size">{(id) => <Input id={id} name="maxSize" defaultValue="10m" pattern="\d+[kmgKMG]?" required />}</Field>
       <Field label="Log files kept">{(id) => <Input id={id} name="maxFile" type="number" min={1} max={100} defaultValue={3} required />}</Field>
-      <Button type="submit" disabled={pending}>
+      <Button type="submit" disabled={pending || blocked !== null} title={blocked ?? undefined}>
         {submitLabel}
       </Button>
+      {blocked && <BlockedReason reason={blocked} />}
     </form>
   );
 }

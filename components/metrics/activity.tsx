@@ -68,7 +68,7 @@ export function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: 
   if (!row || !fleet.data) return <span className="text-xs text-slate-400">—</span>;
   return (
     <div className="space-y-1" data-testid="box-activity">
-      <Sparkline values={row.spark} endMs={fleet.data.now} label={`CPU of ${boxName}, last hour`} />
+      <Sparkline values={row.spark} label={`CPU of ${boxName}, last hour`} />
       <div className="flex items-center gap-2">
         <ActivityBadge activity={row.activity} now={fleet.data.now} />
         {row.cpuPct !== null && <span className="text-xs text-slate-500">{row.cpuPct.toFixed(0)}% cpu</span>}

@@ -111,11 +111,14 @@ export function MetricsCard({ boxId }: { boxId: string }) {
                 {` · ${s.latest.sessions} SSH login${s.latest.sessions === 1 ? '' : 's'} · ${s.latest.containers} container${s.latest.containers === 1 ? '' : 's'}`}
               </span>
             )}
-            <span className="text-xs text-slate-500">
-              sampled every {s.stream?.intervalS ?? '?'} s
-              {s.stream?.header && ` by the ${s.stream.header.implementation === 'c' ? 'compiled' : 'bash'} sampler`}
-              {s.stream?.lastError ? ` · ${s.stream.lastError}` : ''}
-            </span>
+            {/* Only a stream that has an interval says it: never "sampled every 0 s" or "every ? s". */}
+            {s.stream && (s.stream.intervalS > 0 || s.stream.lastError) && (
+              <span className="text-xs text-slate-500">
+                {s.stream.intervalS ? `sampled every ${s.stream.intervalS} s` : 'not sampling'}
+                {s.stream.header && ` by the ${s.stream.header.implementation === 'c' ? 'compiled' : 'bash'} sampler`}
+                {s.stream.lastError ? ` · ${s.stream.lastError}` : ''}
+              </span>
+            )}
             {s.stream?.compiledNote && (
               <span data-testid="sampler-note" className="text-xs text-amber-700" title="The bash sampler costs the box more CPU per sample">
                 bash sampler: {s.stream.compiledNote}
@@ -131,7 +134,14 @@ export function MetricsCard({ boxId }: { boxId: string }) {
           </p>
         )}
         <ErrorNote error={series.error ?? status.error} />
-        <UplotChart options={options} data={data} label="CPU, memory and load of the box" className="w-full" />
+        {series.data && points.length === 0 ? (
+          // An empty uPlot draws an axis of years: say why there is nothing instead.
+          <p className="grid h-[220px] place-items-center rounded-md bg-slate-50 text-sm text-slate-500" data-testid="no-samples">
+            {s && !s.latest ? 'No samples yet: the box has not been reached.' : 'No samples in this time range: the box was not reached then.'}
+          </p>
+        ) : (
+          <UplotChart options={options} data={data} label="CPU, memory and load of the box" className="w-full" />
+        )}
         <p className="text-xs text-slate-500">
           Drag across the chart to zoom, double click to reset. Gaps are times without samples (box unreachable), not zeros.
           {series.data?.resolution ? ` Points are ${series.data.resolution === 60 ? '1-minute' : '15-minute'} averages.` : ''}

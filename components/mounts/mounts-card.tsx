@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { mountModes, mountTransports, type MountMode, type MountTransport } from '../../lib/validation';
+import { words } from '../../lib/words';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote, Input, Select, Textarea } from '../ui';
 import { BenchChart } from './bench-chart';
@@ -40,7 +41,9 @@ function MountEditor({ draft, onChange, onRemove }: { draft: Draft; onChange: (d
           Transport
           <Select aria-label="Transport" value={draft.transport} onChange={(e) => set({ transport: e.target.value as MountTransport })}>
             {mountTransports.map((t) => (
-              <option key={t}>{t}</option>
+              <option key={t} value={t}>
+                {words.mountTransports[t]}
+              </option>
             ))}
           </Select>
         </label>
@@ -48,7 +51,9 @@ function MountEditor({ draft, onChange, onRemove }: { draft: Draft; onChange: (d
           Mode
           <Select aria-label="Mode" value={draft.mode} onChange={(e) => set({ mode: e.target.value as MountMode })}>
             {mountModes.map((m) => (
-              <option key={m}>{m}</option>
+              <option key={m} value={m}>
+                {words.mountModes[m]}
+              </option>
             ))}
           </Select>
         </label>
@@ -63,7 +68,9 @@ function MountEditor({ draft, onChange, onRemove }: { draft: Draft; onChange: (d
             <Input aria-label="Subdirectory" value={o.subPath} placeholder="build" onChange={(e) => set({ overrides: draft.overrides.map((x, j) => (j === i ? { ...x, subPath: e.target.value } : x)) })} />
             <Select aria-label="Subdirectory mode" value={o.mode} onChange={(e) => set({ overrides: draft.overrides.map((x, j) => (j === i ? { ...x, mode: e.target.value as MountMode } : x)) })}>
               {mountModes.map((m) => (
-                <option key={m}>{m}</option>
+                <option key={m} value={m}>
+                {words.mountModes[m]}
+              </option>
               ))}
             </Select>
             <Button variant="secondary" onClick={() => set({ overrides: draft.overrides.filter((_, j) => j !== i) })}>
@@ -152,7 +159,7 @@ export function MountsCard({ boxId }: { boxId: string }) {
               <div className="flex flex-wrap items-center gap-2">
                 <code className="font-semibold">{m.spec.guestPath}</code>
                 <span className="text-slate-500">← {m.spec.hostPath}</span>
-                <span className="rounded bg-slate-100 px-1.5 text-xs">{m.spec.transport}</span>
+                <span className="rounded bg-slate-100 px-1.5 text-xs">{words.mountTransports[m.spec.transport]}</span>
                 <span className="rounded bg-indigo-50 px-1.5 text-xs text-indigo-800">{m.spec.mode}</span>
                 {m.spec.readOnly && <span className="text-xs text-slate-500">read-only</span>}
                 <span className={`text-xs ${m.status === 'applied' ? 'text-emerald-700' : m.status === 'failed' ? 'text-red-700' : 'text-slate-500'}`}>{m.status}</span>

@@ -4,7 +4,7 @@ import Link from 'next/link';
 import { useSearchParams } from 'next/navigation';
 import { useId, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useTRPC } from '../trpc';
-import { Button, Card } from '../ui';
+import { BlockedReason, Button, Card } from '../ui';
 import { stateLabel } from './connection-banner';
 import { formatTabs, parseTabs, terminalPageHref, type TerminalTab } from './links';
 import { createSessionId } from './session-ids';
@@ -15,7 +15,7 @@ import { TerminalView, type TerminalHandle } from './terminal-view';
  * The box page's terminals: one tab per session. The open tabs live in the page URL (`?t=`, see links.ts), so a
  * reload re-attaches every tab; hidden tabs stay mounted and connected.
  */
-export function TerminalsCard({ boxId, online }: { boxId: string; online: boolean }) {
+export function TerminalsCard({ boxId, online, blocked }: { boxId: string; online: boolean; blocked: string | null }) {
   const searchParams = useSearchParams();
   const tabs = useMemo(() => parseTabs(searchParams.get('t')), [searchParams]);
   const [selected, setSelected] = useState<string | null>(null);
@@ -72,7 +72,15 @@ export function TerminalsCard({ boxId, online }: { boxId: string; online: boolea
   }
 
   return (
-    <Card title="Terminals" actions={<Button onClick={() => openTab()}>New terminal</Button>}>
+    <Card
+      title="Terminals"
+      actions={
+        <Button onClick={() => openTab()} disabled={blocked !== null} title={blocked ?? undefined}>
+          New terminal
+        </Button>
+      }
+    >
+      {blocked && <BlockedReason reason={blocked} />}
       <ContainerShells boxId={boxId} online={online} onOpen={openTab} />
       {tabs.length === 0 ? (
         <p className="text-sm text-slate-500">No terminal open.</p>

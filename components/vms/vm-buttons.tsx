@@ -1,6 +1,7 @@
 'use client';
 import Link from 'next/link';
 import type { VmAction } from '../../server/vms/rules';
+import { word } from '../../lib/words';
 import { Button } from '../ui';
 
 const labels: Record<VmAction, string> = {
@@ -40,7 +41,7 @@ export function VmButtons({
   if (activeJob) {
     return (
       <Link href={`/jobs/${activeJob.id}`} className="text-sm text-indigo-700 hover:underline" data-active-job={activeJob.kind}>
-        {activeJob.kind.replace(/^vm\./, '')} {activeJob.status}…
+        {word('jobKinds', activeJob.kind)} {word('jobStatuses', activeJob.status)}…
       </Link>
     );
   }

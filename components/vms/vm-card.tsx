@@ -7,7 +7,7 @@ import { Fact } from '../fact';
 import { ConfirmDialog } from '../confirm-dialog';
 import { failed, jobQueued } from '../toasts';
 import { useTRPC } from '../trpc';
-import { Button, Card, ErrorNote } from '../ui';
+import { BlockedReason, Button, Card, ErrorNote } from '../ui';
 import { StopTimeoutField, VmButtons } from './vm-buttons';
 
 /**
@@ -15,7 +15,7 @@ import { StopTimeoutField, VmButtons } from './vm-buttons';
  * polled, faster while a job acts on it); for a plain SSH box (a VPS), reboot and power off, confirmed by typing
  * the box's name.
  */
-export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
+export function VmCard({ boxId, boxName, blocked }: { boxId: string; boxName: string; blocked: string | null }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [stopTimeout, setStopTimeout] = useState(60);
@@ -56,7 +56,7 @@ export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
       return (
         <ConfirmDialog
           trigger={
-            <Button variant={action === 'reboot' ? 'secondary' : 'danger'} disabled={power.isPending}>
+            <Button variant={action === 'reboot' ? 'secondary' : 'danger'} disabled={power.isPending || blocked !== null}>
               {verb}…
             </Button>
           }
@@ -79,6 +79,7 @@ export function VmCard({ boxId, boxName }: { boxId: string; boxName: string }) {
           {powerDialog('reboot')}
           {powerDialog('poweroff')}
         </div>
+        {blocked && <BlockedReason reason={blocked} />}
         <ErrorNote error={power.error} />
         {jobLink}
       </Card>

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boxStatuses, tag, type createBoxInput, type updateBoxInput, type BoxStatus } from '../../lib/validation';
+import { matchesBoxFilter } from '../../lib/box-filter';
 import { recordAudit } from '../audit/audit';
 import type { SecretBox } from '../crypto/secret-box';
 import type { Db } from '../db/client';
@@ -38,6 +39,8 @@ export function toBoxView(box: BoxWithPeople) {
     port: box.port,
     sshUser: box.sshUser,
     kind: box.kind,
+    /** A VM on a hypervisor host: connecting to it wakes it. */
+    isVm: box.vmHostId !== null,
     notes: box.notes,
     tags: JSON.parse(box.tags) as string[],
     owner: box.owner,
@@ -67,19 +70,9 @@ export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {
     include: withPeople,
     orderBy: { name: 'asc' },
   });
-  const search = filter.search?.trim().toLowerCase();
-  // Tags are a JSON column (portable across SQLite and PostgreSQL), so tag and text search run here;
-  // a team's fleet is tens to hundreds of rows.
-  return rows
-    .map(toBoxView)
-    .filter((box) => !filter.tag || box.tags.includes(filter.tag))
-    .filter(
-      (box) =>
-        !search ||
-        [box.name, box.host, box.owner.email, box.notes, box.facts?.os.name ?? '', ...box.tags].some((field) =>
-          field.toLowerCase().includes(search),
-        ),
-    );
+  // Tags are a JSON column (portable across SQLite and PostgreSQL), so tag and text search run here (the rule the
+  // fleet page filters with too); a team's fleet is tens to hundreds of rows.
+  return rows.map(toBoxView).filter((box) => matchesBoxFilter(box, filter));
 }
 
 /** The box if the user may reach it. Unknown and forbidden look the same, so ids cannot be probed. */

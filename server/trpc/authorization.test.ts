@@ -127,6 +127,7 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'audit.export': ({ box }) => ({ boxId: box, format: 'json' }),
   'settings.dashboardPublicKey': () => undefined,
   'settings.publicOrigin': () => undefined,
+  'settings.firstRun': () => undefined,
   'system.stats': () => undefined,
   'terminals.list': () => undefined,
   'terminals.close': ({ terminal }) => ({ id: terminal }),

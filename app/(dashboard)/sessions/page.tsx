@@ -5,6 +5,7 @@ import { useTRPC } from '../../../components/trpc';
 import { DataTable } from '../../../components/data-table';
 import { Button, ErrorNote, PageHeader } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
+import { words } from '../../../lib/words';
 
 /** Admins: every open terminal session on the dashboard, with a way to end it. */
 export default function SessionsPage() {
@@ -31,7 +32,7 @@ export default function SessionsPage() {
                 </Link>
               </td>
               <td className="px-4 py-2 font-mono text-xs">{s.container ?? '—'}</td>
-              <td className="px-4 py-2">{s.state}</td>
+              <td className="px-4 py-2">{words.sessionStates[s.state]}</td>
               <td className="whitespace-nowrap px-4 py-2 text-slate-600">{formatWhen(s.since)}</td>
               <td className="px-4 py-2">{s.attached ? 'yes' : 'no'}</td>
               <td className="px-4 py-2 text-right">

@@ -1,10 +1,12 @@
 'use client';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { TRPCClientError } from '@trpc/client';
 import { useParams, useRouter } from 'next/navigation';
 import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
 import { MetricsCard } from '../../../../components/metrics/metrics-card';
 import { MountsCard } from '../../../../components/mounts/mounts-card';
+import { NotFound } from '../../../../components/not-found';
 import { PortsCard } from '../../../../components/ports/ports-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
@@ -14,6 +16,8 @@ import { ConfirmDialog } from '../../../../components/confirm-dialog';
 import { failed, succeeded } from '../../../../components/toasts';
 import { useTRPC } from '../../../../components/trpc';
 import { Button, Card, ErrorNote, PageHeader } from '../../../../components/ui';
+import { boxActionsBlocked } from '../../../../lib/box-actions';
+import { errorMessage } from '../../../../lib/errors';
 import { formatBytes, formatDuration, formatWhen } from '../../../../lib/format';
 
 function UsageBar({ label, used, total }: { label: string; used: number | null; total: number | null }) {
@@ -55,11 +59,16 @@ export default function BoxPage() {
     }),
   );
 
+  // NOT_FOUND is final (providers.tsx does not retry it): an unknown or forbidden box says so at once.
+  if (box.error instanceof TRPCClientError && box.error.data?.code === 'NOT_FOUND') {
+    return <NotFound what="Box" detail={errorMessage(box.error)} />;
+  }
   if (box.error) return <ErrorNote error={box.error} />;
   if (!box.data) return <p className="text-sm text-slate-500">Loading…</p>;
   const b = box.data;
   const f = b.facts;
   const isAdmin = me.data?.role === 'admin';
+  const blocked = boxActionsBlocked(b);
 
   return (
     <>
@@ -172,11 +181,11 @@ export default function BoxPage() {
           </div>
         </div>
 
-        <VmCard boxId={id} boxName={b.name} />
+        <VmCard boxId={id} boxName={b.name} blocked={blocked} />
         <MetricsCard boxId={id} />
         <PortsCard boxId={id} boxName={b.name} />
-        <TerminalsCard boxId={id} online={b.status === 'online'} />
-        <BoxJobsCard boxId={id} isAdmin={isAdmin} />
+        <TerminalsCard boxId={id} online={b.status === 'online'} blocked={blocked} />
+        <BoxJobsCard boxId={id} isAdmin={isAdmin} blocked={blocked} />
         <MountsCard boxId={id} />
         <ConnectPanel boxId={id} />
       </div>

@@ -7,6 +7,7 @@ import { DataTable, type Column } from '../../../../components/data-table';
 import { ShareRootsForm } from '../../../../components/hosts/share-roots-form';
 import { VmStateBadge } from '../../../../components/hosts/vm-state-badge';
 import { Fact } from '../../../../components/fact';
+import { word } from '../../../../lib/words';
 import { ImportVmForm } from '../../../../components/vms/import-vm-form';
 import { TemplateForm } from '../../../../components/vms/template-form';
 import { StopTimeoutField, VmButtons } from '../../../../components/vms/vm-buttons';
@@ -96,7 +97,7 @@ export default function HostPage() {
       <div className="space-y-6">
         <Card title="Host">
           <dl className="grid gap-4 sm:grid-cols-3">
-            <Fact label="Hypervisor">{h.kind}</Fact>
+            <Fact label="Hypervisor">{word('hypervisorKinds', h.kind)}</Fact>
             <Fact label="Address">
               <span className="font-mono text-xs">
                 {h.sshUser}@{h.host}:{h.port}
