@@ -4,7 +4,7 @@ import type { AccessWatch } from '../boxes/access-watch';
 import { getBoxRow } from '../boxes/boxes';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
-import { publicSharingAllowed, type ShareLevel } from './access';
+import { publicSharingAllowed, setPublicSharingAllowed, type ShareLevel } from './access';
 import type { PreviewService } from './service';
 
 export interface ShareDeps {
@@ -28,10 +28,12 @@ async function sharableBox(db: Db, actor: SessionUser, boxId: string) {
   return box;
 }
 
+/** A box's shared ports; a public share's link only for those who may revoke it (its owner, admins). */
 export async function listShares(deps: ShareDeps, actor: SessionUser, boxId: string, linkOf: (box: string, port: number, shareId: string) => string): Promise<PortShareView[]> {
   const box = await getBoxRow(deps.db, actor, boxId);
+  const mayShare = actor.role === 'admin' || box.ownerId === actor.id;
   const rows = await deps.db.portShare.findMany({ where: { boxId: box.id }, orderBy: { port: 'asc' } });
-  return rows.map((row) => ({ port: row.port, level: row.level as ShareLevel, createdAt: row.createdAt, link: row.level === 'public' ? linkOf(box.name, row.port, row.id) : null }));
+  return rows.map((row) => ({ port: row.port, level: row.level as ShareLevel, createdAt: row.createdAt, link: row.level === 'public' && mayShare ? linkOf(box.name, row.port, row.id) : null }));
 }
 
 /** Shares a port wider than the box's people (or changes how wide); public only while an admin allows it. Audited. */
@@ -55,6 +57,17 @@ export async function revokeShare(deps: ShareDeps, actor: SessionUser, boxId: st
   const removed = await deps.db.portShare.deleteMany({ where: { boxId: box.id, port } });
   if (removed.count === 0) throw new AppError('NOT_FOUND', `Port ${port} of ${box.name} is not shared.`);
   await recordAudit(deps.db, { actor, action: 'preview.unshare', box, detail: { port }, result: 'ok' });
+  deps.previews.forgetChecks();
+  await deps.access.recheckNow();
+}
+
+/**
+ * An admin allows or forbids public links. Forbidding keeps the public shares (allowing again revives their links)
+ * but ends every link viewer's previews now. Audited.
+ */
+export async function setPublicSharing(deps: ShareDeps, actor: SessionUser, allowed: boolean): Promise<void> {
+  await setPublicSharingAllowed(deps.db, allowed);
+  await recordAudit(deps.db, { actor, action: 'preview.settings', detail: { publicSharing: allowed }, result: 'ok' });
   deps.previews.forgetChecks();
   await deps.access.recheckNow();
 }

@@ -6,6 +6,7 @@ import { router } from './init';
 import { jobsRouter } from './jobs';
 import { mountsRouter } from './mounts';
 import { metricsRouter } from './metrics';
+import { previewsRouter } from './previews';
 import { profileRouter } from './profile';
 import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
@@ -29,6 +30,7 @@ export const appRouter = router({
   mounts: mountsRouter,
   metrics: metricsRouter,
   vms: vmsRouter,
+  previews: previewsRouter,
 });
 
 export type AppRouter = typeof appRouter;
