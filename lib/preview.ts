@@ -71,8 +71,7 @@ export function previewPathPrefix(target: PreviewTarget): string {
   return `${PREVIEW_PATH}/${target.box}/${target.port}`;
 }
 
-/** The dashboard URL that opens a preview: for a signed-in user, or with `link` (a public share's token) for anyone. */
-export function previewOpenUrl(dashboardUrl: string, target: PreviewTarget, link?: string): string {
-  const query = new URLSearchParams({ box: target.box, port: String(target.port), ...(link ? { link } : {}) });
-  return `${new URL(dashboardUrl).origin}${PREVIEW_OPEN_PATH}?${query}`;
+/** The dashboard's path that opens a preview: for a signed-in user, or with `link` (a public share's token) for anyone. */
+export function previewOpenPath(target: PreviewTarget, link?: string): string {
+  return `${PREVIEW_OPEN_PATH}?${new URLSearchParams({ box: target.box, port: String(target.port), ...(link ? { link } : {}) })}`;
 }

@@ -1,5 +1,5 @@
 import { z } from '../../lib/zod';
-import { previewOpenUrl } from '../../lib/preview';
+import { previewOpenPath } from '../../lib/preview';
 import { recordId } from '../../lib/validation';
 import { publicSharingAllowed } from '../previews/access';
 import { listShares, revokeShare, setPublicSharing, shareBoxPort } from '../previews/shares';
@@ -18,7 +18,7 @@ export const previewsRouter = router({
 
   shares: authedProcedure.input(z.object({ boxId: recordId })).query(({ ctx, input }) =>
     listShares(ctx.services, ctx.user, input.boxId, (box, sharedPort, shareId) =>
-      previewOpenUrl(ctx.services.env.publicUrl, { box, port: sharedPort }, ctx.services.previews.cookies.linkToken(shareId)),
+      new URL(previewOpenPath({ box, port: sharedPort }, ctx.services.previews.cookies.linkToken(shareId)), ctx.services.env.publicUrl).href,
     ),
   ),
 

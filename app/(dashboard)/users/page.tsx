@@ -2,6 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { authClient } from '../../../components/auth-client';
+import { PublicSharingSetting } from '../../../components/previews/public-sharing-setting';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, ErrorNote, Field, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -136,6 +137,7 @@ export default function UsersPage() {
               </Button>
             </form>
           </Card>
+          <PublicSharingSetting />
           <ChangeOwnPassword />
         </div>
       </div>

@@ -5,6 +5,7 @@ import { ConnectPanel } from '../../../../components/connect-panel';
 import { BoxJobsCard } from '../../../../components/jobs/box-jobs-card';
 import { MetricsCard } from '../../../../components/metrics/metrics-card';
 import { MountsCard } from '../../../../components/mounts/mounts-card';
+import { PreviewsCard } from '../../../../components/previews/previews-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { VmCard } from '../../../../components/vms/vm-card';
@@ -169,6 +170,7 @@ export default function BoxPage() {
         <TerminalsCard boxId={id} online={b.status === 'online'} />
         <BoxJobsCard boxId={id} isAdmin={isAdmin} />
         <MountsCard boxId={id} />
+        <PreviewsCard boxId={id} boxName={b.name} mayShare={isAdmin || b.owner.id === me.data?.id} />
         <ConnectPanel boxId={id} />
       </div>
     </>
