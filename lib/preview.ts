@@ -52,14 +52,20 @@ export function parsePreviewHost(host: string, domain: string): PreviewTarget | 
   return { port, box: match[2]! };
 }
 
-/** `/preview/<box>/<port>/rest` -> the target and the path the app gets (`/rest`); null when not a preview path. */
-export function parsePreviewPath(pathname: string): (PreviewTarget & { prefix: string; rest: string }) | 'malformed' | null {
+/**
+ * `/preview/<box>/<port>/~<key>/rest` -> the target, the preview's key (its credential in the path form, see
+ * server/http/preview-route.ts; null before the exchange) and the path the app gets (`/rest`); null when not a
+ * preview path. `prefix` is everything before the app's path, key included: the app's relative URLs keep it.
+ */
+export function parsePreviewPath(pathname: string): (PreviewTarget & { prefix: string; key: string | null; rest: string }) | 'malformed' | null {
   if (pathname !== PREVIEW_PATH && !pathname.startsWith(`${PREVIEW_PATH}/`)) return null;
-  const match = /^\/preview\/([^/]+)\/([^/]+)(\/.*)?$/.exec(pathname);
+  const match = /^\/preview\/([^/]+)\/([^/]+)(?:\/~([A-Za-z0-9_.-]{1,1024}))?(\/.*)?$/.exec(pathname);
   if (!match) return 'malformed';
   const port = portOf(match[2]!);
   if (port === null || !BOX_NAME.test(match[1]!)) return 'malformed';
-  return { box: match[1]!, port, prefix: `${PREVIEW_PATH}/${match[1]}/${match[2]}`, rest: match[3] ?? '/' };
+  const base = `${PREVIEW_PATH}/${match[1]}/${match[2]}`;
+  const key = match[3] ?? null;
+  return { box: match[1]!, port, key, prefix: key ? `${base}/~${key}` : base, rest: match[4] ?? '/' };
 }
 
 /** The subdomain form's host (without port) for a box's port. */

@@ -32,11 +32,19 @@ export interface PreviewRouteDeps {
  */
 export const PATH_FORM_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads';
 
+/**
+ * The path form's other headers: its credential is in the URL (the `~key` segment), so the URL is not given away in
+ * a Referer, whatever the app asks for.
+ */
+const PATH_FORM_HEADERS = { 'content-security-policy': PATH_FORM_CSP, 'referrer-policy': 'no-referrer' };
+
 /** Where a request is bound: a box's port in one of the two forms. */
 interface Located {
   target: PreviewTarget;
-  /** The path form's `/preview/box/port`; undefined on a preview origin. */
+  /** The path form's `/preview/box/port[/~key]`; undefined on a preview origin. */
   prefix: string | undefined;
+  /** The path form's key (the sealed grant), if the URL has one. */
+  key: string | null;
   /** The path and query inside the preview. */
   path: string;
 }
@@ -60,11 +68,11 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
     if (deps.previewDomain) {
       const byHost = parsePreviewHost(req.headers.host ?? '', deps.previewDomain);
       if (byHost === 'malformed') return 'malformed-host';
-      if (byHost) return { target: byHost, prefix: undefined, path: url.pathname + url.search };
+      if (byHost) return { target: byHost, prefix: undefined, key: null, path: url.pathname + url.search };
     }
     const byPath = parsePreviewPath(url.pathname);
     if (byPath === 'malformed') return 'malformed-path';
-    if (byPath) return { target: byPath, prefix: byPath.prefix, path: byPath.rest + url.search };
+    if (byPath) return { target: byPath, prefix: byPath.prefix, key: byPath.key, path: byPath.rest + url.search };
     return null;
   };
 
@@ -80,8 +88,13 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
   const previewBase = (target: PreviewTarget) =>
     deps.previewDomain ? `${dashboard.protocol}//${previewHostname(target, deps.previewDomain)}${dashboard.port ? `:${dashboard.port}` : ''}` : `${dashboard.origin}${previewPathPrefix(target)}`;
 
-  const grantOf = (req: IncomingMessage, box: PreviewBox): PreviewGrant | null => {
-    const value = cookieValue(req.headers.cookie, PREVIEW_COOKIE);
+  /**
+   * The preview's credential: the cookie on a preview origin; in the path form the key in the URL, because Chromium
+   * sends no cookie at all with the requests of a sandboxed (opaque-origin) page, not even a SameSite=None one, so a
+   * cookie would carry only the first page and none of its scripts, images, fetches or WebSockets.
+   */
+  const grantOf = (req: IncomingMessage, located: Located, box: PreviewBox): PreviewGrant | null => {
+    const value = located.prefix === undefined ? cookieValue(req.headers.cookie, PREVIEW_COOKIE) : located.key;
     const grant = value ? cookies.open(value) : null;
     return grant && grant.boxId === box.id && grant.port === box.port ? grant : null;
   };
@@ -97,23 +110,21 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
     if (!grant) return sendPreviewPage(res, signInPage(dashboard.origin));
     const user = grant.userId ? await deps.db.user.findUnique({ where: { id: grant.userId } }) : null;
     await deps.previews.audited(user ? sessionUserOf(user) : null, box, { form: located.prefix ? 'path' : 'subdomain', via: grant.shareId ? 'public link' : 'session' });
-    const next = url.searchParams.get('next') ?? '/';
-    const attributes = located.prefix
-      ? // The path form's document is sandboxed (an opaque origin): only a SameSite=None cookie goes with its requests.
-        [`Path=${located.prefix}`, 'SameSite=None', 'Secure']
-      : ['Path=/', 'SameSite=Lax', ...(secure ? ['Secure'] : [])];
-    res.writeHead(302, {
-      'set-cookie': [`${PREVIEW_COOKIE}=${cookies.seal(grant)}`, 'HttpOnly', `Max-Age=${PREVIEW_COOKIE_TTL_MS / 1000}`, ...attributes].join('; '),
-      location: (located.prefix ?? '') + (next.startsWith('/') && !next.startsWith('//') ? next : '/'),
-      'cache-control': 'no-store',
-    });
+    const nextParam = url.searchParams.get('next') ?? '/';
+    const next = nextParam.startsWith('/') && !nextParam.startsWith('//') ? nextParam : '/';
+    if (located.prefix !== undefined) {
+      res.writeHead(302, { location: `${previewPathPrefix(located.target)}/~${cookies.seal(grant)}${next}`, 'cache-control': 'no-store', ...PATH_FORM_HEADERS }).end();
+      return;
+    }
+    const attributes = ['HttpOnly', `Max-Age=${PREVIEW_COOKIE_TTL_MS / 1000}`, 'Path=/', 'SameSite=Lax', ...(secure ? ['Secure'] : [])];
+    res.writeHead(302, { 'set-cookie': [`${PREVIEW_COOKIE}=${cookies.seal(grant)}`, ...attributes].join('; '), location: next, 'cache-control': 'no-store' });
     res.end();
   };
 
   /** The grant of a request, checked now; null after answering it (not found, or sent back to sign in). */
   const admitted = async (req: IncomingMessage, located: Located, box: PreviewBox | null, refuse: { notFound: () => void; reauthenticate: () => void }) => {
     if (!box) return void refuse.notFound();
-    const grant = grantOf(req, box);
+    const grant = grantOf(req, located, box);
     if (!grant) return void refuse.reauthenticate();
     try {
       await deps.previews.check(grant);
@@ -131,6 +142,7 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
     proto: dashboard.protocol.replace(':', ''),
     host: req.headers.host ?? '',
     prefix: located.prefix,
+    cookiePath: located.prefix === undefined ? undefined : previewPathPrefix(located.target),
   });
 
   return {
@@ -142,11 +154,11 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
         if (located === 'malformed-host') return sendPreviewPage(res, malformedHostPage(deps.previewDomain!));
         if (located === 'malformed-path') return sendPreviewPage(res, malformedPathPage);
         const box = await findBox(located.target);
-        if (box && url.pathname === (located.prefix ?? '') + PREVIEW_REDEEM_PATH) return redeem(res, url, located, box);
+        if (box && !located.key && url.pathname === (located.prefix ?? '') + PREVIEW_REDEEM_PATH) return redeem(res, url, located, box);
         const grant = await admitted(req, located, box, { notFound: () => sendPreviewPage(res, notFoundPage), reauthenticate: () => reauthenticate(req, res, located) });
         if (!grant || !box) return;
         await deps.previews.proxyRequest(
-          { grant, box, path: located.path, forwarding: forwarding(req, located), responseHeaders: located.prefix ? { 'content-security-policy': PATH_FORM_CSP } : undefined },
+          { grant, box, path: located.path, forwarding: forwarding(req, located), responseHeaders: located.prefix ? PATH_FORM_HEADERS : undefined },
           req,
           res,
         );

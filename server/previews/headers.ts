@@ -27,8 +27,10 @@ export interface Forwarding {
   proto: string;
   /** The Host the browser sent. */
   host: string;
-  /** The path form's prefix (`/preview/web-dev/3000`), sent as X-Forwarded-Prefix. */
+  /** The path form's prefix (`/preview/web-dev/3000/~key`), sent as X-Forwarded-Prefix; redirects are moved under it. */
   prefix?: string;
+  /** The path form's cookie path (`/preview/web-dev/3000`: without the key, which changes at every exchange). */
+  cookiePath?: string;
 }
 
 export function requestHeadersForApp(headers: IncomingHttpHeaders, forwarding: Forwarding, options: { upgrade: boolean }): OutgoingHttpHeaders {
@@ -56,10 +58,11 @@ export function requestHeadersForApp(headers: IncomingHttpHeaders, forwarding: F
 
 /**
  * One Set-Cookie of the app, made to stay on the preview: its Domain dropped (host-only: a cookie for the whole
- * preview domain would reach every other box's previews), in the path form its Path put under the preview's prefix;
- * null for a cookie named like the dashboard's, which the app may not set or overwrite.
+ * preview domain would reach every other box's previews), in the path form its Path the whole preview's (`cookiePath`:
+ * a Path under a key would be lost at the next exchange); null for a cookie named like the dashboard's, which the app
+ * may not set or overwrite.
  */
-export function appCookie(line: string, prefix: string | undefined): string | null {
+export function appCookie(line: string, cookiePath: string | undefined): string | null {
   const [pair = '', ...attributes] = line.split(';');
   if (isDashboardCookie(pair.split('=')[0]!)) return null;
   let path = '/';
@@ -68,11 +71,11 @@ export function appCookie(line: string, prefix: string | undefined): string | nu
     if (name === 'path') path = attribute.slice(attribute.indexOf('=') + 1).trim() || '/';
     return name !== 'domain' && name !== 'path';
   });
-  const scopedPath = prefix ? `${prefix}${path.startsWith('/') ? path : `/${path}`}`.replace(/\/$/, '') || '/' : path;
+  const scopedPath = cookiePath ?? path;
   return [pair, ...kept.map((attribute) => attribute.trim()), `Path=${scopedPath}`].join('; ').replace(/^\s+/, '');
 }
 
-export function responseHeadersForBrowser(rawHeaders: string[], prefix: string | undefined): OutgoingHttpHeaders {
+export function responseHeadersForBrowser(rawHeaders: string[], { prefix, cookiePath }: Pick<Forwarding, 'prefix' | 'cookiePath'>): OutgoingHttpHeaders {
   const out: Record<string, string | string[]> = {};
   const cookies: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -80,7 +83,7 @@ export function responseHeadersForBrowser(rawHeaders: string[], prefix: string |
     const value = rawHeaders[i + 1]!;
     if (HOP_BY_HOP.has(name)) continue;
     if (name === 'set-cookie') {
-      const cookie = appCookie(value, prefix);
+      const cookie = appCookie(value, cookiePath);
       if (cookie) cookies.push(cookie);
       continue;
     }

@@ -120,7 +120,7 @@ describe('previews', () => {
     expect(fresh.headers.location).toBe(`${backend.origin}${PREVIEW_OPEN_PATH}?box=preview-box&port=${APP_PORT}&path=%2Fdeep%2Fpage`);
   });
 
-  it('the path form: the app under /preview/box/port, sandboxed, its cookies and redirects kept under the prefix', async () => {
+  it('the path form: the app under /preview/box/port/~key, sandboxed, the key its credential, redirects and cookies kept under the prefix', async () => {
     const pathBackend = await startBackend();
     try {
       await lab.authorize(pathBackend.services.dashboardPublicKey);
@@ -132,17 +132,32 @@ describe('previews', () => {
       const location = new URL(open.headers.location!);
       expect(location.pathname).toBe(`/preview/preview-box/${APP_PORT}/__boxyard/preview-redeem`);
       const redeem = await rawRequest(pathBase, location.pathname + location.search);
-      expect(redeem.headers.location).toBe(`/preview/preview-box/${APP_PORT}/x`);
-      const setCookie = redeem.headers['set-cookie']![0]!;
-      expect(setCookie).toContain(`Path=/preview/preview-box/${APP_PORT}`);
-      const cookie = setCookie.split(';')[0]!;
-      const answer = await rawRequest(pathBase, `/preview/preview-box/${APP_PORT}/x`, { headers: { cookie: `${cookie}; ${carol.cookie}` } });
+      // No cookie: Chromium sends none with a sandboxed page's requests; the key in the path goes with relative URLs.
+      expect(redeem.headers['set-cookie']).toBeUndefined();
+      const keyed = /^(\/preview\/preview-box\/8123\/~[A-Za-z0-9_.-]+)\/x$/.exec(redeem.headers.location ?? '');
+      expect(keyed, redeem.headers.location).not.toBeNull();
+      const prefix = keyed![1]!;
+      const answer = await rawRequest(pathBase, `${prefix}/x`, { headers: { cookie: carol.cookie } });
       expect(answer.status).toBe(200);
       expect(answer.body).toMatch(/^GET \/x HTTP\/1.1/);
       expect(answer.body).not.toMatch(/boxyard\./);
-      expect(answer.body).toContain(`x-forwarded-prefix: /preview/preview-box/${APP_PORT}`);
+      expect(answer.body).toContain(`x-forwarded-prefix: ${prefix}`);
       expect(answer.headers['content-security-policy']).toMatch(/^sandbox /);
+      expect(answer.headers['referrer-policy']).toBe('no-referrer');
       expect(answer.headers['set-cookie']).toEqual([`app=1; Path=/preview/preview-box/${APP_PORT}`]);
+      // Without the key a GET goes back through the exchange; a key of another port, or a forged one, does not open it.
+      const keyless = await rawRequest(pathBase, `/preview/preview-box/${APP_PORT}/x`, { headers: { cookie: carol.cookie } });
+      expect(keyless.status).toBe(302);
+      expect(keyless.headers.location).toContain(`${PREVIEW_OPEN_PATH}?box=preview-box&port=${APP_PORT}&path=%2Fx`);
+      expect((await rawRequest(pathBase, `${prefix.replace('/8123/', '/8124/')}/x`)).status).toBe(302);
+      expect((await rawRequest(pathBase, `${prefix.slice(0, -1)}${prefix.endsWith('A') ? 'B' : 'A'}/x`)).status).toBe(302);
+      // A WebSocket of the page carries the key too (a relative ws URL).
+      const ws = previewSocket(pathBase, `${prefix}/ws`, {});
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+      ws.send('path form');
+      expect(await echoed).toBe('path form');
+      ws.close();
       expect((await rawRequest(pathBase, '/preview/preview-box/notaport/')).status).toBe(400);
     } finally {
       await pathBackend.stop();

@@ -194,7 +194,7 @@ export class PreviewService {
       });
       upstream.once('response', (answer) => {
         clearTimeout(timer);
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding.prefix), ...exchange.responseHeaders });
+        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding), ...exchange.responseHeaders });
         answer.pipe(res);
         answer.once('error', () => res.destroy());
       });
@@ -328,7 +328,7 @@ export class PreviewService {
 
 /** The status line and headers of the app's answer to an upgrade, as raw HTTP/1.1 for the browser's socket. */
 function statusHead(answer: IncomingMessage, exchange: PreviewExchange): string {
-  const headers = { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding.prefix) };
+  const headers = { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding) };
   if (answer.statusCode === 101) {
     headers.connection = 'Upgrade';
     headers.upgrade = answer.headers.upgrade;
