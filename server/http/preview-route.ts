@@ -81,12 +81,13 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
     return row ? { ...row, port: target.port } : null;
   };
 
-  /** The dashboard URL that (re)starts the exchange for this preview and path. */
-  const openUrl = (target: PreviewTarget, path: string) =>
-    `${dashboard.origin}${PREVIEW_OPEN_PATH}?${new URLSearchParams({ box: target.box, port: String(target.port), path })}`;
+  /** The dashboard URL that (re)starts the exchange for this preview and path, back to the form it came from. */
+  const openUrl = (located: Located) =>
+    `${dashboard.origin}${PREVIEW_OPEN_PATH}?${new URLSearchParams({ box: located.target.box, port: String(located.target.port), path: located.path, ...(located.prefix !== undefined && deps.previewDomain ? { form: 'path' } : {}) })}`;
 
-  const previewBase = (target: PreviewTarget) =>
-    deps.previewDomain ? `${dashboard.protocol}//${previewHostname(target, deps.previewDomain)}${dashboard.port ? `:${dashboard.port}` : ''}` : `${dashboard.origin}${previewPathPrefix(target)}`;
+  /** Where a preview is opened: on its own origin where a wildcard domain is set, unless the path form is asked for. */
+  const previewBase = (target: PreviewTarget, form: 'path' | 'subdomain') =>
+    deps.previewDomain && form === 'subdomain' ? `${dashboard.protocol}//${previewHostname(target, deps.previewDomain)}${dashboard.port ? `:${dashboard.port}` : ''}` : `${dashboard.origin}${previewPathPrefix(target)}`;
 
   /**
    * The preview's credential: the cookie on a preview origin; in the path form the key in the URL, because Chromium
@@ -101,7 +102,7 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
 
   /** Answers a request the grant does not cover: GETs go back through the dashboard's exchange, others are refused. */
   const reauthenticate = (req: IncomingMessage, res: ServerResponse, located: Located) => {
-    if (req.method === 'GET') res.writeHead(302, { location: openUrl(located.target, located.path), 'cache-control': 'no-store' }).end();
+    if (req.method === 'GET') res.writeHead(302, { location: openUrl(located), 'cache-control': 'no-store' }).end();
     else sendPreviewPage(res, signInPage(dashboard.origin));
   };
 
@@ -186,7 +187,10 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
       return true;
     },
 
-    /** GET PREVIEW_OPEN_PATH?box=&port=&path=[&link=] on the dashboard: checks access, then redirects with a code. */
+    /**
+     * GET PREVIEW_OPEN_PATH?box=&port=&path=[&link=][&form=path] on the dashboard: checks access, then redirects with
+     * a code. `form=path` keeps a viewer who came by a /preview/ URL on the path form where a wildcard domain is set.
+     */
     async open(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
       const name = boxName.safeParse(url.searchParams.get('box') ?? '');
       const portText = url.searchParams.get('port') ?? '';
@@ -218,7 +222,7 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
         }
       }
       const code = await issueCode(deps.db, grant);
-      res.writeHead(302, { location: `${previewBase(target)}${PREVIEW_REDEEM_PATH}?${new URLSearchParams({ code, next: path })}`, 'cache-control': 'no-store' }).end();
+      res.writeHead(302, { location: `${previewBase(target, url.searchParams.get('form') === 'path' ? 'path' : 'subdomain')}${PREVIEW_REDEEM_PATH}?${new URLSearchParams({ code, next: path })}`, 'cache-control': 'no-store' }).end();
     },
 
   };
