@@ -95,6 +95,17 @@ describe('previews', () => {
     ws.close();
   });
 
+  it('a kept-alive channel the app closed unannounced never fails the next request', async () => {
+    const { cookie } = await exchange(ana);
+    // Each answer of /close ends its connection right after it; the next request may be handed that channel.
+    for (let i = 0; i < 30; i++) {
+      const answer = await rawRequest(base, `/close?${i}`, { headers: { host: host(), cookie: cookie! } });
+      expect({ i, status: answer.status }).toEqual({ i, status: 200 });
+      const posted = await rawRequest(base, `/close?post-${i}`, { method: 'POST', headers: { host: host(), cookie: cookie!, 'content-type': 'text/plain' }, body: `body ${i}` });
+      expect({ i, status: posted.status, body: posted.body.endsWith(`body ${i}`) }).toEqual({ i, status: 200, body: true });
+    }
+  });
+
   it('bad input: malformed host 400, unknown box and port and no access the same 404, nobody listening, a timeout', async () => {
     const { cookie } = await exchange(ana);
     const malformed = await rawRequest(base, '/', { headers: { host: `not-a-preview.${DOMAIN}` } });

@@ -54,6 +54,8 @@ const IDLE_CONNECTION_MS = 5_000;
 /** A grant checked this recently is not asked about again for a plain request (open ones are watched anyway). */
 const GRANT_CACHE_MS = 1_000;
 const WAKE_CHECK_CACHE_MS = 2_000;
+/** Methods whose request, without a body, may be sent again when a kept-alive channel fails before any answer. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * An ssh2 channel used as the socket of Node's HTTP client: it is a Duplex already; the socket-only calls the client
@@ -66,9 +68,22 @@ function channelAsSocket(opened: OpenChannel): Duplex {
   return Object.assign(opened.channel, { setTimeout: noop, setNoDelay: noop, setKeepAlive: noop, ref: noop, unref: noop });
 }
 
-/** Node's HTTP Agent whose connections are forwarded channels to one box's port, kept alive for a few seconds. */
+/** Node's `createConnection` contract (the socket through the callback) over a channel being opened. */
+function channelConnection(openChannel: () => Promise<OpenChannel>, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+  openChannel().then(
+    (opened) => callback?.(null, channelAsSocket(opened)),
+    (error: Error) => callback?.(error, undefined as unknown as Duplex),
+  );
+  return undefined;
+}
+
+/**
+ * Node's HTTP Agent whose connections are forwarded channels to one box's port, kept alive for a few seconds. A
+ * channel the app ended while it sat free is dropped at once: ssh2 keeps an ended channel open (half-open) until the
+ * box's CLOSE arrives, and the Agent, which only watches 'close', would hand it to the next request.
+ */
 class ChannelAgent extends http.Agent {
-  private readonly idleTimers = new WeakMap<Duplex, NodeJS.Timeout>();
+  private readonly idle = new WeakMap<Duplex, { timer: NodeJS.Timeout; onEnd: () => void }>();
 
   constructor(
     private readonly openChannel: () => Promise<OpenChannel>,
@@ -78,20 +93,23 @@ class ChannelAgent extends http.Agent {
   }
 
   override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
-    this.openChannel().then(
-      (opened) => callback?.(null, channelAsSocket(opened)),
-      (error: Error) => callback?.(error, undefined as unknown as Duplex),
-    );
-    return undefined;
+    return channelConnection(this.openChannel, callback);
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
-    this.idleTimers.set(socket, setTimeout(() => socket.destroy(), IDLE_CONNECTION_MS).unref());
+    if (socket.readableEnded || socket.destroyed) return false;
+    const onEnd = () => socket.destroy();
+    socket.once('end', onEnd);
+    this.idle.set(socket, { timer: setTimeout(() => socket.destroy(), IDLE_CONNECTION_MS).unref(), onEnd });
     return true;
   }
 
   override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
-    clearTimeout(this.idleTimers.get(socket));
+    const idle = this.idle.get(socket);
+    if (idle) {
+      clearTimeout(idle.timer);
+      socket.off('end', idle.onEnd);
+    }
     super.reuseSocket(socket as never, request);
   }
 }
@@ -168,12 +186,16 @@ export class PreviewService {
     const waking = await this.wakeIfAsleep(box, grant);
     if (waking) return sendPreviewPage(res, waking);
 
-    const upstream = http.request({
-      agent: this.agentFor(box),
+    // A request with a body gets a channel of its own: sent on a kept-alive channel that turns out dead, its body
+    // (streamed, not kept) could not be sent again. One without a body may be retried once on a fresh channel.
+    const hasBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
+    const retryable = !hasBody && IDEMPOTENT_METHODS.has(req.method ?? '');
+    const requestOptions: http.RequestOptions = {
       method: req.method,
       path: exchange.path,
       headers: requestHeadersForApp(req.headers, exchange.forwarding, { upgrade: false }),
-    });
+    };
+    let upstream: http.ClientRequest;
     const unwatch = this.options.access.watch(() => checkGrant(this.options.db, grant), () => {
       upstream.destroy();
       res.destroy();
@@ -192,32 +214,45 @@ export class PreviewService {
         upstream.destroy();
         done();
       });
-      upstream.once('response', (answer) => {
-        clearTimeout(timer);
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding), ...exchange.responseHeaders });
-        answer.pipe(res);
-        answer.once('error', () => res.destroy());
-      });
-      upstream.once('error', (error) => {
-        done();
-        if (isChannelOpenError(error, 'forward-failed')) this.fail(res, nobodyListensPage(box.name, box.port));
-        else if (isAppError(error) && error.code !== 'INTERNAL') this.fail(res, failedPage(error.message));
-        else if (!res.headersSent) {
-          log.warn({ err: error.message, box: box.name, port: box.port }, 'preview request failed');
-          this.fail(res, failedPage(`The connection to the app on port ${box.port} of ${box.name} failed (${error.message}); reload to try again.`));
-        } else res.destroy();
-      });
+      const send = (mayRetry: boolean) => {
+        upstream = http.request(
+          hasBody
+            ? { ...requestOptions, createConnection: (_options, callback) => channelConnection(() => this.openChannel(box), callback) }
+            : { ...requestOptions, agent: this.agentFor(box) },
+        );
+        upstream.once('response', (answer) => {
+          clearTimeout(timer);
+          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding), ...exchange.responseHeaders });
+          answer.pipe(res);
+          answer.once('error', () => res.destroy());
+        });
+        upstream.once('error', (error) => {
+          // A kept-alive channel the app had closed, its end not yet seen: the request goes again on a new channel.
+          if (mayRetry && upstream.reusedSocket && !res.headersSent && !res.destroyed) return send(false);
+          done();
+          if (isChannelOpenError(error, 'forward-failed')) this.fail(res, nobodyListensPage(box.name, box.port));
+          else if (isAppError(error) && error.code !== 'INTERNAL') this.fail(res, failedPage(error.message));
+          else if (!res.headersSent) {
+            log.warn({ err: error.message, box: box.name, port: box.port }, 'preview request failed');
+            this.fail(res, failedPage(`The connection to the app on port ${box.port} of ${box.name} failed (${error.message}); reload to try again.`));
+          } else res.destroy();
+        });
+        if (!hasBody) upstream.end();
+      };
+      send(retryable);
     });
-    let received = 0;
-    req.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > this.options.maxBodyBytes) {
-        upstream.destroy();
-        req.unpipe(upstream);
-        this.fail(res, tooLargePage(this.options.maxBodyBytes));
-      }
-    });
-    req.pipe(upstream);
+    if (hasBody) {
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > this.options.maxBodyBytes) {
+          upstream.destroy();
+          req.unpipe(upstream);
+          this.fail(res, tooLargePage(this.options.maxBodyBytes));
+        }
+      });
+      req.pipe(upstream!);
+    }
     await answered;
   }
 
@@ -230,7 +265,7 @@ export class PreviewService {
     if (waking) return rawAnswer(socket, waking);
     let opened: OpenChannel;
     try {
-      opened = await this.options.remote.openTunnel(box.id, box.port, { timeoutMs: this.options.timeoutMs });
+      opened = await this.openChannel(box);
     } catch (error) {
       return rawAnswer(socket, isChannelOpenError(error, 'forward-failed') ? nobodyListensPage(box.name, box.port) : failedPage(isAppError(error) ? error.message : 'The app could not be reached.'));
     }
@@ -274,11 +309,15 @@ export class PreviewService {
     upstream.end();
   }
 
+  private openChannel(box: PreviewBox): Promise<OpenChannel> {
+    return this.options.remote.openTunnel(box.id, box.port, { timeoutMs: this.options.timeoutMs });
+  }
+
   private agentFor(box: PreviewBox): ChannelAgent {
     const key = `${box.id}:${box.port}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new ChannelAgent(() => this.options.remote.openTunnel(box.id, box.port, { timeoutMs: this.options.timeoutMs }), this.options.maxConnectionsPerPort ?? 4);
+      agent = new ChannelAgent(() => this.openChannel(box), this.options.maxConnectionsPerPort ?? 4);
       this.agents.set(key, agent);
     }
     return agent;
