@@ -4,11 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PREVIEW_COOKIE, PREVIEW_OPEN_PATH } from '../../lib/preview';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
-import { previewSocket, rawRequest, startPreviewApp, stopPreviewApp, type RawResponse } from '../../testing/helpers/previews';
+import { listenWithPreviewWake, previewSocket, rawRequest, startPreviewApp, stopPreviewApp, type RawResponse } from '../../testing/helpers/previews';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
-import { revokeShare, shareBoxPort } from './shares';
+import { AppError } from '../errors';
+import { appRouter } from '../trpc/router';
+import { revokeShare, setPublicSharing, shareBoxPort } from './shares';
 
 const DOMAIN = 'preview.localhost';
 const APP_PORT = 8123;
@@ -190,6 +192,84 @@ describe('previews', () => {
     await until(async () => (await rawRequest(base, '/', { headers: { host: host(), cookie: cookie! } })).status === 404, 'the revoked share refused', 5_000);
     const audit = await backend.services.db.auditEvent.findMany({ where: { action: { startsWith: 'preview.' } }, select: { action: true } });
     expect(audit.map((event) => event.action)).toEqual(expect.arrayContaining(['preview.open', 'preview.share', 'preview.unshare']));
+  });
+
+  it('a public link opens the port for anyone, only while an admin allows public links; revoking ends the link', async () => {
+    const { services, admin } = backend;
+    await expect(shareBoxPort(services, ana.user, box.id, APP_PORT, 'public')).rejects.toThrow('Public sharing is off on this dashboard');
+    await appRouter.createCaller({ services, user: admin.user }).previews.setPublicSharing({ allowed: true });
+    const anas = appRouter.createCaller({ services, user: ana.user });
+    await anas.previews.share({ boxId: box.id, port: APP_PORT, level: 'public' });
+    const [shared] = await anas.previews.shares({ boxId: box.id });
+    expect(shared).toMatchObject({ port: APP_PORT, level: 'public' });
+    const link = new URL(shared!.link!);
+    // Anyone: no dashboard session at all.
+    const anonymous = async () => {
+      const open = await rawRequest(base, link.pathname + link.search);
+      if (open.status !== 302) return { status: open.status };
+      const redeem = new URL(open.headers.location!);
+      const redeemed = await rawRequest(base, redeem.pathname + redeem.search, { headers: { host: redeem.host } });
+      return { status: redeemed.status, cookie: redeemed.headers['set-cookie']?.[0]?.split(';')[0] };
+    };
+    const viewer = await anonymous();
+    expect(viewer.status).toBe(302);
+    const page = () => rawRequest(base, '/', { headers: { host: host(), cookie: viewer.cookie! } });
+    expect((await page()).status).toBe(200);
+    // A link with a forged signature opens nothing.
+    const forged = new URLSearchParams(link.search);
+    const token = forged.get('link')!;
+    forged.set('link', `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`);
+    expect((await rawRequest(base, `${link.pathname}?${forged}`)).status).toBe(404);
+
+    await setPublicSharing(services, admin.user, false);
+    await until(async () => (await page()).status === 404, 'the link viewer refused once public links are off', 5_000);
+    expect((await anonymous()).status).toBe(404);
+    await setPublicSharing(services, admin.user, true);
+    expect((await anonymous()).status).toBe(302);
+    await revokeShare(services, ana.user, box.id, APP_PORT);
+    expect((await anonymous()).status).toBe(404);
+    const audit = await services.db.auditEvent.findMany({ where: { action: 'preview.settings' }, orderBy: { at: 'asc' }, select: { detail: true } });
+    expect(audit.map((event) => JSON.parse(event.detail))).toEqual([{ publicSharing: true }, { publicSharing: false }, { publicSharing: true }]);
+    await setPublicSharing(services, admin.user, false);
+  });
+
+  it('a sleeping box: woken once for the viewer, the waking page (reloading) until it answers, then the app', async () => {
+    let wake!: () => void;
+    const woken: string[] = [];
+    const sleeping = await listenWithPreviewWake(backend, async (boxId, actor, onWaking) => {
+      woken.push(`${boxId} ${actor.email}`);
+      onWaking('suspended');
+      await new Promise<void>((resolve) => (wake = resolve));
+    });
+    const failing = await listenWithPreviewWake(backend, async (_boxId, _actor, onWaking) => {
+      onWaking('stopped');
+      throw new AppError('SSH_TIMEOUT', 'preview-box did not wake up in time (job j-1 is still running).');
+    });
+    try {
+      const { cookie } = await exchange(ana);
+      const get = (url: string) => rawRequest(url, '/', { headers: { host: host(), cookie: cookie! } });
+      for (let i = 0; i < 2; i++) {
+        const waiting = await get(sleeping.url);
+        expect(waiting.status).toBe(503);
+        expect(waiting.body).toContain('preview-box was suspended; it is being woken now');
+        expect(waiting.headers.refresh).toBe('2');
+      }
+      expect(woken).toEqual([`${box.id} ana@example.com`]);
+      wake();
+      await until(async () => (await get(sleeping.url)).status === 200, 'the app once the box is awake', 5_000);
+
+      const first = await get(failing.url);
+      expect(first.status).toBe(503);
+      // The reloading page's next request gets the reason, once; a reload after it tries again.
+      let failed: RawResponse | undefined;
+      await until(async () => (failed = await get(failing.url)).status !== 503, 'the failed wake said', 5_000);
+      expect(failed!.status).toBe(502);
+      expect(failed!.body).toContain('preview-box did not wake up in time (job j-1 is still running).');
+      expect((await get(failing.url)).status).toBe(503);
+    } finally {
+      await sleeping.previews.stop();
+      await failing.previews.stop();
+    }
   });
 
   it('an app that stops: nobody listens', async () => {

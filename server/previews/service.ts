@@ -131,6 +131,8 @@ export class PreviewService {
   private readonly checkedGrants = new Map<string, number>();
   private readonly awake = new Map<string, number>();
   private readonly waking = new Map<string, { state: string }>();
+  /** A wake that failed while its waking page was reloading: the next request gets its reason (once), not a new wake. */
+  private readonly failedWakes = new Map<string, PreviewPage>();
   private running = false;
   readonly cookies: PreviewCookies;
 
@@ -325,11 +327,16 @@ export class PreviewService {
 
   /**
    * Null when the box is awake (checked at most every 2 s); otherwise starts waking it (once) and returns the page
-   * that says so. The wake runs on in the background; the page reloads until it is done.
+   * that says so. The wake runs on in the background; the page reloads until it is done, or says why it failed.
    */
   private async wakeIfAsleep(box: PreviewBox, grant: PreviewGrant): Promise<PreviewPage | null> {
     const inProgress = this.waking.get(box.id);
     if (inProgress) return wakingPage(box.name, inProgress.state);
+    const failed = this.failedWakes.get(box.id);
+    if (failed) {
+      this.failedWakes.delete(box.id);
+      return failed;
+    }
     const checkedAt = this.awake.get(box.id);
     if (checkedAt !== undefined && Date.now() - checkedAt < WAKE_CHECK_CACHE_MS) return null;
     const actor = await this.wakeActor(grant);
@@ -345,7 +352,10 @@ export class PreviewService {
         },
         (error: unknown) => {
           log.warn({ err: error, box: box.name }, 'could not wake a box for a preview');
-          resolve(failedPage(isAppError(error) && error.code !== 'INTERNAL' ? error.message : `Could not wake ${box.name}.`));
+          const page = failedPage(isAppError(error) && error.code !== 'INTERNAL' ? error.message : `Could not wake ${box.name}.`);
+          // Said already if the wake failed before it reported waking; otherwise the reloading page gets it next.
+          if (this.waking.has(box.id)) this.failedWakes.set(box.id, page);
+          resolve(page);
         },
       ).finally(() => this.waking.delete(box.id));
     });

@@ -2,7 +2,10 @@
 // and a raw HTTP client that sends any Host header (fetch may not), for the subdomain form on 127.0.0.1.
 import http from 'node:http';
 import { WebSocket } from 'ws';
+import { PreviewService } from '../../server/previews/service';
+import type { WakeBoxFn } from '../../server/tunnels/service';
 import type { LabBox } from '../lab/lab';
+import type { Backend } from './terminals';
 import { until } from './wait';
 
 /**
@@ -74,4 +77,17 @@ export function rawRequest(base: string, path: string, options: { method?: strin
 export function previewSocket(base: string, path: string, headers: Record<string, string>): WebSocket {
   const url = new URL(base);
   return new WebSocket(`ws://${url.host}${path}`, { headers, perMessageDeflate: false });
+}
+
+/**
+ * One more listener on `backend`'s services with a preview service of its own whose wake step is `wakeBox` (a box
+ * that "sleeps" without a VM: the WakeBoxFn seam the tunnel tests use too). Resolves with its http:// base URL and
+ * that service, which the test stops.
+ */
+export async function listenWithPreviewWake(backend: Backend, wakeBox: WakeBoxFn): Promise<{ url: string; previews: PreviewService }> {
+  const { db, remote, access, env, secrets } = backend.services;
+  const previews = new PreviewService({ db, remote, access, wakeBox, maxBodyBytes: env.PREVIEW_MAX_BODY_BYTES, timeoutMs: env.PREVIEW_TIMEOUT_MS, key: secrets.derive('preview-cookies') });
+  previews.start();
+  const url = await backend.listen({ ...backend.services, previews });
+  return { url: url.replace('ws://', 'http://'), previews };
 }
