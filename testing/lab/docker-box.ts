@@ -35,9 +35,10 @@ export async function installDockerInBox(box: LabBox): Promise<void> {
 
 /**
  * Runs a container from `tiny`, an image holding only busybox (sh, ls, cat, echo, sleep, stty), built in the box on
- * first use since no registry is reachable. The container sleeps until removed.
+ * first use since no registry is reachable. The container sleeps until removed, or runs `command` (a shell word list
+ * from test code, e.g. `busybox httpd -f -p 80`) with `dockerArgs` (e.g. `-p 8200:80`) before the image.
  */
-export async function runTinyContainer(box: LabBox, name: string): Promise<void> {
+export async function runTinyContainer(box: LabBox, name: string, options: { dockerArgs?: string; command?: string } = {}): Promise<void> {
   if ((await box.root('docker image inspect tiny >/dev/null 2>&1')).code !== 0) {
     await rootOk(
       box,
@@ -48,5 +49,5 @@ export async function runTinyContainer(box: LabBox, name: string): Promise<void>
     );
   }
   // The name comes from test code, but quote it anyway: it lands in a root shell.
-  await rootOk(box, `docker run -d --name '${name.replaceAll("'", `'\\''`)}' tiny sleep 100000 >/dev/null`);
+  await rootOk(box, `docker run -d --name '${name.replaceAll("'", `'\\''`)}' ${options.dockerArgs ?? ''} tiny ${options.command ?? 'sleep 100000'} >/dev/null`);
 }
