@@ -228,7 +228,11 @@ export class PreviewService {
           answer.pipe(res);
           answer.once('error', () => res.destroy());
         });
-        upstream.once('error', (error) => {
+        let failed = false;
+        // `on`, not `once`: a request still waiting for its channel can fail twice (destroyed, then the open fails).
+        upstream.on('error', (error) => {
+          if (failed) return;
+          failed = true;
           // A kept-alive channel the app had closed, its end not yet seen: the request goes again on a new channel.
           if (mayRetry && upstream.reusedSocket && !res.headersSent && !res.destroyed) return send(false);
           done();

@@ -11,7 +11,7 @@ import { until } from './wait';
 /**
  * The app: every request is answered 200 with its own request head and body as text (so a test sees what the app
  * was sent), `Set-Cookie: app=1` with a Domain that a preview must drop; a WebSocket upgrade gets an echo of every
- * frame (up to 64 KiB). One process per connection, keep-alive, except that after answering `/close` it closes the
+ * frame (up to 64 KiB); `GET /big` answers 10 MiB (bench/preview). One process per connection, keep-alive, except that after answering `/close` it closes the
  * connection without having said so (as an app's idle timeout does): the proxy's kept-alive channel is dead.
  */
 const APP = String.raw`
@@ -33,6 +33,7 @@ while (1) { my $c=$s->accept or next; if (fork) { close $c; next } close $s; bin
       exit }
     my ($len)=$head=~/^Content-Length: *(\d+)/mi; my $body=''; read($c,$body,$len) if $len;
     if ($head =~ m{^GET /slow}) { sleep 30 }
+    if ($head =~ m{^GET /big}) { my $chunk='x' x 65536; print $c "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ".(160*65536)."\r\n\r\n"; print $c $chunk for 1..160; next }
     my $out=$head.$body;
     print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: app=1; Domain=preview.localhost; Path=/\r\nContent-Length: ".length($out)."\r\n\r\n".$out;
     exit if $head =~ m{^\S+ /close};
