@@ -38,6 +38,8 @@ export const PATH_FORM_CSP = 'sandbox allow-scripts allow-forms allow-popups all
  */
 const PATH_FORM_HEADERS = { 'content-security-policy': PATH_FORM_CSP, 'referrer-policy': 'no-referrer' };
 
+const BOX_NAME_CACHE_MS = 1_000;
+
 /** Where a request is bound: a box's port in one of the two forms. */
 interface Located {
   target: PreviewTarget;
@@ -76,8 +78,20 @@ export function createPreviewRoutes(deps: PreviewRouteDeps) {
     return null;
   };
 
+  /**
+   * A box by name, remembered for a second: every request of a page and its assets names it, and a database query
+   * each is most of the proxy's added latency. Whether the viewer may reach it is checked apart (the grant's check),
+   * so a deleted box still refuses within that second and the AccessWatch's round.
+   */
+  const boxesByName = new Map<string, { row: { id: string; name: string } | null; at: number }>();
   const findBox = async (target: PreviewTarget): Promise<PreviewBox | null> => {
-    const row = await deps.db.box.findUnique({ where: { name: target.box }, select: { id: true, name: true } });
+    const cached = boxesByName.get(target.box);
+    let row = cached && Date.now() - cached.at < BOX_NAME_CACHE_MS ? cached.row : undefined;
+    if (row === undefined) {
+      row = await deps.db.box.findUnique({ where: { name: target.box }, select: { id: true, name: true } });
+      if (boxesByName.size > 10_000) boxesByName.clear();
+      boxesByName.set(target.box, { row, at: Date.now() });
+    }
     return row ? { ...row, port: target.port } : null;
   };
 
