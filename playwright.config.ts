@@ -46,6 +46,8 @@ export default defineConfig({
       LOG_LEVEL: 'warn',
       // Tests sign in many times from one address.
       SIGNIN_ATTEMPTS_PER_MINUTE: '1000',
+      // Previews on their own origin (e2e/previews.spec.ts); Chromium resolves *.localhost to this machine.
+      BOXYARD_PREVIEW_DOMAIN: 'preview.localhost',
     },
   },
 });

@@ -21,6 +21,7 @@ const unitFiles = [
   'server/mounts/compile.test.ts',
   'server/mounts/policy.test.ts',
   'server/mounts/units.test.ts',
+  'server/previews/units.test.ts',
   'server/provision/daemon-json.test.ts',
   'server/provision/docker-commands.test.ts',
   'server/terminals/messages.test.ts',

@@ -19,7 +19,7 @@ export const layers: readonly (readonly string[])[] = [
   ['server/ssh'],
   ['server/boxes', 'server/hosts', 'server/hypervisors', 'server/auth', 'server/users', 'server/access-keys', 'server/settings', 'server/groups'],
   ['server/jobs'],
-  ['server/connect', 'server/provision', 'server/mounts', 'server/vms', 'server/metrics', 'server/terminals', 'server/tunnels'],
+  ['server/connect', 'server/provision', 'server/mounts', 'server/vms', 'server/metrics', 'server/terminals', 'server/tunnels', 'server/previews'],
   ['server/services.ts'],
   ['server/trpc'],
   ['server/http', 'server/main.ts'],

@@ -71,6 +71,20 @@ const envSchema = z
     OIDC_GROUPS_CLAIM: z.string().min(1).optional(),
     /** Members of this provider group sign in as admins, everyone else as developers (needs OIDC_GROUPS_CLAIM). */
     OIDC_ADMIN_GROUP: z.string().min(1).optional(),
+    /**
+     * Wildcard domain for previews on their own origin (`3000--web-dev.<domain>`, server/previews); its `*.` DNS
+     * name must reach this dashboard. Unset: previews use the path form on the dashboard's origin.
+     */
+    BOXYARD_PREVIEW_DOMAIN: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'Give a DNS name whose subdomains reach this dashboard, such as preview.example.com or preview.localhost (no scheme, port or "*.").')
+      .optional(),
+    /** A request body sent to a preview may be at most this large (413 beyond). */
+    PREVIEW_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+    /** An app that has not started answering a preview request after this long gets the timeout page (504). */
+    PREVIEW_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   })
   .superRefine((env, ctx) => {
     const oidcSet = Object.entries(env).some(([name, value]) => name.startsWith('OIDC_') && value !== undefined && !oidcDefaults.has(`${name}=${String(value)}`));
@@ -87,9 +101,17 @@ const envSchema = z
       if (!z.email().safeParse(email).success) ctx.addIssue({ code: 'custom', path: ['OIDC_ALLOWED_EMAILS'], message: `"${email}" is not an email address.` });
     }
   })
-  .transform((env) => {
+  .transform((env, ctx) => {
     const dataDir = path.resolve(env.BOXYARD_DATA_DIR);
     const publicUrl = env.BOXYARD_URL ?? `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`;
+    const dashboardHost = new URL(publicUrl).hostname;
+    if (env.BOXYARD_PREVIEW_DOMAIN && (dashboardHost === env.BOXYARD_PREVIEW_DOMAIN || dashboardHost.endsWith(`.${env.BOXYARD_PREVIEW_DOMAIN}`))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BOXYARD_PREVIEW_DOMAIN'],
+        message: `The dashboard (${dashboardHost}) must not be under the preview domain ${env.BOXYARD_PREVIEW_DOMAIN}: previews would share its origin or cookies; use a sibling such as preview.${dashboardHost}.`,
+      });
+    }
     return {
       ...env,
       dataDir,

@@ -28,6 +28,7 @@ import { ensureDashboardKey } from './settings/dashboard-key';
 import { SshPool } from './ssh/pool';
 import { TerminalManager } from './terminals/manager';
 import { TunnelService } from './tunnels/service';
+import { PreviewService } from './previews/service';
 import { ensureFirstAdmin } from './users/users';
 
 /** The dashboard's long-lived parts, created once at start-up and handed to every request. */
@@ -46,6 +47,8 @@ export interface Services {
   terminals: TerminalManager;
   /** Laptop TCP streams to box ports through the pool (`boxyard proxy`). */
   tunnels: TunnelService;
+  /** Box ports opened in the browser through the dashboard (server/previews). */
+  previews: PreviewService;
   jobs: JobRunner;
   /** Box metrics, idle status and auto-suspend (server/metrics). */
   metrics: MetricsService;
@@ -125,6 +128,16 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     wakeBox: (boxId, actor, onWaking) => wake(boxId, actor, { reason: 'a tunnel was opened', onWaking }),
   });
   tunnels.start();
+  const previews = new PreviewService({
+    db,
+    remote,
+    access,
+    wakeBox: (boxId, actor, onWaking) => wake(boxId, actor, { reason: 'a preview was opened', onWaking }),
+    maxBodyBytes: env.PREVIEW_MAX_BODY_BYTES,
+    timeoutMs: env.PREVIEW_TIMEOUT_MS,
+    key: secrets.derive('preview-cookies'),
+  });
+  previews.start();
   // Off by default where status polling is off (tests): a sampler holds one SSH channel per box.
   const compiled = loadCompiledSamplers();
   if (compiled.length < 2) {
@@ -148,7 +161,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -160,6 +173,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.terminals.stop();
   // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.
   await services.tunnels.stop();
+  await services.previews.stop();
   await services.access.stop();
   // Running jobs are interrupted and handed back to the queue (they resume at the next start), while the pool runs.
   await services.jobs.stop();

@@ -76,6 +76,11 @@ export type AuditAction =
   | 'terminal.close'
   | 'tunnel.open'
   | 'tunnel.close'
+  /** A preview exchange redeemed (once per code, not per request), and port shares changed (server/previews). */
+  | 'preview.open'
+  | 'preview.share'
+  | 'preview.unshare'
+  | 'preview.settings'
   /** A tRPC request refused as a whole before any procedure ran (too many calls without a session). */
   | 'api.batch.refused'
   | 'cli.boxes'

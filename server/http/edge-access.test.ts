@@ -16,6 +16,7 @@ const PUBLIC_HTTP: Record<string, string> = {
   '/cli/boxyard.mjs': 'the CLI is public code with no secret in it; the install line downloads it',
   '/cli/boxyard.mjs.sha256': 'its hash, which install.sh checks',
   '/cli/install.sh': 'the install script of the line on the profile page',
+  '/api/preview/open': "starts a preview's code exchange: without a session it redirects to sign-in; only a public share's signed link issues a code without one (server/previews/preview.test.ts)",
 };
 
 /** For each route that needs a caller: requests that must be refused without credentials. */

@@ -22,6 +22,8 @@ import { applySecurityHeaders } from './security-headers';
 import { createTerminalRoute } from './terminal-ws';
 import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
+import { createPreviewRoutes } from './preview-route';
+import { PREVIEW_OPEN_PATH } from '../../lib/preview';
 
 /**
  * Every route the dashboard serves itself, HTTP and WebSocket, in two tables; pages are Next's (server.ts).
@@ -31,6 +33,8 @@ import { createTunnelRoute } from './tunnel-ws';
  * Before any route runs, the edge resolves the client's address once (client-address.ts; better-auth gets it as
  * CLIENT_ADDRESS_HEADER, the routes as `clientAddress`), and every state-changing HTTP request and every upgrade, on
  * every route of both tables, passes the Origin rule (origin.ts): a refusal is 403 with one sentence, audited.
+ * Before all of it, a request for a preview (a Host under BOXYARD_PREVIEW_DOMAIN, or a /preview/ path) goes to
+ * preview-route.ts and nowhere else: a preview origin is never a dashboard origin.
  */
 
 type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -74,6 +78,14 @@ export function createEdge(services: Services): Edge {
   const identifyRequest = (req: IncomingMessage) => identify(services, req.headers);
   const clientAddress = createClientAddress(services.env.BOXYARD_TRUSTED_PROXIES);
   const dashboardOrigin = services.env.publicOrigin;
+  const previews = createPreviewRoutes({
+    db: services.db,
+    auth: services.auth,
+    previews: services.previews,
+    clientAddress,
+    publicUrl: services.env.publicUrl,
+    previewDomain: services.env.BOXYARD_PREVIEW_DOMAIN,
+  });
   const cliDownload = createCliDownloadRoutes({ cliDir: BUILT_CLI_DIR, publicUrl: services.env.publicUrl });
   const httpRoutes: Route<HttpHandler>[] = [
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
@@ -84,6 +96,7 @@ export function createEdge(services: Services): Edge {
     { path: CLI_FILE_PATH, handle: cliDownload.file },
     { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },
     { path: CLI_INSTALL_PATH, handle: cliDownload.install },
+    { path: PREVIEW_OPEN_PATH, handle: previews.open },
   ];
   const upgradeRoutes: Route<UpgradeHandler>[] = [
     { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest }) },
@@ -111,10 +124,12 @@ export function createEdge(services: Services): Edge {
   return {
     routes: { http: httpRoutes.map(routeInfo), upgrade: upgradeRoutes.map(routeInfo) },
     handleRequest(req, res) {
+      const url = requestUrl(req);
+      // A preview (its own origin, or /preview/...) is the app's, not the dashboard's: none of its routes, pages or headers.
+      if (previews.handleRequest(req, res, url)) return true;
       applySecurityHeaders(headerOptions, req, res);
       // Set on every request, ours or Next's, so that no client's value under this name survives.
       req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req);
-      const url = requestUrl(req);
       const route = findRoute(httpRoutes, url.pathname);
       if (!route) return false;
       const refusal = isStateChanging(req.method) ? refusedOrigin(req, route, url.pathname) : null;
@@ -128,6 +143,7 @@ export function createEdge(services: Services): Edge {
     },
     handleUpgrade(req, socket, head) {
       const url = requestUrl(req);
+      if (previews.handleUpgrade(req, socket, head, url)) return true;
       const route = findRoute(upgradeRoutes, url.pathname);
       if (!route) return false;
       const refusal = refusedOrigin(req, route, url.pathname);

@@ -65,6 +65,7 @@ const openToEveryDeveloper: Record<string, string> = {
   'connect.cliInstall': "the line that installs the CLI from this dashboard (the dashboard's address only)",
   'settings.dashboardPublicKey': "the dashboard's public key, which every box owner puts in authorized_keys",
   'mounts.preview': 'compiles the mounts it is given; reads nothing stored',
+  'previews.settings': "how previews are served on this dashboard and whether public links are allowed; names no box",
 };
 
 /**
@@ -89,6 +90,7 @@ const openToABoxsPeople: Record<string, string> = {
   'vms.power': "a box's people reboot or power off a VPS box, typing its name",
   'jobs.get': 'the jobs of a box the caller may reach',
   'jobs.logs': 'the jobs of a box the caller may reach',
+  'previews.shares': "a box's people see which of its ports are shared (the public links only its owner and admins)",
 };
 
 /** Procedures only the owner of a resource may call on it (a box's members may not), and why; not called here either. */
@@ -98,6 +100,8 @@ const openToTheOwner: Record<string, string> = {
   'mounts.applyPolicy': "the box's owner applies its mounts",
   'mounts.measure': "the box's owner measures its mounts",
   'mounts.writeBack': "the box's owner writes its delegated mounts back",
+  'previews.share': "the box's owner decides who else may open its ports",
+  'previews.revoke': "the box's owner decides who else may open its ports",
   'terminals.close': "the caller's own terminal",
   'profile.keys.remove': "the caller's own SSH key",
   'profile.tokens.revoke': "the caller's own API token",
@@ -189,6 +193,11 @@ const inputs: Record<string, (ids: Ids) => unknown> = {
   'groups.create': () => ({ name: 'matrix-group' }),
   'groups.save': ({ group, box, user }) => ({ id: group, boxIds: [box], tags: ['matrix'], memberIds: [user] }),
   'groups.delete': ({ group }) => ({ id: group }),
+  'previews.settings': () => undefined,
+  'previews.shares': ({ box }) => ({ boxId: box }),
+  'previews.share': ({ box }) => ({ boxId: box, port: 3000, level: 'authenticated' }),
+  'previews.revoke': ({ box }) => ({ boxId: box, port: 3000 }),
+  'previews.setPublicSharing': () => ({ allowed: true }),
 };
 
 type Procedure = { _def: { type: 'query' | 'mutation' | 'subscription'; inputs: z.ZodType[] } };
@@ -337,6 +346,7 @@ describe('authorization matrix over every procedure of the router', () => {
     expect((await db.apiToken.findUniqueOrThrow({ where: { id: bobs.token } })).revokedAt).toBeNull();
     expect(await db.suspendPolicy.findUnique({ where: { id: bobs.policy } })).toMatchObject({ action: 'suspend', idleMinutes: 60 });
     expect(await db.mount.count({ where: { boxId: bobs.box } })).toBe(0);
+    expect(await db.portShare.count({ where: { boxId: bobs.box } })).toBe(0);
     expect((await db.user.findUniqueOrThrow({ where: { id: bobs.user } })).role).toBe('developer');
     expect(backend.services.terminals.list(bob.user).map((session) => session.id)).toContain(bobs.terminal);
     expect(await db.box.count({ where: { name: { startsWith: 'matrix-' } } })).toBe(0);

@@ -7,6 +7,7 @@ import { router } from './init';
 import { jobsRouter } from './jobs';
 import { mountsRouter } from './mounts';
 import { metricsRouter } from './metrics';
+import { previewsRouter } from './previews';
 import { profileRouter } from './profile';
 import { provisionRouter } from './provision';
 import { settingsRouter } from './settings';
@@ -33,6 +34,7 @@ export const appRouter = router({
   vms: vmsRouter,
   groups: groupsRouter,
   signIn: signInRouter,
+  previews: previewsRouter,
 });
 
 export type AppRouter = typeof appRouter;

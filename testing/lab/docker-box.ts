@@ -35,10 +35,11 @@ export async function installDockerInBox(box: LabBox): Promise<void> {
 
 /**
  * Runs a container from `tiny`, an image holding only busybox (sh, ls, cat, echo, sleep, stty), built in the box on
- * first use since no registry is reachable. The container sleeps until removed. `publish`: `docker run -p` specs
- * (HOST:CONTAINER), so Docker listens on the box's HOST port for the container.
+ * first use since no registry is reachable. The container sleeps until removed, or runs `command` (a shell word list
+ * from test code, e.g. `busybox httpd -f -p 80`). `publish`: `docker run -p` specs (HOST:CONTAINER), so Docker listens
+ * on the box's HOST port for the container; `volumes`: `docker run -v` specs (BOX_PATH:CONTAINER_PATH).
  */
-export async function runTinyContainer(box: LabBox, name: string, options: { publish?: string[] } = {}): Promise<void> {
+export async function runTinyContainer(box: LabBox, name: string, options: { publish?: string[]; volumes?: string[]; command?: string } = {}): Promise<void> {
   if ((await box.root('docker image inspect tiny >/dev/null 2>&1')).code !== 0) {
     await rootOk(
       box,
@@ -48,8 +49,8 @@ export async function runTinyContainer(box: LabBox, name: string, options: { pub
         'tar -C "$d" -c . | docker import - tiny >/dev/null && rm -rf "$d"',
     );
   }
-  // The name and ports come from test code, but quote them anyway: they land in a root shell.
+  // The name, ports and paths come from test code, but quote them anyway: they land in a root shell.
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-  const publish = (options.publish ?? []).map((spec) => `-p ${quote(spec)} `).join('');
-  await rootOk(box, `docker run -d --name ${quote(name)} ${publish}tiny sleep 100000 >/dev/null`);
+  const flags = [...(options.publish ?? []).map((spec) => `-p ${quote(spec)} `), ...(options.volumes ?? []).map((spec) => `-v ${quote(spec)} `)].join('');
+  await rootOk(box, `docker run -d --name ${quote(name)} ${flags}tiny ${options.command ?? 'sleep 100000'} >/dev/null`);
 }

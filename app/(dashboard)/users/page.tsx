@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ConfirmDialog } from '../../../components/confirm-dialog';
 import { failed, succeeded } from '../../../components/toasts';
+import { PublicSharingSetting } from '../../../components/previews/public-sharing-setting';
 import { useTRPC } from '../../../components/trpc';
 import { Button, Card, ErrorNote, Field, Input, PageHeader, Select } from '../../../components/ui';
 import { formatWhen } from '../../../lib/format';
@@ -170,6 +171,7 @@ export default function UsersPage() {
             </form>
           </Card>
           <PasswordSignIn />
+          <PublicSharingSetting />
         </div>
       </div>
     </>

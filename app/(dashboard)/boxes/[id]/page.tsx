@@ -8,6 +8,7 @@ import { MetricsCard } from '../../../../components/metrics/metrics-card';
 import { MountsCard } from '../../../../components/mounts/mounts-card';
 import { NotFound } from '../../../../components/not-found';
 import { PortsCard } from '../../../../components/ports/ports-card';
+import { PreviewsCard } from '../../../../components/previews/previews-card';
 import { StatusBadge } from '../../../../components/status-badge';
 import { TerminalsCard } from '../../../../components/terminal/terminals-card';
 import { VmCard } from '../../../../components/vms/vm-card';
@@ -187,6 +188,7 @@ export default function BoxPage() {
         <TerminalsCard boxId={id} online={b.status === 'online'} blocked={blocked} />
         <BoxJobsCard boxId={id} isAdmin={isAdmin} blocked={blocked} />
         <MountsCard boxId={id} />
+        <PreviewsCard boxId={id} boxName={b.name} mayShare={isAdmin || b.owner.id === me.data?.id} />
         <ConnectPanel boxId={id} />
       </div>
     </>
