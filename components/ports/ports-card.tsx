@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { forwardCommandLine, portAddressText, portOwnerText, type ListeningPort } from '../../lib/ports';
 import { DataTable } from '../data-table';
+import { PreviewLink } from '../previews/preview-link';
 import { useTRPC } from '../trpc';
 import { Button, Card, ErrorNote } from '../ui';
 
@@ -27,10 +28,11 @@ function CopyForwardButton({ boxName, port }: { boxName: string; port: number })
   );
 }
 
-/** What one can do with a port: one button each, side by side (more actions go in here). */
+/** What one can do with a port: open it in the browser (a preview, server/previews) or copy the forward line. */
 function PortActions({ boxName, port }: { boxName: string; port: ListeningPort }) {
   return (
-    <div className="flex justify-end gap-2">
+    <div className="flex items-center justify-end gap-3">
+      <PreviewLink box={boxName} port={port.port} />
       <CopyForwardButton boxName={boxName} port={port.port} />
     </div>
   );
