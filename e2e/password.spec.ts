@@ -60,6 +60,11 @@ test('an account an admin creates chooses a new password at its first sign-in, b
   await page.goto('/profile');
   await expect(page).toHaveURL(/\/password$/);
   await expect(page.getByRole('heading', { name: 'Profile' })).toBeHidden();
+  // The server holds the line too: with the admin's password, nothing but choosing a new one works.
+  const refused = await page.request.get('/api/trpc/boxes.list');
+  expect(refused.status()).toBe(403);
+  expect((await refused.json()).error.json.message).toBe('Choose a new password first: an admin asked for one (the dashboard sends you to its password page).');
+  expect((await page.request.get('/api/trpc/users.me')).status()).toBe(200);
 
   const chosen = `chosen-${randomBytes(8).toString('hex')}`;
   await page.getByLabel('Current password').fill(initial);

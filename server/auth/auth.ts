@@ -37,6 +37,8 @@ export function createAuth(options: { db: Db; env: Env; provider: 'sqlite' | 'po
     user: {
       additionalFields: {
         role: { type: 'string', required: false, defaultValue: 'developer', input: false },
+        // Read with every session (server/http/identity.ts): until it is false the session may only choose a password.
+        mustChangePassword: { type: 'boolean', required: false, defaultValue: false, input: false },
       },
       validateUserInfo: sso.validateUserInfo,
     },

@@ -16,8 +16,14 @@ export function recheckAccess(deps: Pick<SocketRouteDeps, 'db' | 'identify'>, re
     if (!identity.user) {
       const account = await deps.db.user.findUnique({ where: { id: user.id }, select: { id: true } });
       if (!account) throw new AppError('UNAUTHENTICATED', 'Your account was removed from this dashboard.');
-      if (identity.refusal === 'no-credentials') throw new AppError('UNAUTHENTICATED', 'You were signed out (your session ended or was revoked); sign in again.');
-      throw new AppError('UNAUTHENTICATED', 'Your API token was revoked; make a new one on your profile page.');
+      switch (identity.refusal) {
+        case 'no-credentials':
+          throw new AppError('UNAUTHENTICATED', 'You were signed out (your session ended or was revoked); sign in again.');
+        case 'password-change-pending':
+          throw new AppError('UNAUTHENTICATED', 'An admin asked you to choose a new password: choose it on the dashboard, then open this again.');
+        default:
+          throw new AppError('UNAUTHENTICATED', 'Your API token was revoked; make a new one on your profile page.');
+      }
     }
     if (identity.user.id !== user.id) throw new AppError('UNAUTHENTICATED', 'You are signed in as someone else now.');
     const reachable = await deps.db.box.findFirst({ where: { AND: [{ id: box.id }, await reachableBoxes(deps.db, identity.user)] }, select: { id: true } });

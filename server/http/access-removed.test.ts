@@ -6,7 +6,7 @@ import { closeCodes } from '../../lib/terminal-protocol';
 import { createApiToken, revokeApiToken } from '../access-keys/api-tokens';
 import type { SessionUser } from '../boxes/access';
 import { deleteBox, updateBox } from '../boxes/boxes';
-import { deleteUser, setRole } from '../users/users';
+import { deleteUser, requireNewPassword, setRole } from '../users/users';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { startBackend, TestTerminal, type Backend, type TestUser } from '../../testing/helpers/terminals';
 import { TunnelClient } from '../../testing/helpers/tunnels';
@@ -217,6 +217,27 @@ describe('access removed ends terminals and tunnels', () => {
     await until(() => tokenTunnel.firstBytes.toString().startsWith('SSH-2.0-'), 'the box sshd banner', 10_000);
     tokenTunnel.ws.close();
     await tokenTunnel.closed;
+  });
+
+  it('a new password required: what the session cookie opened ends, and the session opens nothing until it is chosen', async () => {
+    const [owner, user] = [await addUser(), await addUser()];
+    const box = await addBox(owner, [user]);
+    const [terminal, cookieTunnel] = [await openTerminal(user, box.id), await openTunnel(user, box, 'cookie')];
+
+    await requireNewPassword(backend.services.db, user.user.id);
+    const pending = { code: closeCodes.unauthenticated, reason: 'An admin asked you to choose a new password: choose it on the dashboard, then open this again.' };
+    await expectTerminalEnded(terminal, pending);
+    expect(await closesWithin('the cookie tunnel', cookieTunnel.closed)).toEqual(pending);
+
+    const refused = new TestTerminal(base, box.id, { cookie: user.cookie, origin: backend.origin });
+    expect(await refused.closed).toEqual({ code: closeCodes.unauthenticated, reason: 'Choose a new password first: an admin asked for one (the dashboard sends you to its password page).' });
+    const api = (procedure: string) => fetch(`${base.replace('ws:', 'http:')}/api/trpc/${procedure}`, { headers: { cookie: user.cookie } });
+    const list = await api('boxes.list');
+    expect(list.status).toBe(403);
+    expect((await list.json()).error.json.message).toBe('Choose a new password first: an admin asked for one (the dashboard sends you to its password page).');
+    const me = await api('users.me');
+    expect(me.status).toBe(200);
+    expect((await me.json()).result.data.json.mustChangePassword).toBe(true);
   });
 
   it('an API token revoked: the tunnel it opened ends; the browser terminal stays', async () => {

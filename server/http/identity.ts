@@ -8,12 +8,15 @@ import type { Db } from '../db/client';
 /**
  * Who is asking: the one function every edge (tRPC, the CLI API, every WebSocket) uses to turn a request into a
  * SessionUser. A request that carries `Authorization: Bearer ...` is judged by that token alone (a script's token
- * never falls back to a browser cookie); otherwise by the better-auth session cookie.
+ * never falls back to a browser cookie); otherwise by the better-auth session cookie. A session whose user must choose
+ * a new password is refused everywhere (every edge asks this function), so the admin who set the password cannot use it.
  */
 export type Identity =
   | { user: SessionUser; via: 'session' }
   | { user: SessionUser; via: 'api-token'; tokenId: string }
-  | { user: null; refusal: 'no-credentials' | 'token-unknown' | 'token-revoked' };
+  | { user: null; refusal: 'no-credentials' | 'token-unknown' | 'token-revoked' }
+  /** Signed in, but an admin asked for a new password: nothing but choosing one (better-auth) and `users.me` until then. */
+  | { user: null; refusal: 'password-change-pending'; pendingUser: SessionUser };
 
 export interface IdentityDeps {
   db: Db;
@@ -40,7 +43,9 @@ export async function identify(deps: IdentityDeps, headers: IncomingHttpHeaders)
   }
   const session = await deps.auth.api.getSession({ headers: fromNodeHeaders(headers) });
   if (!session) return { user: null, refusal: 'no-credentials' };
-  return { user: sessionUserOf(session.user), via: 'session' };
+  const user = sessionUserOf(session.user);
+  if (session.user.mustChangePassword) return { user: null, refusal: 'password-change-pending', pendingUser: user };
+  return { user, via: 'session' };
 }
 
 /** What a refused request is told, in words the user can act on. */
@@ -50,6 +55,8 @@ export function identityRefusalMessage(refusal: Extract<Identity, { user: null }
       return 'Sign in first (your session may have expired).';
     case 'token-revoked':
       return 'This API token was revoked; make a new one on your profile page.';
+    case 'password-change-pending':
+      return 'Choose a new password first: an admin asked for one (the dashboard sends you to its password page).';
     case 'token-unknown':
       return 'This API token is not known to this dashboard (mistyped, or made on another dashboard); make one on your profile page.';
   }

@@ -29,6 +29,7 @@ export function createTrpcRoute(services: Services, identify: (req: IncomingMess
       if (calls > MAX_BATCH_CALLS) throw refusal('BAD_INPUT', `One request holds at most ${MAX_BATCH_CALLS} calls; send the others in another request.`);
       const identity = await identify(req);
       if (identity.user) return { services, user: identity.user };
+      if (identity.refusal === 'password-change-pending') return { services, user: null, pendingUser: identity.pendingUser, refusal: identityRefusalMessage(identity.refusal) };
       if (calls > MAX_SIGNED_OUT_BATCH_CALLS) {
         await recordAudit(services.db, {
           actor: systemActor,

@@ -19,6 +19,8 @@ export interface Context {
   user: SessionUser | null;
   /** Why there is no user, in words the user can act on (a revoked API token...); the edge says it. */
   refusal?: string;
+  /** Signed in, but must choose a new password first: only `pendingPasswordProcedure`s serve them. */
+  pendingUser?: SessionUser;
 }
 
 const t = initTRPC.context<Context>().create({
@@ -82,8 +84,16 @@ export const router = t.router;
 export const publicProcedure = t.procedure.use(mapAppErrors);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (ctx.pendingUser) throw new TRPCError({ code: 'FORBIDDEN', message: ctx.refusal ?? 'Choose a new password first.' });
   if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.refusal ?? 'Sign in first (your session may have expired).' });
   return next({ ctx: { ...ctx, user: ctx.user } });
+});
+
+/** Signed in, even while an admin's request for a new password is pending: only what the password page needs. */
+export const pendingPasswordProcedure = publicProcedure.use(({ ctx, next }) => {
+  const user = ctx.user ?? ctx.pendingUser;
+  if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.refusal ?? 'Sign in first (your session may have expired).' });
+  return next({ ctx: { ...ctx, user } });
 });
 
 export const adminProcedure = authedProcedure.use(({ ctx, next }) => {

@@ -2,11 +2,11 @@ import { idInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
 import { endAllSessionsOf } from '../auth/sessions';
 import { createUser, createUserInput, deleteUser, listUsers, mustChangePassword, requireNewPassword, setRole, setRoleInput } from '../users/users';
-import { adminProcedure, authedProcedure, router } from './init';
+import { adminProcedure, pendingPasswordProcedure, router } from './init';
 
 export const usersRouter = router({
   /** The signed-in user, and whether they must choose a new password before anything else. */
-  me: authedProcedure.query(async ({ ctx }) => ({ ...ctx.user, mustChangePassword: await mustChangePassword(ctx.services.db, ctx.user.id) })),
+  me: pendingPasswordProcedure.query(async ({ ctx }) => ({ ...ctx.user, mustChangePassword: await mustChangePassword(ctx.services.db, ctx.user.id) })),
 
   list: adminProcedure.query(({ ctx }) => listUsers(ctx.services.db)),
 
