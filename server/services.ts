@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { Lease } from './cluster/lease';
+import { ProcessRegistry, SingleProcess, type Membership } from './cluster/registry';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
@@ -50,6 +51,8 @@ export interface Services {
   metrics: MetricsService;
   /** Held by the one dashboard process that runs the suspend policies and writes metric history. */
   fleetLease: Lease;
+  /** The dashboard processes on this database (PostgreSQL; on SQLite this one alone): they share the boxes to sample. */
+  cluster: Membership;
   dashboardPublicKey: string;
 }
 
@@ -65,6 +68,12 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   if (applied.length) logger.info({ applied }, 'database migrations applied');
 
   const db = createDb(env.databaseUrl);
+  // First: a second live process with this runner id is refused before it does anything.
+  const cluster = dbProvider(env.databaseUrl) === 'postgres' ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID }) : new SingleProcess(env.JOB_RUNNER_ID);
+  await cluster.start().catch(async (error: unknown) => {
+    await db.$disconnect();
+    throw error;
+  });
   const secrets = new SecretBox(loadSecretKey(env.dataDir, env.BOXYARD_SECRET_KEY));
   const dashboardKey = await ensureDashboardKey(db, secrets);
   const firstAdmin = await ensureFirstAdmin(db, { email: env.BOXYARD_ADMIN_EMAIL, password: env.BOXYARD_ADMIN_PASSWORD }).catch(
@@ -145,7 +154,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, jobs, metrics, fleetLease, cluster, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -153,6 +162,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
 export async function stopServices(services: Services): Promise<void> {
   await services.metrics.stop();
   await services.fleetLease.stop();
+  // Its boxes go to the other processes at their next heartbeat.
+  await services.cluster.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
   // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.
