@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { Lease } from './cluster/lease';
+import { NotifyChannel } from './cluster/notify';
 import { ProcessRegistry, SingleProcess, type Membership } from './cluster/registry';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
@@ -69,7 +70,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
 
   const db = createDb(env.databaseUrl);
   // First: a second live process with this runner id is refused before it does anything.
-  const cluster = dbProvider(env.databaseUrl) === 'postgres' ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID }) : new SingleProcess(env.JOB_RUNNER_ID);
+  const onPostgres = dbProvider(env.databaseUrl) === 'postgres';
+  const cluster = onPostgres ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID }) : new SingleProcess(env.JOB_RUNNER_ID);
   await cluster.start().catch(async (error: unknown) => {
     await db.$disconnect();
     throw error;
@@ -80,7 +82,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     // Two processes starting on one empty PostgreSQL database: the other one created the admin.
     (error: unknown) => (isAppError(error, 'CONFLICT') ? null : Promise.reject(error)),
   );
-  const provider = dbProvider(env.databaseUrl) === 'postgres' ? 'postgresql' : 'sqlite';
+  const provider = onPostgres ? 'postgresql' : 'sqlite';
   const auth = createAuth({ db, env, provider, secret: secrets.derive('better-auth-session') });
 
   const pool = new SshPool({
@@ -146,6 +148,9 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     tunnels,
     sampler: { compiled },
     leads: () => fleetLease.held(),
+    // Each box sampled by one process; the others serve its samples from what it publishes.
+    membership: cluster,
+    channel: onPostgres ? new NotifyChannel(env.databaseUrl, 'boxyard_metrics', env.JOB_RUNNER_ID) : null,
     ...autoSuspendActions,
   });
   if (options.sampleMetrics ?? options.pollStatus !== false) {
