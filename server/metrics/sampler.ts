@@ -427,6 +427,10 @@ export class MetricsSampler {
     if (this.streams.has(boxId)) return;
     const box = this.followed.get(boxId) ?? { ring: [], from, header: null, intervalS: 0, lastSampleAt: null, lastSampleMono: null };
     this.followed.set(boxId, box);
+    // Another process took over before this one's registry noticed the last one leave: the break between is a gap.
+    if (!entry.gap && box.from !== null && box.from !== from && !box.ring[box.ring.length - 1]?.gap) {
+      box.ring.push({ at: entry.at - 1, gap: true, reason: 'another dashboard process samples this box now' });
+    }
     box.from = from;
     if (entry.gap) {
       if (box.ring[box.ring.length - 1]?.gap) return;
