@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { createAuth, type Auth } from './auth/auth';
 import { identityProviderProblem } from './auth/oidc';
 import { Lease } from './cluster/lease';
+import { NotifyChannel } from './cluster/notify';
+import { ProcessRegistry, SingleProcess, type Membership } from './cluster/registry';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
@@ -54,6 +56,8 @@ export interface Services {
   metrics: MetricsService;
   /** Held by the one dashboard process that runs the suspend policies and writes metric history. */
   fleetLease: Lease;
+  /** The dashboard processes on this database (PostgreSQL; on SQLite this one alone): they share the boxes to sample. */
+  cluster: Membership;
   dashboardPublicKey: string;
 }
 
@@ -69,13 +73,20 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   if (applied.length) logger.info({ applied }, 'database migrations applied');
 
   const db = createDb(env.databaseUrl);
+  // First: a second live process with this runner id is refused before it does anything.
+  const onPostgres = dbProvider(env.databaseUrl) === 'postgres';
+  const cluster = onPostgres ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID }) : new SingleProcess(env.JOB_RUNNER_ID);
+  await cluster.start().catch(async (error: unknown) => {
+    await db.$disconnect();
+    throw error;
+  });
   const secrets = new SecretBox(loadSecretKey(env.dataDir, env.BOXYARD_SECRET_KEY));
   const dashboardKey = await ensureDashboardKey(db, secrets);
   const firstAdmin = await ensureFirstAdmin(db, { email: env.BOXYARD_ADMIN_EMAIL, password: env.BOXYARD_ADMIN_PASSWORD }).catch(
     // Two processes starting on one empty PostgreSQL database: the other one created the admin.
     (error: unknown) => (isAppError(error, 'CONFLICT') ? null : Promise.reject(error)),
   );
-  const provider = dbProvider(env.databaseUrl) === 'postgres' ? 'postgresql' : 'sqlite';
+  const provider = onPostgres ? 'postgresql' : 'sqlite';
   const auth = createAuth({ db, env, provider, secret: secrets.derive('better-auth-session') });
   // Said at start-up, not only at the first sign-in; a provider that is down does not stop the dashboard (passwords work).
   if (env.oidc) void identityProviderProblem(env.oidc).then((problem) => (problem ? logger.warn(problem) : logger.info({ issuer: env.oidc?.issuer }, 'single sign-on ready')));
@@ -153,6 +164,9 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     tunnels,
     sampler: { compiled },
     leads: () => fleetLease.held(),
+    // Each box sampled by one process; the others serve its samples from what it publishes.
+    membership: cluster,
+    channel: onPostgres ? new NotifyChannel(env.databaseUrl, 'boxyard_metrics', env.JOB_RUNNER_ID) : null,
     ...autoSuspendActions,
   });
   if (options.sampleMetrics ?? options.pollStatus !== false) {
@@ -161,7 +175,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }
@@ -169,6 +183,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
 export async function stopServices(services: Services): Promise<void> {
   await services.metrics.stop();
   await services.fleetLease.stop();
+  // Its boxes go to the other processes at their next heartbeat.
+  await services.cluster.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
   // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.

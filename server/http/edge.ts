@@ -14,6 +14,7 @@ import { MAX_AUTH_BODY_BYTES, withBodyLimit } from './body-limit';
 import { CLI_API_PATH, createCliApiRoute } from './cli-api';
 import { BUILT_CLI_DIR, createCliDownloadRoutes } from './cli-download';
 import { createClientAddress } from './client-address';
+import { createHealthRoute } from './health';
 import { identify } from './identity';
 import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { isStateChanging, originRefusal } from './origin';
@@ -92,7 +93,7 @@ export function createEdge(services: Services): Edge {
     { path: AUTH_PATH, subtree: true, handle: withBodyLimit(MAX_AUTH_BODY_BYTES, toNodeHandler(services.auth)) },
     { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest, clientAddress }) },
     { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
-    { path: HEALTH_PATH, handle: (_req, res) => sendJson(res, 200, { ok: true }) },
+    { path: HEALTH_PATH, handle: createHealthRoute(services) },
     { path: CLI_FILE_PATH, handle: cliDownload.file },
     { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },
     { path: CLI_INSTALL_PATH, handle: cliDownload.install },

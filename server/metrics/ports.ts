@@ -113,6 +113,21 @@ export class PortsTracker {
     void resolve(OWNERS_RETRIES);
   }
 
+  /** Another dashboard process samples the box and published its ports (share.ts): they are these. */
+  adopt(boxId: string, ports: BoxPorts): void {
+    const entry = this.boxes.get(boxId) ?? { ports: { ports: null, since: null }, generation: 0 };
+    entry.generation++;
+    this.boxes.set(boxId, entry);
+    if (JSON.stringify(ports) === JSON.stringify(entry.ports)) return;
+    entry.ports = ports;
+    this.events.emit('change', boxId);
+  }
+
+  /** Called with the box id at each change of a box's ports. */
+  onChange(listener: (boxId: string) => void): void {
+    this.events.on('change', listener);
+  }
+
   /** The box's stream is down (or the box is gone): its ports are not known any more. */
   lost(boxId: string): void {
     const entry = this.boxes.get(boxId);

@@ -44,6 +44,21 @@ export interface SamplerOptions {
   onGap?: (boxId: string, at: number, reason: string) => void;
   /** The box's listening TCP sockets, when the sampler reports a change; null: not known any more (stream down or stopped). */
   onListening?: (boxId: string, sockets: ListeningSocket[] | null) => void;
+  /** Whether this process samples the box (several processes share the boxes); every box by default. */
+  owns?: (boxId: string) => boolean;
+  /** A page watches a box that another process samples: tell it to sample fast (share.ts). */
+  onWatchElsewhere?: (boxId: string, ttlMs: number) => void;
+}
+
+/** A box another dashboard process samples: its samples and gaps as that process published them. */
+interface FollowedBox {
+  ring: RingEntry[];
+  /** Runner id of the process that sent the last entry; null: not heard from since this process stopped sampling it. */
+  from: string | null;
+  header: SamplerHeader | null;
+  intervalS: number;
+  lastSampleAt: number | null;
+  lastSampleMono: number | null;
 }
 
 /** The box columns a stream's connection depends on (address, user, credentials, pin). */
@@ -89,7 +104,6 @@ interface SamplerRun {
 
 class BoxStream {
   state: StreamView['state'] = 'connecting';
-  ring: RingEntry[] = [];
   header: SamplerHeader | null = null;
   prev: RawSample | null = null;
   lastSampleMono: number | null = null;
@@ -115,6 +129,8 @@ class BoxStream {
     readonly config: StreamConfig,
     private readonly owner: MetricsSampler,
     private readonly options: Required<Pick<SamplerOptions, 'backoffInitialMs' | 'backoffMaxMs' | 'ringSize' | 'diskEveryS'>> & SamplerOptions,
+    /** What is known of the box already (another process sampled it until now): kept, and carried on. */
+    public ring: RingEntry[] = [],
   ) {
     this.compiled = options.compiled ?? [];
   }
@@ -338,6 +354,8 @@ class BoxStream {
  */
 export class MetricsSampler {
   private readonly streams = new Map<string, BoxStream>();
+  /** Boxes that other processes sample (several dashboards on one database), fed by follow(). */
+  private readonly followed = new Map<string, FollowedBox>();
   /** boxId -> monotonic ms until which the box is watched. */
   private readonly watchers = new Map<string, number>();
   private reconcileTimer: NodeJS.Timeout | null = null;
@@ -376,29 +394,83 @@ export class MetricsSampler {
       select: { id: true, status: true, host: true, port: true, sshUser: true, authMethod: true, secretCipher: true, hostKeyFingerprint: true },
     });
     const wanted = new Map<string, StreamConfig>();
+    const owns = this.options.owns ?? (() => true);
+    const existing = new Set(boxes.map((box) => box.id));
     for (const { id, status, ...config } of boxes) {
-      if (!SKIPPED_STATUSES.has(status) && (!this.only || this.only.has(id))) wanted.set(id, config);
+      if (!SKIPPED_STATUSES.has(status) && (!this.only || this.only.has(id)) && owns(id)) wanted.set(id, config);
     }
+    for (const id of this.followed.keys()) if (!existing.has(id)) this.followed.delete(id);
     for (const [id, stream] of this.streams) {
       // Deleted, no longer sampled, or its address/credentials changed (the old connection would go on forever).
       const config = wanted.get(id);
       if (config === undefined || configChanged(stream.config, config)) {
         this.streams.delete(id);
         void stream.stop();
+        // Another process samples it now: what is known of it stays, and its samples follow.
+        if (config === undefined && existing.has(id)) this.followed.set(id, { ring: stream.ring, from: null, header: stream.header, intervalS: stream.sentIntervalS, lastSampleAt: stream.lastSampleAt, lastSampleMono: null });
       }
     }
     for (const [id, config] of wanted) {
       if (this.streams.has(id) || !this.running) continue;
-      const stream = new BoxStream(id, config, this, this.options);
+      const stream = new BoxStream(id, config, this, this.options, this.followed.get(id)?.ring);
+      this.followed.delete(id);
       this.streams.set(id, stream);
       stream.start();
     }
   }
 
+  /**
+   * A sample or gap of a box that another process samples, as it published it. Ignored for a box this process
+   * samples itself (a late message from the previous owner).
+   */
+  follow(boxId: string, from: string, entry: RingEntry, stream: { header: SamplerHeader | null; intervalS: number }): void {
+    if (this.streams.has(boxId)) return;
+    const box = this.followed.get(boxId) ?? { ring: [], from, header: null, intervalS: 0, lastSampleAt: null, lastSampleMono: null };
+    this.followed.set(boxId, box);
+    // Another process took over before this one's registry noticed the last one leave: the break between is a gap.
+    if (!entry.gap && box.from !== null && box.from !== from && !box.ring[box.ring.length - 1]?.gap) {
+      box.ring.push({ at: entry.at - 1, gap: true, reason: 'another dashboard process samples this box now' });
+    }
+    box.from = from;
+    if (entry.gap) {
+      if (box.ring[box.ring.length - 1]?.gap) return;
+    } else {
+      box.header = stream.header;
+      box.intervalS = stream.intervalS;
+      box.lastSampleAt = entry.at;
+      box.lastSampleMono = performance.now();
+    }
+    box.ring.push(entry);
+    if (box.ring.length > this.options.ringSize) box.ring.splice(0, box.ring.length - this.options.ringSize);
+  }
+
+  /**
+   * These processes stopped or died: the boxes they sampled have a gap from now until their new sampler's first
+   * sample (never a line drawn across, never zeros). Returns those boxes.
+   */
+  sourcesGone(runnerIds: readonly string[], at: number, reason: string): string[] {
+    const boxes: string[] = [];
+    for (const [boxId, box] of this.followed) {
+      if (box.from === null || !runnerIds.includes(box.from)) continue;
+      box.from = null;
+      box.lastSampleMono = null;
+      boxes.push(boxId);
+      if (!box.ring[box.ring.length - 1]?.gap) box.ring.push({ at, gap: true, reason });
+    }
+    return boxes;
+  }
+
+  /** Whether this process runs the box's sampler (else another process does, or none). */
+  samples(boxId: string): boolean {
+    return this.streams.has(boxId);
+  }
+
   /** The box's page is open: sample fast for ttlMs (the page pings again before it runs out). Not activity. */
   watch(boxId: string, ttlMs = 30_000): void {
     this.watchers.set(boxId, performance.now() + ttlMs);
-    this.streams.get(boxId)?.setInterval(this.intervalFor(boxId));
+    const stream = this.streams.get(boxId);
+    if (stream) stream.setInterval(this.intervalFor(boxId));
+    else if (this.followed.has(boxId)) this.options.onWatchElsewhere?.(boxId, ttlMs);
   }
 
   unwatch(boxId: string): void {
@@ -424,28 +496,49 @@ export class MetricsSampler {
 
   /** Samples and gaps kept in memory for the box, oldest first, from `since` (dashboard ms). */
   recent(boxId: string, since = 0): RingEntry[] {
-    const ring = this.streams.get(boxId)?.ring ?? [];
+    const ring = this.ringOf(boxId);
     return since ? ring.filter((entry) => entry.at >= since) : ring.slice();
   }
 
   latest(boxId: string): Sample | null {
-    const ring = this.streams.get(boxId)?.ring;
-    const last = ring?.[ring.length - 1];
+    const ring = this.ringOf(boxId);
+    const last = ring[ring.length - 1];
     return last && !last.gap ? last : null;
   }
 
   /** Up: a sample arrived within three intervals. */
   isUp(boxId: string): boolean {
-    const stream = this.streams.get(boxId);
-    if (!stream || stream.lastSampleMono === null || !stream.running) return false;
-    return performance.now() - stream.lastSampleMono < Math.max(3 * stream.sentIntervalS * 1000, 10_000) + 5_000;
+    const stream = this.streams.get(boxId) ?? this.followed.get(boxId);
+    if (!stream || stream.lastSampleMono === null) return false;
+    if (stream instanceof BoxStream ? !stream.running : stream.ring[stream.ring.length - 1]?.gap) return false;
+    const intervalS = stream instanceof BoxStream ? stream.sentIntervalS : stream.intervalS;
+    return performance.now() - stream.lastSampleMono < Math.max(3 * intervalS * 1000, 10_000) + 5_000;
   }
 
   streamView(boxId: string): StreamView | null {
-    return this.streams.get(boxId)?.view() ?? null;
+    const stream = this.streams.get(boxId);
+    if (stream) return stream.view();
+    const box = this.followed.get(boxId);
+    if (!box) return null;
+    const last = box.ring[box.ring.length - 1];
+    return {
+      boxId,
+      state: last?.gap ? 'waiting' : 'streaming',
+      intervalS: box.intervalS,
+      lastSampleAt: box.lastSampleAt,
+      reconnects: 0,
+      lastError: last?.gap ? last.reason : null,
+      header: box.header,
+      compiledNote: null,
+    };
   }
 
+  /** Every box with samples here: those this process samples and those it follows. */
   boxIds(): string[] {
-    return [...this.streams.keys()];
+    return [...this.streams.keys(), ...this.followed.keys()];
+  }
+
+  private ringOf(boxId: string): RingEntry[] {
+    return this.streams.get(boxId)?.ring ?? this.followed.get(boxId)?.ring ?? [];
   }
 }

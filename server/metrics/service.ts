@@ -1,4 +1,6 @@
 import type { BoxRemote } from '../boxes/remote';
+import type { NotifyChannel } from '../cluster/notify';
+import type { Membership } from '../cluster/registry';
 import type { Db } from '../db/client';
 import type { HostRemote } from '../hosts/remote';
 import { logger } from '../log';
@@ -8,6 +10,7 @@ import { activityOf, IdleTracker, type IdleState } from './idle';
 import type { Sample } from './parse';
 import { PortsTracker } from './ports';
 import { DashboardClock, MetricsSampler, type SamplerOptions } from './sampler';
+import { SampleSharing } from './share';
 import { readMetricsSettings, type MetricsSettings, metricsSettingsSchema } from './settings';
 import { AutoSuspender, type ResumeBoxFn, type SuspendBoxFn } from './suspend';
 import { errorMessage } from '../../lib/errors';
@@ -58,6 +61,10 @@ export interface MetricsServiceOptions {
    * Every process samples for its own pages either way. Default: always.
    */
   leads?: () => boolean;
+  /** The dashboard processes on this database: this one samples only the boxes it owns among them. All by default. */
+  membership?: Membership;
+  /** Where the samples of the boxes this process samples go to the others, and theirs come from (PostgreSQL). */
+  channel?: NotifyChannel | null;
 }
 
 
@@ -80,6 +87,7 @@ export class MetricsService {
   private running = false;
   private only: Set<string> | null = null;
   private lastHostPoll = 0;
+  private readonly sharing: SampleSharing | null = null;
 
   constructor(private readonly options: MetricsServiceOptions) {
     this.ports = new PortsTracker({ remote: options.remote, now: () => this.clock.now() });
@@ -88,11 +96,33 @@ export class MetricsService {
       remote: options.remote,
       clock: this.clock,
       intervals: () => ({ slowS: this.settings.slowIntervalS, fastS: this.settings.fastIntervalS }),
-      onSample: (boxId, sample) => this.onSample(boxId, sample),
-      onGap: (boxId, at, reason) => this.idle.onGap(boxId, at, reason),
+      onSample: (boxId, sample) => {
+        sample.hostCpuPct = this.hostCpu.pct(boxId, 3 * this.settings.slowIntervalS * 1000);
+        this.onSample(boxId, sample);
+        this.sharing?.sampled(boxId, sample);
+      },
+      onGap: (boxId, at, reason) => {
+        this.idle.onGap(boxId, at, reason);
+        this.sharing?.gap(boxId, at, reason);
+      },
       onListening: (boxId, sockets) => (sockets ? this.ports.report(boxId, sockets) : this.ports.lost(boxId)),
+      owns: options.membership && ((boxId) => options.membership!.owns(boxId)),
+      onWatchElsewhere: (boxId, ttlMs) => this.sharing?.watchElsewhere(boxId, ttlMs),
       ...options.sampler,
     });
+    if (options.channel && options.membership) {
+      this.sharing = new SampleSharing({
+        channel: options.channel,
+        membership: options.membership,
+        sampler: this.sampler,
+        ports: this.ports,
+        onSample: (boxId, sample) => this.onSample(boxId, sample),
+        onGap: (boxId, at, reason) => this.idle.onGap(boxId, at, reason),
+        now: () => this.clock.now(),
+      });
+    }
+    // A process joined, left or died: take the boxes this one owns now, leave the others at once.
+    options.membership?.onChange(() => void this.sampler.reconcile().catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'metrics reconcile failed')));
     this.hostCpu = new HostCpuPoller({ db: options.db, hostRemote: options.hostRemote });
     this.suspender = new AutoSuspender({
       db: options.db,
@@ -115,6 +145,7 @@ export class MetricsService {
     this.running = true;
     this.only = options.only ? new Set(options.only) : null;
     await this.reloadSettings();
+    await this.options.channel?.start();
     const boxes = await this.options.db.box.findMany({ select: { id: true, idleSince: true } });
     for (const box of boxes) this.persistedIdleSince.set(box.id, box.idleSince?.getTime() ?? null);
     await this.sampler.start(options);
@@ -141,6 +172,7 @@ export class MetricsService {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.sampler.stop();
+    await this.options.channel?.stop();
   }
 
   async reloadSettings(): Promise<MetricsSettings> {
@@ -160,8 +192,8 @@ export class MetricsService {
     return this.idle.state(boxId, this.clock.now(), this.settings.idleWindowS * 1000);
   }
 
+  /** A sample of the box, taken here or by the process that samples it. */
   private onSample(boxId: string, sample: Sample): void {
-    sample.hostCpuPct = this.hostCpu.pct(boxId, 3 * this.settings.slowIntervalS * 1000);
     // Open terminals (attached or not: a detached shell may still run something) keep the box busy.
     this.idle.onSample(boxId, sample, activityOf(sample, this.terminalsOn(boxId).open, this.settings, this.tunnelsOn(boxId)));
   }

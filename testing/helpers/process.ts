@@ -34,7 +34,8 @@ export interface Running {
   stdout(): string;
   /** Resolves when it exited, with its code and whole output. */
   exited: Promise<Ran>;
-  kill(): void;
+  /** SIGTERM unless told (SIGKILL: a crash, no clean-up). */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 /** Starts a real program and returns at once, its output readable while it runs (a CLI that waits for the user). */
@@ -45,5 +46,5 @@ export function startProcess(file: string, args: string[], options: { env?: Node
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
-  return { stdout: () => stdout, exited, kill: () => child.kill() };
+  return { stdout: () => stdout, exited, kill: (signal) => child.kill(signal) };
 }
