@@ -155,7 +155,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     logger.warn({ built: compiled.map((c) => c.arch) }, 'compiled box sampler missing for some architectures (run scripts/build-sampler.sh); those boxes use the bash sampler');
   }
   // Several dashboards on one PostgreSQL: one of them (the lease holder) runs the policies and writes history.
-  const fleetLease = new Lease(db, 'fleet-policies');
+  const fleetLease = new Lease(db, dbProvider(env.databaseUrl), 'fleet-policies');
   const metrics = new MetricsService({
     db,
     remote,
