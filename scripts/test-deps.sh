@@ -15,9 +15,11 @@ LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # rsync: the laptop's rsync through the dashboard's tunnel to a lab VM (server/metrics/vm-suspend.test.ts).
 # nginx: the load balancer in front of three dashboard processes (server/cluster/load-balancer.test.ts), run by the
 # test itself with its own configuration (testing/nginx/), never as a service.
+# prometheus: scrapes those three processes in the same test (testing/helpers/prometheus.ts), also its own process
+# with its own configuration and data directory on a loopback port, never as a service.
 PACKAGES=(docker.io iptables apparmor debootstrap openssh-client rsync chromium postgresql
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs
-  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static nginx)
+  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static nginx prometheus)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }

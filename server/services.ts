@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import { createAuth, type Auth } from './auth/auth';
 import { identityProviderProblem } from './auth/oidc';
 import { Lease } from './cluster/lease';
@@ -16,6 +17,7 @@ import { DbJobQueue } from './jobs/queue';
 import { JobRunner } from './jobs/runner';
 import { logger } from './log';
 import { loadCompiledSamplers } from './metrics/compiled-sampler';
+import { createPrometheusRegistry, registerDashboardMetrics, Timings } from './metrics/prometheus';
 import { MetricsService } from './metrics/service';
 import { resumeOnDemand } from './metrics/suspend';
 import { dockerRecipe } from './provision/docker-recipe';
@@ -58,6 +60,10 @@ export interface Services {
   fleetLease: Lease;
   /** The dashboard processes on this database (PostgreSQL; on SQLite this one alone): they share the boxes to sample. */
   cluster: Membership;
+  /** What /metrics serves: this process, its boxes and the dashboard's own state (server/metrics/prometheus.ts). */
+  prometheus: Registry;
+  /** tRPC call and job run durations, observed as they happen into `prometheus`. */
+  timings: Timings;
   dashboardPublicKey: string;
 }
 
@@ -101,6 +107,8 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const hostRemote = new HostRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
   if (options.pollStatus !== false) statusPoller.start();
+  const prometheus = createPrometheusRegistry();
+  const timings = new Timings(prometheus);
   const jobs = new JobRunner({
     db,
     remote,
@@ -113,6 +121,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     heartbeatMs: Math.round(env.JOB_LEASE_MS / 3),
     pollMs: 2_000,
     commandTimeoutMs: env.SSH_COMMAND_TIMEOUT_MS,
+    onFinished: timings.jobFinished,
   });
   if (options.runJobs !== false) await jobs.start();
   // Auto-suspend and waking act through VM lifecycle jobs, so they come after the job runner.
@@ -155,7 +164,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     logger.warn({ built: compiled.map((c) => c.arch) }, 'compiled box sampler missing for some architectures (run scripts/build-sampler.sh); those boxes use the bash sampler');
   }
   // Several dashboards on one PostgreSQL: one of them (the lease holder) runs the policies and writes history.
-  const fleetLease = new Lease(db, 'fleet-policies');
+  const fleetLease = new Lease(db, dbProvider(env.databaseUrl), 'fleet-policies');
   const metrics = new MetricsService({
     db,
     remote,
@@ -173,9 +182,10 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     await fleetLease.start();
     await metrics.start();
   }
+  registerDashboardMetrics(prometheus, { db, metrics, runnerId: env.JOB_RUNNER_ID, pool, terminals, tunnels, previews, leases: [fleetLease], cluster });
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, prometheus, timings, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }

@@ -8,6 +8,7 @@ import type { SessionUser } from '../boxes/access';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { providers, sql, testDatabases } from '../../testing/helpers/databases';
+import { createPrometheusRegistry, Timings } from '../metrics/prometheus';
 import type { Services } from '../services';
 import { appRouter } from '../trpc/router';
 import { createUser } from '../users/users';
@@ -67,7 +68,7 @@ describe.each(providers)('profile keys and tokens on %s', (provider) => {
   let alice: SessionUser;
   let bob: SessionUser;
   // The profile procedures use only the database and the dashboard's public URL.
-  const as = (user: SessionUser) => appRouter.createCaller({ services: { db, env: { publicUrl: 'https://boxyard.example.com' } } as Services, user });
+  const as = (user: SessionUser) => appRouter.createCaller({ services: { db, env: { publicUrl: 'https://boxyard.example.com' }, timings: new Timings(createPrometheusRegistry()) } as Services, user });
 
   beforeAll(async () => {
     url = await newDatabase();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Db } from '../db/client';
+import { isUniqueViolation, type Db, type DbProvider } from '../db/client';
 import { logger } from '../log';
 import { errorMessage } from '../../lib/errors';
 
@@ -13,7 +13,10 @@ export interface LeaseOptions {
   renewMs?: number;
   /** Names this process in the lease row; unique per process by default. */
   holder?: string;
-  /** This process's clock (tests move it on instead of waiting out the ttl); Date.now by default. */
+  /**
+   * This process's clock, for how long it may still act after its last claim (tests move it on instead of waiting
+   * out the ttl); on SQLite also the stored expiry's clock. Date.now by default.
+   */
   now?: () => number;
 }
 
@@ -23,9 +26,11 @@ export interface LeaseOptions {
  * history) must happen once: only the holder does it. With one dashboard (the SQLite default) it always holds.
  *
  * A claim is one UPDATE that succeeds only for the holder or once the lease expired (a row lock in PostgreSQL, the
- * write lock in SQLite), else an INSERT of a new row; so two processes never both succeed. Expiry compares each
- * process's own clock with the stored time: clocks more than ttl - renew apart could overlap, which the work it
- * guards tolerates (one action per VM is enforced by the job queue anyway).
+ * write lock in SQLite), else an INSERT of a new row; so two processes never both succeed. On PostgreSQL the expiry
+ * is computed and compared by the database's clock (`now()`, as the process registry does), so processes whose
+ * clocks are far apart still never hold it at once; on SQLite (one process on the database file's host) by this
+ * process's clock. The holder stops acting a ttl after it sent its last successful claim by its own clock, which is
+ * no later than the stored expiry.
  */
 export class Lease {
   readonly holder: string;
@@ -39,6 +44,7 @@ export class Lease {
 
   constructor(
     private readonly db: Db,
+    private readonly provider: DbProvider,
     readonly name: string,
     options: LeaseOptions = {},
   ) {
@@ -85,22 +91,38 @@ export class Lease {
 
   private async claim(): Promise<boolean> {
     const was = this.held();
-    const now = this.now();
-    const data = { holder: this.holder, expiresAt: new Date(now + this.ttlMs) };
-    const { count } = await this.db.lease.updateMany({ where: { name: this.name, OR: [{ holder: this.holder }, { expiresAt: { lt: new Date(now) } }] }, data });
-    const won = count === 1 || (await this.createRow(data));
-    this.heldUntil = won ? now + this.ttlMs : 0;
+    const sent = this.now();
+    const won = this.provider === 'postgres' ? await this.claimByDatabaseClock() : await this.claimByOwnClock(sent);
+    this.heldUntil = won ? sent + this.ttlMs : 0;
     if (won !== was) log.info({ lease: this.name, holder: this.holder }, won ? 'lease taken: this process does the fleet-wide work' : 'lease lost to another process');
     return won;
   }
 
-  /** The first claim of a name: true if this process created its row, false if another one did (unique key). */
+  /** PostgreSQL: `now()` sets and judges the expiry (Prisma stores UTC in columns without a time zone). */
+  private async claimByDatabaseClock(): Promise<boolean> {
+    const renewed = await this.db.$executeRaw`
+      UPDATE lease SET holder = ${this.holder}, "expiresAt" = (now() AT TIME ZONE 'UTC') + ${this.ttlMs}::integer * interval '1 millisecond'
+      WHERE name = ${this.name} AND (holder = ${this.holder} OR "expiresAt" < (now() AT TIME ZONE 'UTC'))`;
+    if (renewed === 1) return true;
+    const inserted = await this.db.$executeRaw`
+      INSERT INTO lease (name, holder, "expiresAt") VALUES (${this.name}, ${this.holder}, (now() AT TIME ZONE 'UTC') + ${this.ttlMs}::integer * interval '1 millisecond')
+      ON CONFLICT (name) DO NOTHING`;
+    return inserted === 1;
+  }
+
+  private async claimByOwnClock(now: number): Promise<boolean> {
+    const data = { holder: this.holder, expiresAt: new Date(now + this.ttlMs) };
+    const { count } = await this.db.lease.updateMany({ where: { name: this.name, OR: [{ holder: this.holder }, { expiresAt: { lt: new Date(now) } }] }, data });
+    return count === 1 || (await this.createRow(data));
+  }
+
+  /** The first claim of a name on SQLite: true if this process created its row, false if another one did (unique key). */
   private async createRow(data: { holder: string; expiresAt: Date }): Promise<boolean> {
     try {
       await this.db.lease.create({ data: { name: this.name, ...data } });
       return true;
     } catch (error) {
-      if ((error as { code?: string }).code === 'P2002') return false;
+      if (isUniqueViolation(error)) return false;
       throw error;
     }
   }

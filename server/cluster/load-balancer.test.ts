@@ -1,16 +1,19 @@
 // Three dashboard processes (real child processes) on one PostgreSQL database behind Debian's nginx, round-robin:
 // every lab box has exactly one sampler stream (counted on the boxes), any process serves every box's live samples
 // through the load balancer, a process killed with SIGKILL has its boxes sampled again by the others within 15 s
-// with a gap marked (never zeros), and a fourth process with a live runner id is refused at start.
+// with a gap marked (never zeros), a fourth process with a live runner id is refused at start, and Debian's
+// Prometheus scraping the three processes finds each one's series (one fleet lease holder, one stream per box).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
 import { freePort, startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
+import { startPrometheus, type Prometheus } from '../../testing/helpers/prometheus';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { until } from '../../testing/helpers/wait';
 import { createBox } from '../boxes/boxes';
@@ -21,6 +24,7 @@ import { rendezvousOwner } from './registry';
 const BOXES = 6;
 const PASSWORD = 'cluster-test-password';
 const ADMIN = 'admin@boxyard.local';
+const METRICS_TOKEN = 'cluster-scrape-token-0123456789';
 
 describe('three dashboard processes behind nginx on PostgreSQL', () => {
   const newDatabase = testDatabases('postgres', 'cluster');
@@ -29,6 +33,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
   const boxIds = new Map<string, LabBox>();
   let processes: DashboardProcess[] = [];
   let balancer: LoadBalancer;
+  let prometheus: Prometheus;
   let api: Api;
   let env: Record<string, string>;
 
@@ -46,6 +51,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       BOXYARD_SECRET_KEY: randomBytes(32).toString('base64'),
       BOXYARD_ADMIN_PASSWORD: PASSWORD,
       BOXYARD_URL: `http://127.0.0.1:${lbPort}`,
+      BOXYARD_METRICS_TOKEN: METRICS_TOKEN,
       LOG_LEVEL: 'warn',
     };
     // The boxes, with the dashboard's own code; this process then leaves the registry before the three start.
@@ -64,6 +70,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     }
     processes = await Promise.all(['dashboard-a', 'dashboard-b', 'dashboard-c'].map((id) => startDashboardProcess(id, env)));
     balancer = await startNginx(lbPort, processes.map((one) => one.port));
+    prometheus = await startPrometheus(processes.map((one) => `127.0.0.1:${one.port}`), METRICS_TOKEN);
     ({ client: api } = await signedInApi(balancer.url, { email: ADMIN, password: PASSWORD }));
   }, LAB_START_TIMEOUT_MS + 120_000);
 
@@ -71,6 +78,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     for (const one of processes) one.running.kill('SIGKILL');
     await Promise.all(processes.map((one) => one.running.exited));
     await balancer?.stop();
+    await prometheus?.stop();
     await Promise.all(boxes.map((box) => box.remove()));
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -106,6 +114,34 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toMatch(/exited with code 1: .*Another dashboard process is running with the runner id "dashboard-b" \(pid \d+ on .+\): give each process its own JOB_RUNNER_ID, or stop that one first\./s);
   }, 60_000);
+
+  it("Prometheus scrapes each of the three processes: its own metrics, the fleet lease held by one, each box's stream owned by one", async () => {
+    const byRunner = async (promql: string) => Object.fromEntries((await prometheus.query(promql)).map((one) => [one.metric.runner ?? one.metric.instance, one.value]));
+    const targets = Object.fromEntries(processes.map((one) => [`127.0.0.1:${one.port}`, 1]));
+    await until(async () => isDeepStrictEqual(await byRunner('up'), targets), 'Prometheus to scrape all three processes', {
+      timeoutMs: 30_000,
+      describe: async () => `up: ${JSON.stringify(await byRunner('up'))}; targets: ${JSON.stringify(await (await fetch(`${prometheus.url}/api/v1/targets`)).json())}`,
+    });
+    const info = await prometheus.query('boxyard_process_info');
+    expect(Object.fromEntries(info.map((one) => [one.metric.instance, one.metric.runner]))).toEqual(Object.fromEntries(processes.map((one) => [`127.0.0.1:${one.port}`, one.runnerId])));
+    // Series joined to their runner id through boxyard_process_info, as the Grafana dashboard does.
+    const perRunner = (metric: string) => byRunner(`${metric} * on(instance) group_left(runner) boxyard_process_info`);
+    const runners = processes.map((one) => one.runnerId).sort();
+    expect(Object.keys(await perRunner('process_resident_memory_bytes')).sort()).toEqual(runners);
+    for (const rss of Object.values(await perRunner('process_resident_memory_bytes'))) expect(rss).toBeGreaterThan(10_000_000);
+    expect(Object.values(await perRunner('boxyard_cluster_live_processes'))).toEqual([3, 3, 3]);
+    await until(async () => (await prometheus.query('sum(boxyard_lease_held{lease="fleet-policies"})'))[0]?.value === 1, 'one fleet lease holder', 30_000);
+    // Every box sampled by exactly one process: owned streams add up to the boxes, each process follows the rest.
+    await until(async () => (await prometheus.query('sum(boxyard_sampler_streams{role="owned"})'))[0]?.value === BOXES, `${BOXES} owned sampler streams`, 30_000);
+    const streamsSeen = async () => {
+      const [owned, followed] = await Promise.all([perRunner('boxyard_sampler_streams{role="owned"}'), perRunner('boxyard_sampler_streams{role="followed"}')]);
+      return runners.map((runner) => (owned[runner] ?? 0) + (followed[runner] ?? 0));
+    };
+    await until(async () => (await streamsSeen()).every((count) => count === BOXES), 'each process to own or follow every box', {
+      timeoutMs: 30_000,
+      describe: async () => `owned + followed per process: ${(await streamsSeen()).join(', ')}`,
+    });
+  }, 90_000);
 
   it('a process killed with SIGKILL: its boxes are sampled again by the others within 15 s, with a gap, not zeros', async () => {
     const victim = processes[0]!;

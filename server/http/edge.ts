@@ -92,7 +92,7 @@ export function createEdge(services: Services): Edge {
     { path: TRPC_PATH, subtree: true, handle: createTrpcRoute(services, identifyRequest) },
     { path: AUTH_PATH, subtree: true, handle: withBodyLimit(MAX_AUTH_BODY_BYTES, toNodeHandler(services.auth)) },
     { path: CLI_API_PATH, subtree: true, handle: createCliApiRoute({ db: services.db, auth: services.auth, identify: identifyRequest, clientAddress }) },
-    { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN) },
+    { path: METRICS_PATH, handle: createMetricsRoute(services.db, services.prometheus, services.env.BOXYARD_METRICS_TOKEN) },
     { path: HEALTH_PATH, handle: createHealthRoute(services) },
     { path: CLI_FILE_PATH, handle: cliDownload.file },
     { path: CLI_SHA256_PATH, handle: cliDownload.sha256 },

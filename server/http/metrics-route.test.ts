@@ -20,7 +20,7 @@ describe('/metrics', () => {
     backend = await startMetricsBackend({ BOXYARD_METRICS_TOKEN: ENV_TOKEN });
     const { services, admin } = backend;
     await createBox(services.db, services.secrets, admin, { name: 'scraped "box"', host: '127.0.0.1', port: 1, sshUser: 'dev', tags: [], notes: '', ownerId: admin.id, memberIds: [], auth: { method: 'dashboard-key' } });
-    const handler = createMetricsRoute(services.db, services.metrics, services.env.BOXYARD_METRICS_TOKEN);
+    const handler = createMetricsRoute(services.db, services.prometheus, services.env.BOXYARD_METRICS_TOKEN);
     server = createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

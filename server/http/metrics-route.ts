@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { Db } from '../db/client';
-import { createMetricsRegistry } from '../metrics/prometheus';
-import type { MetricsService } from '../metrics/service';
 import { checkPrometheusToken } from '../metrics/settings';
 import { bearerToken } from './identity';
 import { sendText } from './responses';
@@ -11,10 +10,10 @@ export const METRICS_PATH = '/metrics';
 /**
  * GET /metrics with `Authorization: Bearer <token>`: the token from BOXYARD_METRICS_TOKEN or the one an admin
  * rotated in the settings. Without a configured token the endpoint refuses everything (403), never serves openly.
- * The scrape token is not a user's API token: it reads gauges and nothing else.
+ * The scrape token is not a user's API token: it reads gauges and nothing else. `registry` is the services' one
+ * (server/metrics/prometheus.ts): this process, its boxes and the dashboard's own state.
  */
-export function createMetricsRoute(db: Db, metrics: MetricsService, envToken: string | undefined) {
-  const registry = createMetricsRegistry(db, metrics);
+export function createMetricsRoute(db: Db, registry: Registry, envToken: string | undefined) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed\n', { allow: 'GET' });
     const token = bearerToken(req.headers);

@@ -9,6 +9,7 @@ import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { AppError } from '../errors';
 import { getJob } from './jobs';
+import { createPrometheusRegistry, Timings } from '../metrics/prometheus';
 import { startServices, stopServices, type Services } from '../services';
 import { sh } from '../ssh/quote';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
@@ -274,6 +275,24 @@ describe('JobRunner on a lab box', () => {
     expect((await steps(id))[1]!.attempts).toBeGreaterThanOrEqual(2);
     expect(await markersOnBox(id)).toEqual(['a', 'b', 'c']);
   }, 90_000);
+
+  it('times each finished run by kind and outcome for /metrics, once per recorded finish', async () => {
+    const registry = createPrometheusRegistry();
+    const runner = newRunner('timed', { onFinished: new Timings(registry).jobFinished });
+    await runner.start();
+    const ok = await enqueue(runner, { slow: 'a', seconds: 1 });
+    const failed = await enqueue(runner, { failAt: 'a' });
+    expect((await finished(ok)).status).toBe('succeeded');
+    expect((await finished(failed)).status).toBe('failed');
+    const body = await until(async () => {
+      const text = await registry.metrics();
+      return /boxyard_job_duration_seconds_count\{kind="files",status="failed"\} 1/.test(text) ? text : null;
+    }, 'the failed run to be timed');
+    expect(body).toMatch(/boxyard_job_duration_seconds_count\{kind="files",status="succeeded"\} 1\n/);
+    // The succeeded run slept 1 s in its first step: its duration is in the 1-5 s bucket, not under 1 s.
+    expect(body).toMatch(/boxyard_job_duration_seconds_bucket\{le="1",kind="files",status="succeeded"\} 0\n/);
+    expect(body).toMatch(/boxyard_job_duration_seconds_bucket\{le="5",kind="files",status="succeeded"\} 1\n/);
+  });
 
   it('fails at once, in plain words, on a step failure or a permanent SSH error', async () => {
     const runner = newRunner('fails');

@@ -49,6 +49,8 @@ export interface JobRunnerOptions {
   pollMs: number;
   /** A command's budget when its step gives none. */
   commandTimeoutMs: number;
+  /** Told of each run this runner finished and recorded (for /metrics' job durations by kind). */
+  onFinished?: (run: { kind: string; status: JobOutcome['status']; durationMs: number }) => void;
 }
 
 type InterruptReason = 'cancel' | 'stop' | 'lease-lost';
@@ -386,6 +388,7 @@ export class JobRunner {
       log.warn({ jobId: job.id }, 'a job finished after its lease was lost; its outcome was not recorded');
       return;
     }
+    this.options.onFinished?.({ kind: job.kind, status: outcome.status, durationMs: Date.now() - started });
     await recordAudit(this.options.db, {
       actor: job.createdBy,
       action: 'job.finish',

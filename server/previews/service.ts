@@ -155,6 +155,11 @@ export class PreviewService {
     return this.sockets.size;
   }
 
+  /** For /metrics: preview WebSockets open, and kept-alive channel agents (one per box port in use). */
+  stats(): { sockets: number; agents: number } {
+    return { sockets: this.sockets.size, agents: this.agents.size };
+  }
+
   /** Forgets which grants were checked lately: after a share changes, the next request asks again. */
   forgetChecks(): void {
     this.checkedGrants.clear();

@@ -8,6 +8,7 @@ import { SecretBox } from '../crypto/secret-box';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { testDatabases } from '../../testing/helpers/databases';
+import { createPrometheusRegistry, Timings } from '../metrics/prometheus';
 import type { Services } from '../services';
 import { createUser } from '../users/users';
 import { appRouter } from './router';
@@ -20,7 +21,7 @@ describe('box procedures on a box the caller may not reach', () => {
   let ownBox: string;
   const unknownBox = 'no-such-box';
   // Every refusal below happens at the box lookup, which reads only the database.
-  const caller = () => appRouter.createCaller({ services: { db, env: { publicUrl: 'https://boxyard.example.com' } } as Services, user: developer });
+  const caller = () => appRouter.createCaller({ services: { db, env: { publicUrl: 'https://boxyard.example.com' }, timings: new Timings(createPrometheusRegistry()) } as Services, user: developer });
 
   beforeAll(async () => {
     const url = await newDatabase();

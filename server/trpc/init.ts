@@ -67,8 +67,11 @@ async function* withTypedErrors(events: AsyncIterable<unknown>): AsyncGenerator<
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-const mapAppErrors = t.middleware(async ({ next, path, type }) => {
+const mapAppErrors = t.middleware(async ({ ctx, next, path, type }) => {
+  const started = performance.now();
   const result = await next();
+  // `path` is a procedure of the router (an unknown one never reaches a middleware): a bounded label.
+  ctx.services.timings.trpcCall(path, type, result.ok ? 'ok' : result.error.code, (performance.now() - started) / 1000);
   if (!result.ok) {
     const cause = result.error.cause;
     if (cause instanceof AppError) throw asTrpcError(cause);
