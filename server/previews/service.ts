@@ -225,7 +225,7 @@ export class PreviewService {
         upstream.once('response', (answer) => {
           clearTimeout(timer);
           res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding), ...exchange.responseHeaders });
-          answer.pipe(res);
+          relayBody(answer, res);
           answer.once('error', () => res.destroy());
         });
         let failed = false;
@@ -377,6 +377,25 @@ export class PreviewService {
     if (res.headersSent) res.destroy();
     else sendPreviewPage(res, page);
   }
+}
+
+/** What the browser's socket may hold unsent before the app's body waits (Node's default is 16 KiB, half a packet). */
+const RELAY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The app's body to the browser. Not `pipe`: with Node's 16 KiB high-water mark every 32 KiB SSH packet would stop
+ * and restart the body (and the channel under it) once.
+ */
+function relayBody(answer: IncomingMessage, res: ServerResponse): void {
+  const resume = () => answer.resume();
+  answer.on('data', (chunk: Buffer) => {
+    res.write(chunk);
+    if (res.writableLength > RELAY_BUFFER_BYTES) {
+      answer.pause();
+      res.once('drain', resume);
+    }
+  });
+  answer.once('end', () => res.end());
 }
 
 /** The status line and headers of the app's answer to an upgrade, as raw HTTP/1.1 for the browser's socket. */
