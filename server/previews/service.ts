@@ -77,23 +77,41 @@ function channelConnection(openChannel: () => Promise<OpenChannel>, callback?: (
   return undefined;
 }
 
+/** The part of Node's Agent that starts a connection for a queued request when one goes (untyped in @types/node). */
+interface AgentQueue {
+  removeSocket(socket: Pick<Duplex, 'writable'>, options: http.ClientRequestArgs): void;
+}
+
 /**
  * Node's HTTP Agent whose connections are forwarded channels to one box's port, kept alive for a few seconds. A
  * channel the app ended while it sat free is dropped at once: ssh2 keeps an ended channel open (half-open) until the
  * box's CLOSE arrives, and the Agent, which only watches 'close', would hand it to the next request.
+ *
+ * Node's Agent counts a connection only once it exists, and a channel takes a round trip to open: without counting
+ * the ones being opened, 200 requests at once opened a channel each (up to the box's cap, the rest queued in the
+ * pool behind the sampler and terminals, some past the request timeout) instead of waiting for one of 4.
  */
 class ChannelAgent extends http.Agent {
   private readonly idle = new WeakMap<Duplex, { timer: NodeJS.Timeout; onEnd: () => void }>();
+  private opening = 0;
 
   constructor(
     private readonly openChannel: () => Promise<OpenChannel>,
-    maxSockets: number,
+    maxChannels: number,
   ) {
-    super({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    super({ keepAlive: true, maxSockets: maxChannels, maxFreeSockets: maxChannels });
+    // The Agent compares its open connections with maxSockets wherever it decides to open one.
+    Object.defineProperty(this, 'maxSockets', { get: () => Math.max(0, maxChannels - this.opening) });
   }
 
-  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
-    return channelConnection(this.openChannel, callback);
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+    this.opening++;
+    return channelConnection(this.openChannel, (error, stream) => {
+      this.opening--;
+      callback?.(error, stream);
+      // A request queued behind this open would wait for a connection to go: the Agent starts one for it now.
+      if (error) (this as unknown as AgentQueue).removeSocket({ writable: false }, options);
+    });
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
@@ -230,7 +248,7 @@ export class PreviewService {
         upstream.once('response', (answer) => {
           clearTimeout(timer);
           res.writeHead(answer.statusCode ?? 502, answer.statusMessage, { ...responseHeadersForBrowser(answer.rawHeaders, exchange.forwarding), ...exchange.responseHeaders });
-          answer.pipe(res);
+          relayBody(answer, res);
           answer.once('error', () => res.destroy());
         });
         let failed = false;
@@ -382,6 +400,25 @@ export class PreviewService {
     if (res.headersSent) res.destroy();
     else sendPreviewPage(res, page);
   }
+}
+
+/** What the browser's socket may hold unsent before the app's body waits (Node's default is 16 KiB, half a packet). */
+const RELAY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * The app's body to the browser. Not `pipe`: with Node's 16 KiB high-water mark every 32 KiB SSH packet would stop
+ * and restart the body (and the channel under it) once.
+ */
+function relayBody(answer: IncomingMessage, res: ServerResponse): void {
+  const resume = () => answer.resume();
+  answer.on('data', (chunk: Buffer) => {
+    res.write(chunk);
+    if (res.writableLength > RELAY_BUFFER_BYTES) {
+      answer.pause();
+      res.once('drain', resume);
+    }
+  });
+  answer.once('end', () => res.end());
 }
 
 /** The status line and headers of the app's answer to an upgrade, as raw HTTP/1.1 for the browser's socket. */
