@@ -1,7 +1,8 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
+import { memo, useCallback } from 'react';
 // Type-only: the browser never loads server code.
-import type { BoxActivity } from '../../server/metrics/views';
+import type { BoxActivity, fleetMetrics, FleetMetricsRow } from '../../server/metrics/views';
 import { useTRPC } from '../trpc';
 import { MetricsSettingsPanel } from './metrics-settings';
 import { Sparkline } from './sparkline';
@@ -55,36 +56,62 @@ export function ActivityBadge({ activity, now }: { activity: BoxActivity; now: n
   }
 }
 
-function useFleetMetrics() {
+type FleetMetrics = Awaited<ReturnType<typeof fleetMetrics>>;
+
+function useFleetMetrics<Selected = FleetMetrics>(select?: (data: FleetMetrics) => Selected) {
   const trpc = useTRPC();
   // One query shared by every row (same key): TanStack Query fetches it once per interval.
-  return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous });
+  return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous, select });
 }
 
-/** The fleet table's activity cell: sparkline of the last hour of CPU and the activity badge. */
-export function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: string }) {
-  const fleet = useFleetMetrics();
-  const row = fleet.data?.rows.find((r) => r.boxId === boxId);
-  if (!row || !fleet.data) return <span className="text-xs text-slate-400">—</span>;
+/** Each answer's rows by box, built once per answer however many cells look one up. */
+const rowsByBox = new WeakMap<FleetMetricsRow[], Map<string, FleetMetricsRow>>();
+function metricsRowOf(rows: FleetMetricsRow[], boxId: string): FleetMetricsRow | undefined {
+  let byBox = rowsByBox.get(rows);
+  if (!byBox) rowsByBox.set(rows, (byBox = new Map(rows.map((r) => [r.boxId, r]))));
+  return byBox.get(boxId);
+}
+
+/** The clock matters to a row only where it shows a duration ("idle for 23 min", "warned 4 min ago"). */
+function showsDuration(row: FleetMetricsRow): boolean {
+  return row.activity.kind === 'idle' || row.activity.kind === 'quiet' || row.suspendWarnedAt !== null;
+}
+
+/**
+ * The fleet table's activity cell: sparkline of the last hour of CPU and the activity badge. It selects its own row
+ * of the shared query, so a poll re-renders only the cells whose row (kept by structural sharing when equal) or shown
+ * duration changed, and no other part of the table.
+ */
+export const FleetActivityCell = memo(function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: string }) {
+  const select = useCallback(
+    (data: FleetMetrics) => {
+      const row = metricsRowOf(data.rows, boxId);
+      return row ? { row, now: showsDuration(row) ? data.now : 0 } : null;
+    },
+    [boxId],
+  );
+  const fleet = useFleetMetrics(select);
+  if (!fleet.data) return <span className="text-xs text-slate-400">—</span>;
+  const { row, now } = fleet.data;
   return (
     <div className="space-y-1" data-testid="box-activity">
       <Sparkline values={row.spark} label={`CPU of ${boxName}, last hour`} />
       <div className="flex items-center gap-2">
-        <ActivityBadge activity={row.activity} now={fleet.data.now} />
+        <ActivityBadge activity={row.activity} now={now} />
         {row.cpuPct !== null && <span className="text-xs text-slate-500">{row.cpuPct.toFixed(0)}% cpu</span>}
         {row.hostCpuPct !== null && <span className="text-xs text-slate-500">host {row.hostCpuPct.toFixed(0)}%</span>}
       </div>
       {row.suspendWarnedAt !== null && row.activity.kind === 'idle' && (
         <div className="text-xs text-amber-700" data-testid="suspend-warning">
-          will be suspended soon (warned {minutesText(fleet.data.now - row.suspendWarnedAt)} ago)
+          will be suspended soon (warned {minutesText(now - row.suspendWarnedAt)} ago)
         </div>
       )}
     </div>
   );
-}
+});
 
 /** Team-level summary above the fleet table (and, for admins, the idle/suspend settings). */
-export function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
+export const FleetMetricsSummary = memo(function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
   const fleet = useFleetMetrics();
   const s = fleet.data?.summary;
   if (!s) return null;
@@ -117,4 +144,4 @@ export function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
       {isAdmin && <MetricsSettingsPanel />}
     </div>
   );
-}
+});
