@@ -6,7 +6,8 @@ import { formatBytes } from '../lib/format';
 import { boxStatuses, type BoxStatus } from '../lib/validation';
 import { words } from '../lib/words';
 import { DataTable, type Column } from './data-table';
-import { FleetActivityCell } from './metrics/activity';
+import type { FleetMetricsRow } from '../server/metrics/views';
+import { FleetActivityCell, fleetMetricsOf, useFleetMetrics } from './metrics/activity';
 import { StatusBadge } from './status-badge';
 import { Button } from './ui';
 
@@ -99,16 +100,21 @@ function StatusMessage({ message }: { message: string }) {
 }
 
 /**
- * One box's row. Memoized: a sort, a filter or a poll re-renders the rows whose box or selection changed, not the
- * whole page of rows (the callbacks it gets are stable).
+ * One box's row. Memoized: a sort, a filter or a poll re-renders the rows whose box, metrics or selection changed,
+ * not the whole page of rows (the callbacks it gets are stable).
  */
 const FleetRow = memo(function FleetRow({
   box,
+  metrics,
+  now,
   selected,
   onToggle,
   onTag,
 }: {
   box: FleetBox;
+  metrics: FleetMetricsRow | undefined;
+  /** The metrics' clock where the row shows a duration, else 0. */
+  now: number;
   /** null: no selection column (developers). */
   selected: boolean | null;
   onToggle: (id: string) => void;
@@ -135,7 +141,7 @@ const FleetRow = memo(function FleetRow({
         {box.statusMessage && <StatusMessage message={box.statusMessage} />}
       </td>
       <td className="px-4 py-2">
-        <FleetActivityCell boxId={box.id} boxName={box.name} />
+        <FleetActivityCell row={metrics} now={now} boxName={box.name} />
       </td>
       <td className="px-4 py-2">
         {box.facts ? (
@@ -190,6 +196,8 @@ export function FleetTable({
   filterKey: string;
   empty: string;
 }) {
+  // One subscription to the fleet's metrics for the whole table; each row gets its own row of them.
+  const fleet = useFleetMetrics();
   const setSelected = selection?.set;
   const toggle = useCallback(
     (id: string) =>
@@ -245,9 +253,10 @@ export function FleetTable({
   return (
     <>
       <DataTable empty={boxes.length === 0 ? empty : null} label="Boxes" columns={columns}>
-        {shown.map((box) => (
-          <FleetRow key={box.id} box={box} selected={selection ? selection.selected.has(box.id) : null} onToggle={toggle} onTag={onTag} />
-        ))}
+        {shown.map((box) => {
+          const { row, now } = fleetMetricsOf(fleet.data, box.id);
+          return <FleetRow key={box.id} box={box} metrics={row} now={now} selected={selection ? selection.selected.has(box.id) : null} onToggle={toggle} onTag={onTag} />;
+        })}
       </DataTable>
       {pages > 1 && (
         <nav className="mt-3 flex items-center justify-between gap-3 text-sm text-slate-600" aria-label="Fleet pages">

@@ -1,6 +1,6 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
-import { memo, useCallback } from 'react';
+import { memo } from 'react';
 // Type-only: the browser never loads server code.
 import type { BoxActivity, fleetMetrics, FleetMetricsRow } from '../../server/metrics/views';
 import { useTRPC } from '../trpc';
@@ -58,41 +58,32 @@ export function ActivityBadge({ activity, now }: { activity: BoxActivity; now: n
 
 type FleetMetrics = Awaited<ReturnType<typeof fleetMetrics>>;
 
-function useFleetMetrics<Selected = FleetMetrics>(select?: (data: FleetMetrics) => Selected) {
+/** The fleet's metrics. One query shared by every user of it (same key): TanStack Query fetches it once per interval. */
+export function useFleetMetrics() {
   const trpc = useTRPC();
-  // One query shared by every row (same key): TanStack Query fetches it once per interval.
-  return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous, select });
+  return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous });
 }
 
-/** Each answer's rows by box, built once per answer however many cells look one up. */
+/** Each answer's rows by box, built once per answer however many rows look one up. */
 const rowsByBox = new WeakMap<FleetMetricsRow[], Map<string, FleetMetricsRow>>();
-function metricsRowOf(rows: FleetMetricsRow[], boxId: string): FleetMetricsRow | undefined {
-  let byBox = rowsByBox.get(rows);
-  if (!byBox) rowsByBox.set(rows, (byBox = new Map(rows.map((r) => [r.boxId, r]))));
-  return byBox.get(boxId);
-}
-
-/** The clock matters to a row only where it shows a duration ("idle for 23 min", "warned 4 min ago"). */
-function showsDuration(row: FleetMetricsRow): boolean {
-  return row.activity.kind === 'idle' || row.activity.kind === 'quiet' || row.suspendWarnedAt !== null;
-}
 
 /**
- * The fleet table's activity cell: sparkline of the last hour of CPU and the activity badge. It selects its own row
- * of the shared query, so a poll re-renders only the cells whose row (kept by structural sharing when equal) or shown
- * duration changed, and no other part of the table.
+ * A box's metrics row and the clock it shows durations against. The clock is 0 for a row that shows none (only
+ * "idle for 23 min" and "warned 4 min ago" do), so a poll that changes the clock alone leaves such rows as they are;
+ * unchanged rows keep their object across polls (structural sharing).
  */
-export const FleetActivityCell = memo(function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: string }) {
-  const select = useCallback(
-    (data: FleetMetrics) => {
-      const row = metricsRowOf(data.rows, boxId);
-      return row ? { row, now: showsDuration(row) ? data.now : 0 } : null;
-    },
-    [boxId],
-  );
-  const fleet = useFleetMetrics(select);
-  if (!fleet.data) return <span className="text-xs text-slate-400">—</span>;
-  const { row, now } = fleet.data;
+export function fleetMetricsOf(data: FleetMetrics | undefined, boxId: string): { row: FleetMetricsRow | undefined; now: number } {
+  if (!data) return { row: undefined, now: 0 };
+  let byBox = rowsByBox.get(data.rows);
+  if (!byBox) rowsByBox.set(data.rows, (byBox = new Map(data.rows.map((r) => [r.boxId, r]))));
+  const row = byBox.get(boxId);
+  const showsDuration = row !== undefined && (row.activity.kind === 'idle' || row.activity.kind === 'quiet' || row.suspendWarnedAt !== null);
+  return { row, now: showsDuration ? data.now : 0 };
+}
+
+/** The fleet table's activity cell: sparkline of the last hour of CPU and the activity badge. */
+export function FleetActivityCell({ row, now, boxName }: { row: FleetMetricsRow | undefined; now: number; boxName: string }) {
+  if (!row) return <span className="text-xs text-slate-400">—</span>;
   return (
     <div className="space-y-1" data-testid="box-activity">
       <Sparkline values={row.spark} label={`CPU of ${boxName}, last hour`} />
@@ -108,7 +99,7 @@ export const FleetActivityCell = memo(function FleetActivityCell({ boxId, boxNam
       )}
     </div>
   );
-});
+}
 
 /** Team-level summary above the fleet table (and, for admins, the idle/suspend settings). */
 export const FleetMetricsSummary = memo(function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
