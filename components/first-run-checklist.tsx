@@ -1,7 +1,7 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useEffect, useState, type ReactNode } from 'react';
+import { memo, useEffect, useState, type ReactNode } from 'react';
 import type { FirstRunStep } from '../server/settings/first-run';
 import { useTRPC } from './trpc';
 import { Button, Card, CopyText } from './ui';
@@ -34,9 +34,9 @@ function Step({ done, title, href, action, children }: { done: boolean; title: s
 /**
  * The fleet page's first-run checklist for admins: each step ticks itself from the records it leaves (a box or host,
  * a developer, a succeeded Docker job, a CLI sign-in), polled while the page is open. Hidden once every step is done
- * or when dismissed.
+ * or when dismissed. Memoized: the fleet page re-renders on each sort and filter, this has nothing to do with them.
  */
-export function FirstRunChecklist() {
+export const FirstRunChecklist = memo(function FirstRunChecklist() {
   const trpc = useTRPC();
   const [dismissed, setDismissed] = useState(true);
   useEffect(() => setDismissed(localStorage.getItem(DISMISSED_KEY) === '1'), []);
@@ -94,4 +94,4 @@ export function FirstRunChecklist() {
       </Card>
     </div>
   );
-}
+});

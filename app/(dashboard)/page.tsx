@@ -23,13 +23,16 @@ export default function FleetPage() {
   const [sort, setSort] = useState<FleetSort>({ key: 'name', direction: 'ascending' });
   const me = useQuery(trpc.users.me.queryOptions());
   // The whole fleet, polled (the server's status poller does the SSH work): the counts per status need every box,
-  // and filtering and sorting a few hundred rows here answers within a frame, without a round trip.
-  const boxes = useQuery({ ...trpc.boxes.list.queryOptions(), refetchInterval: 5_000 });
+  // and filtering and sorting a few hundred rows here answers within a frame, without a round trip. The fleet's own
+  // query carries only the table's columns; an unchanged poll keeps the same array (structural sharing), so the
+  // sorted orders and every row stay as they are.
+  const boxes = useQuery({ ...trpc.boxes.fleet.queryOptions(), refetchInterval: 5_000 });
   const all = useMemo(() => boxes.data ?? [], [boxes.data]);
   const allTags = useMemo(() => [...new Set(all.flatMap((b) => b.tags))].sort(), [all]);
   const visible = useMemo(() => {
     const filter = { search: deferredSearch, status: status || undefined, tag: tag || undefined };
-    return sortFleet(all.filter((box) => matchesBoxFilter(box, filter)), sort);
+    // Sorted first (cached per list and key), then filtered: filtering keeps the order.
+    return sortFleet(all, sort).filter((box) => matchesBoxFilter(box, filter));
   }, [all, deferredSearch, status, tag, sort]);
   const isAdmin = me.data?.role === 'admin';
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
@@ -94,7 +97,7 @@ export default function FleetPage() {
       <ErrorNote error={boxes.error} />
       {boxes.data && (
         <FleetTable
-          key={`${deferredSearch}|${status}|${tag}` /* a new filter starts at its first page */}
+          filterKey={`${deferredSearch}|${status}|${tag}`}
           boxes={visible}
           sort={sort}
           onSort={setSort}

@@ -1,7 +1,8 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
+import { memo } from 'react';
 // Type-only: the browser never loads server code.
-import type { BoxActivity } from '../../server/metrics/views';
+import type { BoxActivity, fleetMetrics, FleetMetricsRow } from '../../server/metrics/views';
 import { useTRPC } from '../trpc';
 import { MetricsSettingsPanel } from './metrics-settings';
 import { Sparkline } from './sparkline';
@@ -55,28 +56,45 @@ export function ActivityBadge({ activity, now }: { activity: BoxActivity; now: n
   }
 }
 
-function useFleetMetrics() {
+type FleetMetrics = Awaited<ReturnType<typeof fleetMetrics>>;
+
+/** The fleet's metrics. One query shared by every user of it (same key): TanStack Query fetches it once per interval. */
+export function useFleetMetrics() {
   const trpc = useTRPC();
-  // One query shared by every row (same key): TanStack Query fetches it once per interval.
   return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous });
 }
 
+/** Each answer's rows by box, built once per answer however many rows look one up. */
+const rowsByBox = new WeakMap<FleetMetricsRow[], Map<string, FleetMetricsRow>>();
+
+/**
+ * A box's metrics row and the clock it shows durations against. The clock is 0 for a row that shows none (only
+ * "idle for 23 min" and "warned 4 min ago" do), so a poll that changes the clock alone leaves such rows as they are;
+ * unchanged rows keep their object across polls (structural sharing).
+ */
+export function fleetMetricsOf(data: FleetMetrics | undefined, boxId: string): { row: FleetMetricsRow | undefined; now: number } {
+  if (!data) return { row: undefined, now: 0 };
+  let byBox = rowsByBox.get(data.rows);
+  if (!byBox) rowsByBox.set(data.rows, (byBox = new Map(data.rows.map((r) => [r.boxId, r]))));
+  const row = byBox.get(boxId);
+  const showsDuration = row !== undefined && (row.activity.kind === 'idle' || row.activity.kind === 'quiet' || row.suspendWarnedAt !== null);
+  return { row, now: showsDuration ? data.now : 0 };
+}
+
 /** The fleet table's activity cell: sparkline of the last hour of CPU and the activity badge. */
-export function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: string }) {
-  const fleet = useFleetMetrics();
-  const row = fleet.data?.rows.find((r) => r.boxId === boxId);
-  if (!row || !fleet.data) return <span className="text-xs text-slate-400">—</span>;
+export function FleetActivityCell({ row, now, boxName }: { row: FleetMetricsRow | undefined; now: number; boxName: string }) {
+  if (!row) return <span className="text-xs text-slate-400">—</span>;
   return (
     <div className="space-y-1" data-testid="box-activity">
       <Sparkline values={row.spark} label={`CPU of ${boxName}, last hour`} />
       <div className="flex items-center gap-2">
-        <ActivityBadge activity={row.activity} now={fleet.data.now} />
+        <ActivityBadge activity={row.activity} now={now} />
         {row.cpuPct !== null && <span className="text-xs text-slate-500">{row.cpuPct.toFixed(0)}% cpu</span>}
         {row.hostCpuPct !== null && <span className="text-xs text-slate-500">host {row.hostCpuPct.toFixed(0)}%</span>}
       </div>
       {row.suspendWarnedAt !== null && row.activity.kind === 'idle' && (
         <div className="text-xs text-amber-700" data-testid="suspend-warning">
-          will be suspended soon (warned {minutesText(fleet.data.now - row.suspendWarnedAt)} ago)
+          will be suspended soon (warned {minutesText(now - row.suspendWarnedAt)} ago)
         </div>
       )}
     </div>
@@ -84,7 +102,7 @@ export function FleetActivityCell({ boxId, boxName }: { boxId: string; boxName: 
 }
 
 /** Team-level summary above the fleet table (and, for admins, the idle/suspend settings). */
-export function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
+export const FleetMetricsSummary = memo(function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
   const fleet = useFleetMetrics();
   const s = fleet.data?.summary;
   if (!s) return null;
@@ -117,4 +135,4 @@ export function FleetMetricsSummary({ isAdmin }: { isAdmin: boolean }) {
       {isAdmin && <MetricsSettingsPanel />}
     </div>
   );
-}
+});

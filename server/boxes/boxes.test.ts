@@ -7,7 +7,7 @@ import { updateBoxInput } from '../../lib/validation';
 import { isAppError } from '../errors';
 import { createUser } from '../users/users';
 import type { SessionUser } from './access';
-import { boxCredentials, createBox, deleteBox, getBox, listBoxes, updateBox } from './boxes';
+import { boxCredentials, createBox, deleteBox, getBox, listBoxes, listFleet, updateBox } from './boxes';
 
 const secrets = new SecretBox(Buffer.alloc(32, 3));
 
@@ -58,6 +58,27 @@ describe.each(providers)('boxes on %s', (provider) => {
     expect(isAppError(denied, 'NOT_FOUND')).toBe(true);
     expect(isAppError(await rejection(deleteBox(db, alice, bobs.id)), 'NOT_FOUND')).toBe(true);
     expect(owned.owner.email).toBe('alice@example.com');
+  });
+
+  it("gives the fleet table each user's boxes with the table's fields only", async () => {
+    for (const user of [alice, bob, admin]) {
+      const fleet = await listFleet(db, user);
+      expect(fleet.map((b) => b.id)).toEqual((await listBoxes(db, user)).map((b) => b.id));
+    }
+    const [row] = (await listFleet(db, alice)).filter((b) => b.name === 'shared-with-alice');
+    expect(row).toEqual({
+      id: expect.any(String),
+      name: 'shared-with-alice',
+      host: base.host,
+      port: base.port,
+      sshUser: base.sshUser,
+      notes: '',
+      tags: [],
+      owner: { email: 'bob@example.com' },
+      status: 'unknown',
+      statusMessage: '',
+      facts: null,
+    });
   });
 
   it('filters by text, tag and status', async () => {

@@ -75,6 +75,42 @@ export async function listBoxes(db: Db, user: SessionUser, filter: BoxFilter = {
   return rows.map(toBoxView).filter((box) => matchesBoxFilter(box, filter));
 }
 
+/**
+ * A box as the fleet table shows it: the columns, what its filters look at, and nothing else (people, host keys and
+ * timestamps are on the box page). 500 boxes come to about a third of `listBoxes`'s bytes, and no members join.
+ */
+export interface FleetBoxView {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  sshUser: string;
+  notes: string;
+  tags: string[];
+  owner: { email: string };
+  status: BoxStatus;
+  statusMessage: string;
+  facts: (Pick<BoxFacts, 'kernel' | 'arch' | 'cpus' | 'memoryTotalBytes' | 'diskFreeBytes' | 'docker'> & { os: Pick<BoxFacts['os'], 'id' | 'name'> }) | null;
+}
+
+/** The fleet table's rows: the boxes the user may reach, by name. */
+export async function listFleet(db: Db, user: SessionUser): Promise<FleetBoxView[]> {
+  const rows = await db.box.findMany({
+    where: await reachableBoxes(db, user),
+    select: { id: true, name: true, host: true, port: true, sshUser: true, notes: true, tags: true, status: true, statusMessage: true, facts: true, owner: { select: { email: true } } },
+    orderBy: { name: 'asc' },
+  });
+  return rows.map(({ tags, status, facts, ...box }) => {
+    const f = facts ? (JSON.parse(facts) as BoxFacts) : null;
+    return {
+      ...box,
+      tags: JSON.parse(tags) as string[],
+      status: status as BoxStatus,
+      facts: f && { os: { id: f.os.id, name: f.os.name }, kernel: f.kernel, arch: f.arch, cpus: f.cpus, memoryTotalBytes: f.memoryTotalBytes, diskFreeBytes: f.diskFreeBytes, docker: f.docker },
+    };
+  });
+}
+
 /** The box if the user may reach it. Unknown and forbidden look the same, so ids cannot be probed. */
 export async function getBoxRow(db: Db, user: SessionUser, id: string): Promise<BoxWithPeople> {
   const box = await db.box.findFirst({ where: { AND: [{ id }, await reachableBoxes(db, user)] }, include: withPeople });

@@ -52,6 +52,7 @@ const openToEveryDeveloper: Record<string, string> = {
   ...publicProcedures,
   'users.me': 'who the caller is',
   'boxes.list': 'the boxes the caller owns or was given',
+  'boxes.fleet': 'the boxes the caller owns or was given',
   'jobs.list': 'the jobs of the boxes the caller may reach (a box id of someone else filters to nothing)',
   'jobs.page': 'the jobs of the boxes the caller may reach (a box id of someone else filters to nothing)',
   'jobs.filterOptions': 'the boxes, kinds and people of the jobs the caller may see',
@@ -113,6 +114,7 @@ const developerKey = generateDashboardKeyPair('matrix').publicKey;
 /** A valid input of each procedure, naming the resources in `ids`. */
 const inputs: Record<string, (ids: Ids) => unknown> = {
   'boxes.list': () => ({}),
+  'boxes.fleet': () => undefined,
   'boxes.get': ({ box }) => ({ id: box }),
   'boxes.create': ({ user }) => ({ name: 'matrix-new', host: '127.0.0.1', port: 9, sshUser: 'dev', ownerId: user, auth: { method: 'dashboard-key' } }),
   'boxes.update': ({ box }) => ({ id: box, port: 2222, notes: 'changed' }),

@@ -1,6 +1,6 @@
 import { createBoxInput, idInput, updateBoxInput } from '../../lib/validation';
 import { recordAudit } from '../audit/audit';
-import { boxFilterInput, createBox, deleteBox, getBox, listBoxes, updateBox } from '../boxes/boxes';
+import { boxFilterInput, createBox, deleteBox, getBox, listBoxes, listFleet, updateBox } from '../boxes/boxes';
 import { listContainersCommand, parseContainerListing } from '../boxes/containers';
 import { repinHostKey, repinInput } from '../boxes/hostkey-pin';
 import { adminProcedure, authedProcedure, boxProcedure, router } from './init';
@@ -9,6 +9,9 @@ export const boxesRouter = router({
   list: authedProcedure
     .input(boxFilterInput.optional())
     .query(({ ctx, input }) => listBoxes(ctx.services.db, ctx.user, input)),
+
+  /** The fleet table's rows (fewer columns than `list`): the fleet page polls it. */
+  fleet: authedProcedure.query(({ ctx }) => listFleet(ctx.services.db, ctx.user)),
 
   get: authedProcedure.input(idInput).query(({ ctx, input }) => getBox(ctx.services.db, ctx.user, input.id)),
 
