@@ -100,30 +100,32 @@ export default function UsersPage() {
                       </Select>
                     </td>
                     <td className="py-2 text-slate-600">{formatWhen(u.createdAt)}</td>
-                    <td className="space-x-1 py-2 text-right whitespace-nowrap">
-                      <ConfirmDialog
-                        trigger={<Button variant="ghost">End sessions</Button>}
-                        title={`End every session and API token of ${u.email}?`}
-                        description="Their terminals and tunnels close; they sign in again, and their CLI logins stop working."
-                        confirmLabel="End sessions"
-                        onConfirm={() => endAll.mutate({ id: u.id })}
-                      />
-                      {u.mustChangePassword ? (
-                        <span className="text-xs text-slate-500">new password pending</span>
-                      ) : (
-                        <Button variant="ghost" onClick={() => requireNew.mutate({ id: u.id })} disabled={requireNew.isPending}>
-                          Require new password
-                        </Button>
-                      )}
-                      {u.id !== me.data?.id && (
+                    <td className="py-2">
+                      <div className="flex flex-wrap items-center justify-end gap-1">
                         <ConfirmDialog
-                          trigger={<Button variant="ghost">Delete</Button>}
-                          title={`Delete ${u.email}?`}
-                          description="Their account, sessions, SSH keys and API tokens are removed; boxes they were given lose them as a member."
-                          confirmLabel="Delete user"
-                          onConfirm={() => remove.mutate({ id: u.id })}
+                          trigger={<Button variant="ghost">End sessions</Button>}
+                          title={`End every session and API token of ${u.email}?`}
+                          description="Their terminals and tunnels close; they sign in again, and their CLI logins stop working."
+                          confirmLabel="End sessions"
+                          onConfirm={() => endAll.mutate({ id: u.id })}
                         />
-                      )}
+                        {u.mustChangePassword ? (
+                          <span className="text-xs text-slate-500">new password pending</span>
+                        ) : (
+                          <Button variant="ghost" onClick={() => requireNew.mutate({ id: u.id })} disabled={requireNew.isPending}>
+                            Require new password
+                          </Button>
+                        )}
+                        {u.id !== me.data?.id && (
+                          <ConfirmDialog
+                            trigger={<Button variant="ghost">Delete</Button>}
+                            title={`Delete ${u.email}?`}
+                            description="Their account, sessions, SSH keys and API tokens are removed; boxes they were given lose them as a member."
+                            confirmLabel="Delete user"
+                            onConfirm={() => remove.mutate({ id: u.id })}
+                          />
+                        )}
+                      </div>
                     </td>
                   </tr>
                 ))}
