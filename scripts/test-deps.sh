@@ -101,6 +101,9 @@ create_boxyard_role() {
     runuser -u postgres -- psql -q -p "$PG_PORT" -c "CREATE ROLE boxyard LOGIN CREATEDB PASSWORD 'boxyard'"
     say "created role boxyard"
   fi
+  # Dropping a scratch database WITH (FORCE) must also end an autovacuum worker in it, whose role PostgreSQL 15 checks
+  # as another role's: pg_signal_backend lets the tests' role do that (idempotent).
+  runuser -u postgres -- psql -q -p "$PG_PORT" -c "GRANT pg_signal_backend TO boxyard" 2>/dev/null
   # The tests log in over TCP with the password: prove that pg_hba allows it.
   PGPASSWORD=boxyard psql -h 127.0.0.1 -p "$PG_PORT" -U boxyard -d postgres -tAc 'SELECT 1' >/dev/null \
     || die "role boxyard cannot log in over TCP with its password; check pg_hba.conf"

@@ -2,7 +2,9 @@ import type { ServerResponse } from 'node:http';
 
 /**
  * The pages a preview answers with itself instead of the app's response: plain HTML, no script (a meta refresh
- * where the page should try again), so they work under any CSP the preview origin has.
+ * where the page should try again), so they work under any CSP the preview origin has. On a preview origin they get a
+ * policy of their own that allows nothing else; answered by the dashboard's own route (/api/preview/open), they keep
+ * the dashboard's policy, which the edge set already.
  */
 export interface PreviewPage {
   status: number;
@@ -24,7 +26,7 @@ export function sendPreviewPage(res: ServerResponse, page: PreviewPage): void {
   res.writeHead(page.status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    ...(res.hasHeader('content-security-policy') ? {} : { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'" }),
     ...(page.refreshSeconds ? { refresh: String(page.refreshSeconds) } : {}),
   });
   res.end(body);
