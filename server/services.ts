@@ -4,6 +4,7 @@ import { identityProviderProblem } from './auth/oidc';
 import { Lease } from './cluster/lease';
 import { NotifyChannel } from './cluster/notify';
 import { ProcessRegistry, SingleProcess, type Membership } from './cluster/registry';
+import { TerminalSessionDirectory } from './cluster/terminal-sessions';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
@@ -58,6 +59,8 @@ export interface Services {
   fleetLease: Lease;
   /** The dashboard processes on this database (PostgreSQL; on SQLite this one alone): they share the boxes to sample. */
   cluster: Membership;
+  /** Several processes on PostgreSQL: which process holds which terminal (a terminal WebSocket is forwarded there); null on SQLite. */
+  terminalDirectory: TerminalSessionDirectory | null;
   dashboardPublicKey: string;
 }
 
@@ -123,10 +126,12 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const wake = (boxId: string, actor: SessionUser, options?: WakeOptions) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor, options);
   const access = new AccessWatch();
   access.start();
+  const terminalDirectory = cluster instanceof ProcessRegistry ? new TerminalSessionDirectory(db, cluster, secrets.derive('cluster-internal')) : null;
   const terminals = new TerminalManager({
     db,
     remote,
     access,
+    directory: terminalDirectory ?? undefined,
     idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
     bufferBytes: env.TERMINAL_BUFFER_BYTES,
     wakeBox: (boxId, actor) => wake(boxId, actor),
@@ -175,7 +180,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   }
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, terminalDirectory, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }

@@ -1,22 +1,28 @@
 // Three dashboard processes (real child processes) on one PostgreSQL database behind Debian's nginx, round-robin:
 // every lab box has exactly one sampler stream (counted on the boxes), any process serves every box's live samples
 // through the load balancer, a process killed with SIGKILL has its boxes sampled again by the others within 15 s
-// with a gap marked (never zeros), and a fourth process with a live runner id is refused at start.
+// with a gap marked (never zeros), and a fourth process with a live runner id is refused at start. Terminals: opened
+// through nginx, re-attached with replay on whichever process nginx picks (forwarded to the holder), refused on the
+// internal route without the processes' key, and a killed holder's session reported in plain words.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
 import { freePort, startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { TestTerminal } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { startServices, stopServices } from '../services';
+import { createDb, type Db } from '../db/client';
 import { rendezvousOwner } from './registry';
+import { SESSION_PROCESS_STOPPED } from './terminal-sessions';
 
 const BOXES = 6;
 const PASSWORD = 'cluster-test-password';
@@ -30,6 +36,8 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
   let processes: DashboardProcess[] = [];
   let balancer: LoadBalancer;
   let api: Api;
+  let cookie: string;
+  let db: Db;
   let env: Record<string, string>;
 
   /** Sampler processes running on the box (the compiled one, or the bash one where it fell back). */
@@ -64,16 +72,32 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     }
     processes = await Promise.all(['dashboard-a', 'dashboard-b', 'dashboard-c'].map((id) => startDashboardProcess(id, env)));
     balancer = await startNginx(lbPort, processes.map((one) => one.port));
-    ({ client: api } = await signedInApi(balancer.url, { email: ADMIN, password: PASSWORD }));
+    ({ client: api, cookie } = await signedInApi(balancer.url, { email: ADMIN, password: PASSWORD }));
+    db = createDb(databaseUrl);
   }, LAB_START_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {
     for (const one of processes) one.running.kill('SIGKILL');
     await Promise.all(processes.map((one) => one.running.exited));
     await balancer?.stop();
+    await db?.$disconnect();
     await Promise.all(boxes.map((box) => box.remove()));
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  const wsUrl = () => balancer.url.replace(/^http/, 'ws');
+  /** A browser's terminal through nginx: the admin's cookie, the dashboard's Origin. */
+  const terminal = (boxId: string, options: { session?: string; mode?: 'new' | 'attach' } = {}) =>
+    new TestTerminal(wsUrl(), boxId, { cookie, origin: balancer.url, ...options });
+  /** The process nginx chose for a WebSocket, by its port. */
+  const upstreamOf = async (one: TestTerminal) => {
+    const upstream = String((await one.upgradeHeaders)['x-boxyard-upstream'] ?? '');
+    const chosen = processes.find((candidate) => upstream === `127.0.0.1:${candidate.port}`);
+    if (!chosen) throw new Error(`no dashboard process answered at ${upstream}`);
+    return chosen;
+  };
+  const holderOf = async (session: string) =>
+    (await db.$queryRaw<{ runnerId: string }[]>`SELECT "runnerId" FROM terminal_session WHERE "sessionId" = ${session}`)[0]?.runnerId ?? null;
 
   /** The box's latest sample as the process that nginx chose for this request serves it. */
   const latestThroughBalancer = async (boxId: string) => (await api.metrics.status.query({ boxId })).latest;
@@ -106,6 +130,63 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toMatch(/exited with code 1: .*Another dashboard process is running with the runner id "dashboard-b" \(pid \d+ on .+\): give each process its own JOB_RUNNER_ID, or stop that one first\./s);
   }, 60_000);
+
+  it('a terminal opened through nginx keeps working and re-attaches with replay on whichever process takes the attach', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const opened = terminal(boxId!);
+    const holder = await upstreamOf(opened);
+    // New sessions open on the process that received them, recorded as its own.
+    await opened.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    expect(await holderOf(opened.session)).toBe(holder.runnerId);
+    opened.type('echo first-$((40+2))\n');
+    await opened.untilOutput('first-42');
+    await opened.drop();
+
+    // Round-robin sends the attaches to the three processes in turn: those on another process are forwarded.
+    const servedBy = new Set<string>();
+    let forwarded = 0;
+    for (let round = 0; round < 4; round++) {
+      const attached = terminal(boxId!, { session: opened.session, mode: 'attach' });
+      const receiver = await upstreamOf(attached);
+      servedBy.add(receiver.runnerId);
+      if (receiver.runnerId !== holder.runnerId) forwarded++;
+      await attached.untilOutput('first-42'); // the replay of the history
+      attached.type(`echo round-$((${round}+100))\n`);
+      await attached.untilOutput(`round-${round + 100}`);
+      await attached.drop();
+      // Still held where it was opened: nothing moved the shell.
+      expect(await holderOf(opened.session)).toBe(holder.runnerId);
+    }
+    expect(forwarded).toBeGreaterThanOrEqual(2);
+    expect(servedBy.size).toBeGreaterThanOrEqual(2);
+
+    // Ended on its holder (the shell exits), the row goes: an attach through any process says it ended.
+    const last = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    await last.untilOutput('round-103');
+    last.type('exit\n');
+    expect((await last.closed).code).toBe(4409);
+    await until(async () => (await holderOf(opened.session)) === null, 'the ended session to leave the directory', 10_000);
+  }, 120_000);
+
+  it('refuses the internal terminal route to anyone without the processes\' key, a signed-in user included', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const direct = processes[1]!;
+    const params = new URLSearchParams({ session: 'probe-session', box: boxId!, cols: '80', rows: '24', mode: 'new' });
+    const statusOf = (headers: Record<string, string>) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${direct.port}/api/internal/terminal?${params}`, { headers: { cookie, ...headers } });
+      socket.on('error', () => undefined);
+      return new Promise<number>((resolve) => {
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => {
+          socket.terminate();
+          resolve(101);
+        });
+      });
+    };
+    expect(await statusOf({})).toBe(403);
+    expect(await statusOf({ 'x-boxyard-internal': 'guessed' })).toBe(403);
+    expect(await holderOf('probe-session')).toBeNull();
+  }, 30_000);
 
   it('a process killed with SIGKILL: its boxes are sampled again by the others within 15 s, with a gap, not zeros', async () => {
     const victim = processes[0]!;
@@ -145,5 +226,31 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       expect(between.every((point) => point.memUsedBytes === null && point.cpuPct === null)).toBe(true);
       expect(points.some((point) => point.memUsedBytes === 0)).toBe(false);
     }
+  }, 90_000);
+
+  it('a terminal whose process was killed: an attach through any other process says so in plain words', async () => {
+    const [boxId] = [...boxIds.keys()];
+    // processes[0] was killed by the test before: the other two serve.
+    const opened = terminal(boxId!);
+    const holder = await upstreamOf(opened);
+    expect(holder.runnerId).not.toBe(processes[0]!.runnerId);
+    await opened.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    opened.type('echo alive-$((1+1))\n');
+    await opened.untilOutput('alive-2');
+    holder.running.kill('SIGKILL');
+    await holder.running.exited;
+    await opened.closed;
+
+    const attached = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    expect((await upstreamOf(attached)).runnerId).not.toBe(holder.runnerId);
+    expect(await attached.closed).toEqual({ code: 4409, reason: SESSION_PROCESS_STOPPED });
+    // Said once: the browser then opens a new session, which the process that took it holds.
+    const again = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    expect((await again.closed).code).toBe(4409);
+    const fresh = terminal(boxId!);
+    await fresh.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    fresh.type('echo fresh-$((2+3))\n');
+    await fresh.untilOutput('fresh-5');
+    await fresh.drop();
   }, 90_000);
 });
