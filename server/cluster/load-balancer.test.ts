@@ -5,7 +5,7 @@
 // through nginx, re-attached with replay on whichever process nginx picks (forwarded to the holder), refused on the
 // internal route without the processes' key, and a killed holder's session reported in plain words.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +15,12 @@ import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
 import { freePort, startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { rawRequest, startPreviewApp } from '../../testing/helpers/previews';
+import { CLI_SOURCE as CLI, runProcess, TSX } from '../../testing/helpers/process';
 import { TestTerminal } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
+import { PREVIEW_OPEN_PATH } from '../../lib/preview';
+import { createApiToken } from '../access-keys/api-tokens';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { startServices, stopServices } from '../services';
@@ -25,6 +29,7 @@ import { rendezvousOwner } from './registry';
 import { SESSION_PROCESS_STOPPED } from './terminal-sessions';
 
 const BOXES = 6;
+const PREVIEW_PORT = 8131;
 const PASSWORD = 'cluster-test-password';
 const ADMIN = 'admin@boxyard.local';
 
@@ -187,6 +192,47 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     expect(await statusOf({ 'x-boxyard-internal': 'guessed' })).toBe(403);
     expect(await holderOf('probe-session')).toBeNull();
   }, 30_000);
+
+  it('a tunnel (the real ssh through `boxyard proxy`) and a preview through nginx, whichever process takes each request', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'boxyard-cluster-home-'));
+    try {
+      const labKey = path.join(home, 'lab_ed25519');
+      writeFileSync(labKey, boxes[0]!.privateKey, { mode: 0o600 });
+      const admin = await db.user.findFirstOrThrow({ where: { role: 'admin' } });
+      const { token } = await createApiToken(db, { id: admin.id, email: admin.email, name: admin.name, role: 'admin' }, 'cluster tunnel');
+      const cliEnv = { PATH: process.env.PATH, HOME: home, NODE_ENV: 'test' } as NodeJS.ProcessEnv;
+      const connected = await runProcess(TSX, [CLI, 'connect', '--url', balancer.url, '--token', token, '--identity-file', labKey, '--no-docker-contexts'], { env: cliEnv, timeoutMs: 60_000 });
+      expect(connected.stderr).not.toMatch(/boxyard:/);
+      expect(connected.code).toBe(0);
+      const sshOptions = ['-F', path.join(home, '.ssh', 'config'), '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${path.join(home, 'known_hosts')}`, '-o', 'BatchMode=yes', '-o', 'ControlMaster=no', '-o', 'ControlPath=none'];
+      // Three in a row: round-robin gives each tunnel WebSocket to the next process, each with its own pool.
+      for (let round = 0; round < 3; round++) {
+        const ran = await runProcess('ssh', [...sshOptions, 'cluster-0', `echo tunnel-$((${round}+7))`], { env: cliEnv, timeoutMs: 60_000 });
+        expect(ran.stderr).not.toMatch(/boxyard:/);
+        expect(ran.code).toBe(0);
+        expect(ran.stdout.trim()).toBe(`tunnel-${round + 7}`);
+      }
+
+      // A preview (the path form): the open, the redeem and the app's requests land on different processes in turn.
+      await startPreviewApp(boxes[0]!, PREVIEW_PORT);
+      const open = await rawRequest(balancer.url, `${PREVIEW_OPEN_PATH}?box=cluster-0&port=${PREVIEW_PORT}&path=/x`, { headers: { cookie } });
+      expect(open.status).toBe(302);
+      const location = new URL(open.headers.location!);
+      const redeem = await rawRequest(balancer.url, location.pathname + location.search);
+      const keyed = /^(\/preview\/[^/]+\/\d+\/~[A-Za-z0-9_.-]+)\/x$/.exec(redeem.headers.location ?? '');
+      expect(keyed, redeem.headers.location).not.toBeNull();
+      const upstreams = new Set<string>();
+      for (let round = 0; round < 3; round++) {
+        const answer = await rawRequest(balancer.url, `${keyed![1]}/x?round=${round}`);
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatch(new RegExp(`^GET /x\\?round=${round} HTTP/1.1`));
+        upstreams.add(String(answer.headers['x-boxyard-upstream']));
+      }
+      expect(upstreams.size).toBe(3);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('a process killed with SIGKILL: its boxes are sampled again by the others within 15 s, with a gap, not zeros', async () => {
     const victim = processes[0]!;
