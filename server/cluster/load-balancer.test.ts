@@ -178,7 +178,8 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     const direct = processes[1]!;
     const params = new URLSearchParams({ session: 'probe-session', box: boxId!, cols: '80', rows: '24', mode: 'new' });
     const statusOf = (headers: Record<string, string>) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${direct.port}/api/internal/terminal?${params}`, { headers: { cookie, ...headers } });
+      // From the dashboard's Origin with the admin's cookie: only the processes' key is missing.
+      const socket = new WebSocket(`ws://127.0.0.1:${direct.port}/api/internal/terminal?${params}`, { origin: balancer.url, headers: { cookie, ...headers } });
       socket.on('error', () => undefined);
       return new Promise<number>((resolve) => {
         socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -299,4 +300,49 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     await fresh.untilOutput('fresh-5');
     await fresh.drop();
   }, 90_000);
+
+  it('a rolling restart, one process at a time: its terminals end in plain words, the others keep working, new ones open throughout', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const ready = async (one: TestTerminal) => {
+      await one.untilMessage('state', (m) => m.state === 'ready', 30_000);
+      return one;
+    };
+    // The processes the tests before killed start again first, on their ports.
+    for (const [index, one] of processes.entries()) {
+      const exited = await Promise.race([one.running.exited.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+      if (!exited) continue;
+      // A killed one's registration must run out first (9 s): until then its runner id is refused.
+      processes[index] = await until(() => startDashboardProcess(one.runnerId, env, one.port).catch(() => null), `${one.runnerId} to start again`, 40_000);
+    }
+    await until(async () => (await Promise.all(processes.map((one) => fetch(`http://127.0.0.1:${one.port}/api/health`).then((answer) => answer.status, () => 0)))).every((status) => status === 200), 'the three processes to be ready', 30_000);
+    for (const [index, old] of processes.entries()) {
+      // One terminal held by each process (opened on it directly, as nginx may have sent it there).
+      const held = new Map<string, TestTerminal>();
+      for (const one of processes) {
+        const opened = await ready(new TestTerminal(`ws://127.0.0.1:${one.port}`, boxId!, { cookie, origin: balancer.url }));
+        expect(await holderOf(opened.session)).toBe(one.runnerId);
+        held.set(one.runnerId, opened);
+      }
+
+      old.running.kill('SIGTERM');
+      expect((await old.running.exited).code).toBe(0);
+      expect(await held.get(old.runnerId)!.closed).toEqual({ code: 1012, reason: 'the dashboard is restarting' });
+      // Attached again through whichever process is up: it ended, said plainly.
+      const reattached = terminal(boxId!, { session: held.get(old.runnerId)!.session, mode: 'attach' });
+      expect(await reattached.closed).toEqual({ code: 4409, reason: 'This terminal session has ended.' });
+      // The others' terminals keep working, and a new one opens, while this process is down.
+      for (const [runnerId, one] of held) {
+        if (runnerId === old.runnerId) continue;
+        one.type(`echo still-$((${index}+10))\n`);
+        await one.untilOutput(`still-${index + 10}`);
+      }
+      const during = await ready(terminal(boxId!));
+      during.type('exit\n');
+
+      processes[index] = await startDashboardProcess(old.runnerId, env, old.port);
+      await until(async () => (await fetch(`http://127.0.0.1:${old.port}/api/health`)).status === 200, `${old.runnerId} to be ready again`, 30_000);
+      for (const [runnerId, one] of held) if (runnerId !== old.runnerId) one.type('exit\n');
+      await Promise.all([...held.values()].map((one) => one.closed));
+    }
+  }, 240_000);
 });
