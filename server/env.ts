@@ -14,6 +14,11 @@ const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Public origin the browser uses; cookies and the WebSocket Origin check are bound to it. */
     BOXYARD_URL: z.url().optional(),
+    /**
+     * Several processes on PostgreSQL: where the other processes reach this one directly (a forwarded terminal).
+     * Default: http://HOST:PORT (this machine's hostname when HOST is 0.0.0.0).
+     */
+    BOXYARD_INTERNAL_URL: z.url().optional(),
     BOXYARD_DATA_DIR: z.string().min(1).default('./data'),
     /** `file:` (SQLite, default under the data folder) or `postgresql://` */
     DATABASE_URL: z.string().min(1).optional(),
@@ -183,4 +188,9 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     throw new Error(`Invalid configuration, fix these environment variables:\n${problems}`);
   }
   return parsed.data;
+}
+
+/** This process's address for the other processes, once it listens on `port` (PORT may be 0). */
+export function internalUrl(env: Pick<Env, 'BOXYARD_INTERNAL_URL' | 'HOST'>, port: number): string {
+  return env.BOXYARD_INTERNAL_URL ?? `http://${env.HOST === '0.0.0.0' ? os.hostname() : env.HOST}:${port}`;
 }

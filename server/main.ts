@@ -1,4 +1,4 @@
-import { loadEnv } from './env';
+import { internalUrl, loadEnv } from './env';
 import { createDashboardServer, listenDashboard } from './http/server';
 import { logger } from './log';
 import { startServices, stopServices } from './services';
@@ -10,6 +10,7 @@ async function main() {
   const dashboard = createDashboardServer(env);
   const { services, firstAdmin } = await startServices(env);
   const port = await listenDashboard(dashboard, services);
+  await services.cluster.advertise(internalUrl(env, port));
   const { server } = dashboard;
   const url = env.BOXYARD_URL ?? `http://${env.HOST}:${port}`;
   logger.info({ url, database: env.databaseUrl.startsWith('file:') ? 'sqlite' : 'postgresql' }, 'Boxyard is listening');

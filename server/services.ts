@@ -5,6 +5,7 @@ import { identityProviderProblem } from './auth/oidc';
 import { Lease } from './cluster/lease';
 import { NotifyChannel } from './cluster/notify';
 import { ProcessRegistry, SingleProcess, type Membership } from './cluster/registry';
+import { TerminalSessionDirectory } from './cluster/terminal-sessions';
 import { BoxRemote } from './boxes/remote';
 import { HostRemote } from './hosts/remote';
 import { StatusPoller } from './boxes/status-poller';
@@ -64,6 +65,8 @@ export interface Services {
   prometheus: Registry;
   /** tRPC call and job run durations, observed as they happen into `prometheus`. */
   timings: Timings;
+  /** Several processes on PostgreSQL: which process holds which terminal (a terminal WebSocket is forwarded there); null on SQLite. */
+  terminalDirectory: TerminalSessionDirectory | null;
   dashboardPublicKey: string;
 }
 
@@ -132,10 +135,12 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const wake = (boxId: string, actor: SessionUser, options?: WakeOptions) => wakeOnDemand({ db, jobs, hostRemote }, autoSuspended, boxId, actor, options);
   const access = new AccessWatch();
   access.start();
+  const terminalDirectory = cluster instanceof ProcessRegistry ? new TerminalSessionDirectory(db, cluster, secrets.derive('cluster-internal')) : null;
   const terminals = new TerminalManager({
     db,
     remote,
     access,
+    directory: terminalDirectory ?? undefined,
     idleTimeoutMs: env.TERMINAL_IDLE_TIMEOUT_MS,
     bufferBytes: env.TERMINAL_BUFFER_BYTES,
     wakeBox: (boxId, actor) => wake(boxId, actor),
@@ -185,7 +190,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   registerDashboardMetrics(prometheus, { db, metrics, runnerId: env.JOB_RUNNER_ID, pool, terminals, tunnels, previews, leases: [fleetLease], cluster });
 
   return {
-    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, prometheus, timings, dashboardPublicKey: dashboardKey.publicKey },
+    services: { env, db, auth, secrets, pool, remote, hostRemote, statusPoller, access, terminals, tunnels, previews, jobs, metrics, fleetLease, cluster, prometheus, timings, terminalDirectory, dashboardPublicKey: dashboardKey.publicKey },
     firstAdmin,
   };
 }

@@ -3,25 +3,36 @@
 // through the load balancer, a process killed with SIGKILL has its boxes sampled again by the others within 15 s
 // with a gap marked (never zeros), a fourth process with a live runner id is refused at start, and Debian's
 // Prometheus scraping the three processes finds each one's series (one fleet lease holder, one stream per box).
+// Terminals: opened through nginx, re-attached with replay on whichever process nginx picks (forwarded to the
+// holder), refused on the internal route without the processes' key, and a killed holder's session reported in plain words.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
 import { freePort, startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
 import { startPrometheus, type Prometheus } from '../../testing/helpers/prometheus';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
+import { rawRequest, startPreviewApp } from '../../testing/helpers/previews';
+import { CLI_SOURCE as CLI, runProcess, TSX } from '../../testing/helpers/process';
+import { TestTerminal } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
+import { PREVIEW_OPEN_PATH } from '../../lib/preview';
+import { createApiToken } from '../access-keys/api-tokens';
 import { createBox } from '../boxes/boxes';
 import { loadEnv } from '../env';
 import { startServices, stopServices } from '../services';
+import { createDb, type Db } from '../db/client';
 import { rendezvousOwner } from './registry';
+import { SESSION_PROCESS_STOPPED } from './terminal-sessions';
 
 const BOXES = 6;
+const PREVIEW_PORT = 8131;
 const PASSWORD = 'cluster-test-password';
 const ADMIN = 'admin@boxyard.local';
 const METRICS_TOKEN = 'cluster-scrape-token-0123456789';
@@ -35,6 +46,8 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
   let balancer: LoadBalancer;
   let prometheus: Prometheus;
   let api: Api;
+  let cookie: string;
+  let db: Db;
   let env: Record<string, string>;
 
   /** Sampler processes running on the box (the compiled one, or the bash one where it fell back). */
@@ -71,7 +84,8 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     processes = await Promise.all(['dashboard-a', 'dashboard-b', 'dashboard-c'].map((id) => startDashboardProcess(id, env)));
     balancer = await startNginx(lbPort, processes.map((one) => one.port));
     prometheus = await startPrometheus(processes.map((one) => `127.0.0.1:${one.port}`), METRICS_TOKEN);
-    ({ client: api } = await signedInApi(balancer.url, { email: ADMIN, password: PASSWORD }));
+    ({ client: api, cookie } = await signedInApi(balancer.url, { email: ADMIN, password: PASSWORD }));
+    db = createDb(databaseUrl);
   }, LAB_START_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {
@@ -79,9 +93,24 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     await Promise.all(processes.map((one) => one.running.exited));
     await balancer?.stop();
     await prometheus?.stop();
+    await db?.$disconnect();
     await Promise.all(boxes.map((box) => box.remove()));
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  const wsUrl = () => balancer.url.replace(/^http/, 'ws');
+  /** A browser's terminal through nginx: the admin's cookie, the dashboard's Origin. */
+  const terminal = (boxId: string, options: { session?: string; mode?: 'new' | 'attach' } = {}) =>
+    new TestTerminal(wsUrl(), boxId, { cookie, origin: balancer.url, ...options });
+  /** The process nginx chose for a WebSocket, by its port. */
+  const upstreamOf = async (one: TestTerminal) => {
+    const upstream = String((await one.upgradeHeaders)['x-boxyard-upstream'] ?? '');
+    const chosen = processes.find((candidate) => upstream === `127.0.0.1:${candidate.port}`);
+    if (!chosen) throw new Error(`no dashboard process answered at ${upstream}`);
+    return chosen;
+  };
+  const holderOf = async (session: string) =>
+    (await db.$queryRaw<{ runnerId: string }[]>`SELECT "runnerId" FROM terminal_session WHERE "sessionId" = ${session}`)[0]?.runnerId ?? null;
 
   /** The box's latest sample as the process that nginx chose for this request serves it. */
   const latestThroughBalancer = async (boxId: string) => (await api.metrics.status.query({ boxId })).latest;
@@ -142,6 +171,104 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       describe: async () => `owned + followed per process: ${(await streamsSeen()).join(', ')}`,
     });
   }, 90_000);
+  it('a terminal opened through nginx keeps working and re-attaches with replay on whichever process takes the attach', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const opened = terminal(boxId!);
+    const holder = await upstreamOf(opened);
+    // New sessions open on the process that received them, recorded as its own.
+    await opened.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    expect(await holderOf(opened.session)).toBe(holder.runnerId);
+    opened.type('echo first-$((40+2))\n');
+    await opened.untilOutput('first-42');
+    await opened.drop();
+
+    // Round-robin sends the attaches to the three processes in turn: those on another process are forwarded.
+    const servedBy = new Set<string>();
+    let forwarded = 0;
+    for (let round = 0; round < 4; round++) {
+      const attached = terminal(boxId!, { session: opened.session, mode: 'attach' });
+      const receiver = await upstreamOf(attached);
+      servedBy.add(receiver.runnerId);
+      if (receiver.runnerId !== holder.runnerId) forwarded++;
+      await attached.untilOutput('first-42'); // the replay of the history
+      attached.type(`echo round-$((${round}+100))\n`);
+      await attached.untilOutput(`round-${round + 100}`);
+      await attached.drop();
+      // Still held where it was opened: nothing moved the shell.
+      expect(await holderOf(opened.session)).toBe(holder.runnerId);
+    }
+    expect(forwarded).toBeGreaterThanOrEqual(2);
+    expect(servedBy.size).toBeGreaterThanOrEqual(2);
+
+    // Ended on its holder (the shell exits), the row goes: an attach through any process says it ended.
+    const last = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    await last.untilOutput('round-103');
+    last.type('exit\n');
+    expect((await last.closed).code).toBe(4409);
+    await until(async () => (await holderOf(opened.session)) === null, 'the ended session to leave the directory', 10_000);
+  }, 120_000);
+
+  it('refuses the internal terminal route to anyone without the processes\' key, a signed-in user included', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const direct = processes[1]!;
+    const params = new URLSearchParams({ session: 'probe-session', box: boxId!, cols: '80', rows: '24', mode: 'new' });
+    const statusOf = (headers: Record<string, string>) => {
+      // From the dashboard's Origin with the admin's cookie: only the processes' key is missing.
+      const socket = new WebSocket(`ws://127.0.0.1:${direct.port}/api/internal/terminal?${params}`, { origin: balancer.url, headers: { cookie, ...headers } });
+      socket.on('error', () => undefined);
+      return new Promise<number>((resolve) => {
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => {
+          socket.terminate();
+          resolve(101);
+        });
+      });
+    };
+    expect(await statusOf({})).toBe(403);
+    expect(await statusOf({ 'x-boxyard-internal': 'guessed' })).toBe(403);
+    expect(await holderOf('probe-session')).toBeNull();
+  }, 30_000);
+
+  it('a tunnel (the real ssh through `boxyard proxy`) and a preview through nginx, whichever process takes each request', async () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'boxyard-cluster-home-'));
+    try {
+      const labKey = path.join(home, 'lab_ed25519');
+      writeFileSync(labKey, boxes[0]!.privateKey, { mode: 0o600 });
+      const admin = await db.user.findFirstOrThrow({ where: { role: 'admin' } });
+      const { token } = await createApiToken(db, { id: admin.id, email: admin.email, name: admin.name, role: 'admin' }, 'cluster tunnel');
+      const cliEnv = { PATH: process.env.PATH, HOME: home, NODE_ENV: 'test' } as NodeJS.ProcessEnv;
+      const connected = await runProcess(TSX, [CLI, 'connect', '--url', balancer.url, '--token', token, '--identity-file', labKey, '--no-docker-contexts'], { env: cliEnv, timeoutMs: 60_000 });
+      expect(connected.stderr).not.toMatch(/boxyard:/);
+      expect(connected.code).toBe(0);
+      const sshOptions = ['-F', path.join(home, '.ssh', 'config'), '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${path.join(home, 'known_hosts')}`, '-o', 'BatchMode=yes', '-o', 'ControlMaster=no', '-o', 'ControlPath=none'];
+      // Three in a row: round-robin gives each tunnel WebSocket to the next process, each with its own pool.
+      for (let round = 0; round < 3; round++) {
+        const ran = await runProcess('ssh', [...sshOptions, 'cluster-0', `echo tunnel-$((${round}+7))`], { env: cliEnv, timeoutMs: 60_000 });
+        expect(ran.stderr).not.toMatch(/boxyard:/);
+        expect(ran.code).toBe(0);
+        expect(ran.stdout.trim()).toBe(`tunnel-${round + 7}`);
+      }
+
+      // A preview (the path form): the open, the redeem and the app's requests land on different processes in turn.
+      await startPreviewApp(boxes[0]!, PREVIEW_PORT);
+      const open = await rawRequest(balancer.url, `${PREVIEW_OPEN_PATH}?box=cluster-0&port=${PREVIEW_PORT}&path=/x`, { headers: { cookie } });
+      expect(open.status).toBe(302);
+      const location = new URL(open.headers.location!);
+      const redeem = await rawRequest(balancer.url, location.pathname + location.search);
+      const keyed = /^(\/preview\/[^/]+\/\d+\/~[A-Za-z0-9_.-]+)\/x$/.exec(redeem.headers.location ?? '');
+      expect(keyed, redeem.headers.location).not.toBeNull();
+      const upstreams = new Set<string>();
+      for (let round = 0; round < 3; round++) {
+        const answer = await rawRequest(balancer.url, `${keyed![1]}/x?round=${round}`);
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatch(new RegExp(`^GET /x\\?round=${round} HTTP/1.1`));
+        upstreams.add(String(answer.headers['x-boxyard-upstream']));
+      }
+      expect(upstreams.size).toBe(3);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('a process killed with SIGKILL: its boxes are sampled again by the others within 15 s, with a gap, not zeros', async () => {
     const victim = processes[0]!;
@@ -182,4 +309,75 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       expect(points.some((point) => point.memUsedBytes === 0)).toBe(false);
     }
   }, 90_000);
+
+  it('a terminal whose process was killed: an attach through any other process says so in plain words', async () => {
+    const [boxId] = [...boxIds.keys()];
+    // processes[0] was killed by the test before: the other two serve.
+    const opened = terminal(boxId!);
+    const holder = await upstreamOf(opened);
+    expect(holder.runnerId).not.toBe(processes[0]!.runnerId);
+    await opened.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    opened.type('echo alive-$((1+1))\n');
+    await opened.untilOutput('alive-2');
+    holder.running.kill('SIGKILL');
+    await holder.running.exited;
+    await opened.closed;
+
+    const attached = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    expect((await upstreamOf(attached)).runnerId).not.toBe(holder.runnerId);
+    expect(await attached.closed).toEqual({ code: 4409, reason: SESSION_PROCESS_STOPPED });
+    // Said once: the browser then opens a new session, which the process that took it holds.
+    const again = terminal(boxId!, { session: opened.session, mode: 'attach' });
+    expect((await again.closed).code).toBe(4409);
+    const fresh = terminal(boxId!);
+    await fresh.untilMessage('state', (m) => m.state === 'ready', 30_000);
+    fresh.type('echo fresh-$((2+3))\n');
+    await fresh.untilOutput('fresh-5');
+    await fresh.drop();
+  }, 90_000);
+
+  it('a rolling restart, one process at a time: its terminals end in plain words, the others keep working, new ones open throughout', async () => {
+    const [boxId] = [...boxIds.keys()];
+    const ready = async (one: TestTerminal) => {
+      await one.untilMessage('state', (m) => m.state === 'ready', 30_000);
+      return one;
+    };
+    // The processes the tests before killed start again first, on their ports.
+    for (const [index, one] of processes.entries()) {
+      const exited = await Promise.race([one.running.exited.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+      if (!exited) continue;
+      // A killed one's registration must run out first (9 s): until then its runner id is refused.
+      processes[index] = await until(() => startDashboardProcess(one.runnerId, env, one.port).catch(() => null), `${one.runnerId} to start again`, 40_000);
+    }
+    await until(async () => (await Promise.all(processes.map((one) => fetch(`http://127.0.0.1:${one.port}/api/health`).then((answer) => answer.status, () => 0)))).every((status) => status === 200), 'the three processes to be ready', 30_000);
+    for (const [index, old] of processes.entries()) {
+      // One terminal held by each process (opened on it directly, as nginx may have sent it there).
+      const held = new Map<string, TestTerminal>();
+      for (const one of processes) {
+        const opened = await ready(new TestTerminal(`ws://127.0.0.1:${one.port}`, boxId!, { cookie, origin: balancer.url }));
+        expect(await holderOf(opened.session)).toBe(one.runnerId);
+        held.set(one.runnerId, opened);
+      }
+
+      old.running.kill('SIGTERM');
+      expect((await old.running.exited).code).toBe(0);
+      expect(await held.get(old.runnerId)!.closed).toEqual({ code: 1012, reason: 'the dashboard is restarting' });
+      // Attached again through whichever process is up: it ended, said plainly.
+      const reattached = terminal(boxId!, { session: held.get(old.runnerId)!.session, mode: 'attach' });
+      expect(await reattached.closed).toEqual({ code: 4409, reason: 'This terminal session has ended.' });
+      // The others' terminals keep working, and a new one opens, while this process is down.
+      for (const [runnerId, one] of held) {
+        if (runnerId === old.runnerId) continue;
+        one.type(`echo still-$((${index}+10))\n`);
+        await one.untilOutput(`still-${index + 10}`);
+      }
+      const during = await ready(terminal(boxId!));
+      during.type('exit\n');
+
+      processes[index] = await startDashboardProcess(old.runnerId, env, old.port);
+      await until(async () => (await fetch(`http://127.0.0.1:${old.port}/api/health`)).status === 200, `${old.runnerId} to be ready again`, 30_000);
+      for (const [runnerId, one] of held) if (runnerId !== old.runnerId) one.type('exit\n');
+      await Promise.all([...held.values()].map((one) => one.closed));
+    }
+  }, 240_000);
 });

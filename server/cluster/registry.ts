@@ -24,6 +24,8 @@ export interface Membership {
   owns(key: string): boolean;
   /** Called after each change of `live()`, with the runner ids that left it. */
   onChange(listener: (gone: readonly string[]) => void): void;
+  /** Records where the other processes reach this one's internal routes (once it listens). */
+  advertise(address: string): Promise<void>;
 }
 
 /**
@@ -59,6 +61,7 @@ export class SingleProcess implements Membership {
     return true;
   }
   onChange(): void {}
+  async advertise(): Promise<void> {}
 }
 
 export interface RegistryOptions {
@@ -82,7 +85,9 @@ export interface RegistryOptions {
  */
 export class ProcessRegistry implements Membership {
   readonly runnerId: string;
-  private readonly instance = randomBytes(8).toString('hex');
+  /** This start of the process: what a terminal session it opened records, so one left by a dead start is told apart. */
+  readonly instance = randomBytes(8).toString('hex');
+  private address: string | null = null;
   private readonly heartbeatMs: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -139,6 +144,11 @@ export class ProcessRegistry implements Membership {
     this.listeners.push(listener);
   }
 
+  async advertise(address: string): Promise<void> {
+    this.address = address;
+    await this.db.$executeRaw`UPDATE dashboard_process SET address = ${address} WHERE "runnerId" = ${this.runnerId} AND instance = ${this.instance}`;
+  }
+
   /** One renewal and read of the members; a failure is logged and leaves the heartbeat to run out. */
   heartbeat(): Promise<void> {
     this.beating ??= this.beat()
@@ -178,13 +188,13 @@ export class ProcessRegistry implements Membership {
   /** Takes the runner id's row if it is free or expired; false while a live process holds it. */
   private async register(): Promise<boolean> {
     const took = await this.db.$executeRaw`
-      UPDATE dashboard_process SET host = ${os.hostname()}, pid = ${process.pid}, instance = ${this.instance},
+      UPDATE dashboard_process SET host = ${os.hostname()}, pid = ${process.pid}, instance = ${this.instance}, address = ${this.address},
         "startedAt" = (now() AT TIME ZONE 'UTC'), "heartbeatAt" = (now() AT TIME ZONE 'UTC'), "expiresAt" = (now() AT TIME ZONE 'UTC') + ${this.ttlMs}::integer * interval '1 millisecond'
       WHERE "runnerId" = ${this.runnerId} AND ("expiresAt" <= (now() AT TIME ZONE 'UTC') OR instance = ${this.instance})`;
     if (took === 1) return true;
     const inserted = await this.db.$executeRaw`
-      INSERT INTO dashboard_process ("runnerId", host, pid, instance, "startedAt", "heartbeatAt", "expiresAt")
-      VALUES (${this.runnerId}, ${os.hostname()}, ${process.pid}, ${this.instance}, (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC') + ${this.ttlMs}::integer * interval '1 millisecond')
+      INSERT INTO dashboard_process ("runnerId", host, pid, instance, address, "startedAt", "heartbeatAt", "expiresAt")
+      VALUES (${this.runnerId}, ${os.hostname()}, ${process.pid}, ${this.instance}, ${this.address}, (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC') + ${this.ttlMs}::integer * interval '1 millisecond')
       ON CONFLICT ("runnerId") DO NOTHING`;
     return inserted === 1;
   }

@@ -20,7 +20,7 @@ import { createMetricsRoute, METRICS_PATH } from './metrics-route';
 import { isStateChanging, originRefusal } from './origin';
 import { refuseUpgrade, sendJson } from './responses';
 import { applySecurityHeaders } from './security-headers';
-import { createTerminalRoute } from './terminal-ws';
+import { createInternalTerminalRoute, createTerminalRoute, INTERNAL_TERMINAL_PATH } from './terminal-ws';
 import { createTrpcRoute } from './trpc-route';
 import { createTunnelRoute } from './tunnel-ws';
 import { createPreviewRoutes } from './preview-route';
@@ -100,7 +100,10 @@ export function createEdge(services: Services): Edge {
     { path: PREVIEW_OPEN_PATH, handle: previews.open },
   ];
   const upgradeRoutes: Route<UpgradeHandler>[] = [
-    { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, identify: identifyRequest }) },
+    { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest }) },
+    ...(services.terminalDirectory
+      ? [{ path: INTERNAL_TERMINAL_PATH, handle: createInternalTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest }) }]
+      : []),
     { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, clientAddress }) },
   ];
 

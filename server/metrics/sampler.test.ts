@@ -67,7 +67,9 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
     metrics.sampler.watch(boxId, 60_000);
     const start = samples().length;
     await until(() => samples().length >= start + 6, 'six fast samples');
-    expect(Math.max(...gapsOf(4))).toBeLessThan(850); // 0.5 s interval
+    // 0.5 s interval: the median gap, since one late sample on a loaded machine says nothing about the interval.
+    const fast = gapsOf(6).sort((a, b) => a - b);
+    expect(fast[Math.floor(fast.length / 2)]).toBeLessThan(800);
     metrics.sampler.unwatch(boxId);
     const again = samples().length;
     await until(() => samples().length >= again + 4, 'four slow samples');

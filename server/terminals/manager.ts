@@ -8,6 +8,7 @@ import type { BoxRemote } from '../boxes/remote';
 import type { Db } from '../db/client';
 import { AppError, WS_INTERNAL_ERROR } from '../errors';
 import { logger } from '../log';
+import type { TerminalSessionDirectory } from '../cluster/terminal-sessions';
 import { refusalFor, type Refusal } from './close';
 import { assertContainerRunning, containerShellCleanupCommand, containerShellCommand, containerStateCommand } from './container';
 import { TerminalSession, type EarlyFrame, type Ending, type TerminalSessionStats, type TerminalSize } from './session';
@@ -27,6 +28,8 @@ export interface TerminalManagerOptions {
   wakeBox?: (boxId: string, actor: SessionUser) => Promise<void>;
   /** Ends a session whose user may no longer reach its box (or whose sign-in went away), attached or not. */
   access: AccessWatch;
+  /** Several processes on PostgreSQL: where this process's sessions are recorded (claimed by the edge before connect). */
+  directory?: Pick<TerminalSessionDirectory, 'release'>;
 }
 
 /** A WebSocket asking for a session, after the upgrade handler checked who is asking and that the box is theirs. */
@@ -138,6 +141,11 @@ export class TerminalManager {
     return null;
   }
 
+  /** Whether this process holds the session (not done). */
+  holds(sessionId: string): boolean {
+    return this.sessions.has(sessionId);
+  }
+
   /** Open sessions: all of them for an admin, their own for a developer. */
   list(user: SessionUser): TerminalSessionView[] {
     return [...this.sessions.values()]
@@ -208,6 +216,7 @@ export class TerminalManager {
 
   private onDone(session: TerminalSession, ending: Ending, failure: unknown): void {
     this.sessions.delete(session.id);
+    if (this.options.directory) this.track(this.releaseRecord(this.options.directory, session.id));
     this.watches.get(session.id)?.unwatch();
     this.watches.delete(session.id);
     if (session.container && session.openedAt && !session.shellExited) this.cleanUpContainer(session, session.container);
@@ -246,6 +255,10 @@ export class TerminalManager {
       result: error === undefined ? 'ok' : 'error',
       error,
     }));
+  }
+
+  private async releaseRecord(directory: Pick<TerminalSessionDirectory, 'release'>, sessionId: string): Promise<void> {
+    await directory.release(sessionId).catch((error: unknown) => log.warn({ session: sessionId, err: String(error) }, 'could not remove an ended terminal from the session directory'));
   }
 
   private track(work: Promise<void>): void {

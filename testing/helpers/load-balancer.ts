@@ -65,13 +65,16 @@ export interface DashboardProcess {
   running: Running;
 }
 
-/** A dashboard process (testing/fixtures/processes/dashboard.ts) with `env`; resolves once it serves, with its port. */
-export async function startDashboardProcess(runnerId: string, env: Record<string, string>): Promise<DashboardProcess> {
+/**
+ * A dashboard process (testing/fixtures/processes/dashboard.ts) with `env`; resolves once it serves, with its port
+ * (`port`, or any free one: a restarted process takes its old port again, where the load balancer expects it).
+ */
+export async function startDashboardProcess(runnerId: string, env: Record<string, string>, port = 0): Promise<DashboardProcess> {
   // node itself with tsx's loader, not the tsx wrapper: a SIGKILL must reach the dashboard, not a parent of it.
-  const running = startProcess(process.execPath, ['--import', 'tsx', DASHBOARD_PROCESS], { env: { ...process.env, ...env, JOB_RUNNER_ID: runnerId, PORT: '0', HOST: '127.0.0.1' } });
-  const port = await Promise.race([
+  const running = startProcess(process.execPath, ['--import', 'tsx', DASHBOARD_PROCESS], { env: { ...process.env, ...env, JOB_RUNNER_ID: runnerId, PORT: String(port), HOST: '127.0.0.1' } });
+  const listening = await Promise.race([
     until(() => /^listening (\d+)$/m.exec(running.stdout())?.[1], `dashboard process ${runnerId} to listen`, 60_000),
     running.exited.then((ran) => Promise.reject(new Error(`dashboard process ${runnerId} exited with code ${ran.code}: ${ran.stderr.trim().slice(-2000)}`))),
   ]);
-  return { runnerId, port: Number(port), running };
+  return { runnerId, port: Number(listening), running };
 }

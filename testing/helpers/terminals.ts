@@ -2,7 +2,7 @@
 // terminal upgrade handler, signed-in users, and a WebSocket client speaking lib/terminal-protocol.ts.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -130,6 +130,8 @@ export class TestTerminal {
   readonly closed: Promise<{ code: number; reason: string }>;
   /** HTTP status when the server refused the upgrade. */
   readonly refusedStatus: Promise<number>;
+  /** The headers of the upgrade's answer (a load balancer's, e.g. which process it chose). */
+  readonly upgradeHeaders: Promise<IncomingHttpHeaders>;
   private acking: boolean;
   private readonly arrivals = new Wakeups();
 
@@ -150,6 +152,7 @@ export class TestTerminal {
     });
     this.openedAt = new Promise((resolve) => this.ws.once('open', () => resolve(performance.now())));
     this.refusedStatus = new Promise((resolve) => this.ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    this.upgradeHeaders = new Promise((resolve) => this.ws.once('upgrade', (res) => resolve(res.headers)));
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     this.ws.on('error', () => undefined); // a refused upgrade errors; the tests look at refusedStatus/closed
     this.ws.on('message', (data: Buffer, isBinary) => {
