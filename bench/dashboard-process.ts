@@ -4,10 +4,10 @@
 // /proc. Both need Next's production build (.next/, from `next build`).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../testing/helpers/process';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -44,16 +44,6 @@ export interface DashboardProcess {
   peakRssMB(): number;
   /** SIGTERM, then waits for the exit. */
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** A field of /proc/PID/status in kB, as MB. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../server/access-keys/api-tokens';
 import { writeMetricsSettings } from '../server/metrics/settings';
-import { CLI_SOURCE as CLI, runProcess, startProcess, TSX, type Running } from '../testing/helpers/process';
+import { CLI_SOURCE as CLI, freePort, runProcess, startProcess, TSX, type Running } from '../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS } from '../testing/helpers/ssh';
 import { startBackend, type Backend, type TestUser } from '../testing/helpers/terminals';
 import { listenWithWake } from '../testing/helpers/tunnels';
@@ -17,15 +17,6 @@ import { startLabBox, type LabBox } from '../testing/lab/lab';
  * `boxyard forward` as a process, against a real backend and a lab box whose servers listen on its loopback only,
  * with real clients on the laptop side (curl, and TCP sockets): so every byte went laptop -> dashboard -> box.
  */
-
-/** A port free on 127.0.0.1 right now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Connection {
   socket: Socket;

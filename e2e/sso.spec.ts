@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, expect, type Page } from '@playwright/test';
 import { signedInApi, type Api } from '../testing/helpers/e2e/api';
-import { freePort, startOidcProvider, type FixtureUser, type OidcProvider } from '../testing/helpers/oidc';
-import { startProcess, type Running } from '../testing/helpers/process';
+import { startOidcProvider, type FixtureUser, type OidcProvider } from '../testing/helpers/oidc';
+import { freePort, startProcess, type Running } from '../testing/helpers/process';
 import { until } from '../testing/helpers/wait';
 
 const admin = { email: 'admin@sso.test', password: 'sso-admin-password' };

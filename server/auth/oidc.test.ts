@@ -4,14 +4,14 @@
 // with no account made. The dashboard is the real one (services, edge, better-auth) on a real port.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signInErrorCodes } from '../../lib/sign-in-errors';
-import { freePort, signInThroughProvider, startOidcProvider, OIDC_CLIENT_SECRET, type FixtureUser, type OidcProvider } from '../../testing/helpers/oidc';
+import { signInThroughProvider, startOidcProvider, OIDC_CLIENT_SECRET, type FixtureUser, type OidcProvider } from '../../testing/helpers/oidc';
 import { startBackend, type Backend } from '../../testing/helpers/terminals';
 import { listBoxes } from '../boxes/boxes';
 import { sessionUserOf } from '../boxes/access';
 import { createGroup, saveGroup } from '../groups/groups';
 import { appRouter } from '../trpc/router';
 import { httpRequest } from '../../testing/helpers/http';
-import { runProcess, TSX } from '../../testing/helpers/process';
+import { freePort, runProcess, TSX } from '../../testing/helpers/process';
 import { setPasswordSignIn } from './password-sign-in';
 
 const user = (email: string, groups: string[], verified = true): FixtureUser => ({ email, email_verified: verified, name: email.split('@')[0]!, groups });

@@ -9,6 +9,7 @@ import { HostKeyMismatchError } from './hostkey';
 import { generateDashboardKeyPair } from './keys';
 import { SshPool, type SshPoolOptions, type SshTarget } from './pool';
 import { sh, type ShellCommand } from './quote';
+import { freePort } from '../../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS, labTarget } from '../../testing/helpers/ssh';
 import { until } from '../../testing/helpers/wait';
 
@@ -434,17 +435,6 @@ describe('figures', () => {
     expect(sequential[25]).toBeLessThan(first);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Accepts TCP connections and never says anything: a box whose sshd hangs. */
 function silentServer(): Promise<{ server: Server; port: number; sockets: Socket[] }> {

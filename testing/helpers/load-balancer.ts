@@ -1,7 +1,6 @@
 // Debian's nginx as the load balancer in front of several dashboard processes, run as the test's own process with
 // its own configuration (testing/nginx/dashboards.conf) on loopback ports, and the dashboard processes themselves.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_DIR, startProcess, type Running } from './process';
@@ -10,15 +9,6 @@ import { until } from './wait';
 const NGINX = '/usr/sbin/nginx';
 const CONFIG_TEMPLATE = path.join(REPO_DIR, 'testing', 'nginx', 'dashboards.conf');
 const DASHBOARD_PROCESS = path.join(REPO_DIR, 'testing', 'fixtures', 'processes', 'dashboard.ts');
-
-/** A port free on 127.0.0.1 now (nginx needs one in its configuration before it starts). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface LoadBalancer {
   url: string;

@@ -2,11 +2,10 @@
 // (testing/fixtures/oidc/provider.ts), its users and groups in a state file the test changes between sign-ins, and
 // a browser-less sign-in that walks the provider's own login and consent pages over HTTP with a cookie jar.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FixtureState, FixtureUser } from '../fixtures/oidc/provider';
-import { REPO_DIR, startProcess, TSX } from './process';
+import { freePort, REPO_DIR, startProcess, TSX } from './process';
 import { until } from './wait';
 
 export type { FixtureUser };
@@ -24,15 +23,6 @@ export interface OidcProvider {
   /** The dashboard's environment for this provider (more OIDC_ variables may be added on top). */
   dashboardEnv(): Record<string, string>;
   stop(): Promise<void>;
-}
-
-/** A port free on 127.0.0.1 now (the provider and the dashboard name each other's address before either listens). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts the provider for a dashboard at `dashboardUrl` (its callback registered as the one redirect URI). */

@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,4 +48,13 @@ export function startProcess(file: string, args: string[], options: { env?: Node
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
   return { stdout: () => stdout, exited, kill: (signal) => child.kill(signal) };
+}
+
+/** A port free on 127.0.0.1 right now (the kernel's pick, released at once), for a process that must be told its port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

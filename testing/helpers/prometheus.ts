@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './load-balancer';
+import { freePort } from './process';
 import { startProcess } from './process';
 import { until } from './wait';
 
