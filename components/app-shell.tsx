@@ -67,6 +67,18 @@ export function AppShell({ children }: { children: ReactNode }) {
   const shown = links.filter((l) => !l.adminOnly || me.data?.role === 'admin');
   const isActive = (href: string) => (href === '/' ? pathname === '/' || pathname.startsWith('/boxes') : pathname.startsWith(href));
   const linkClass = (href: string) => `block rounded-md px-2.5 py-1.5 ${isActive(href) ? 'bg-slate-100 font-medium' : 'text-slate-600 hover:text-slate-900'}`;
+  /** The page links: in a row on wide windows, in the phone menu on narrow ones. */
+  const navList = (className: string) => (
+    <ul className={className}>
+      {shown.map((l) => (
+        <li key={l.href}>
+          <Link href={l.href} aria-current={isActive(l.href) ? 'page' : undefined} className={linkClass(l.href)}>
+            {l.label}
+          </Link>
+        </li>
+      ))}
+    </ul>
+  );
   const signOut = async () => {
     await authClient.signOut();
     router.replace('/login');
@@ -81,15 +93,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             Boxyard
           </Link>
           {/* Wide windows: the links in a row. Phones: behind the menu button (below). */}
-          <ul className="hidden gap-1 text-sm md:flex">
-            {shown.map((l) => (
-              <li key={l.href}>
-                <Link href={l.href} aria-current={isActive(l.href) ? 'page' : undefined} className={linkClass(l.href)}>
-                  {l.label}
-                </Link>
-              </li>
-            ))}
-          </ul>
+          {navList('hidden gap-1 text-sm md:flex')}
           <div className="ml-auto flex min-w-0 items-center gap-3 text-sm">
             {me.data && (
               <span className="hidden truncate text-slate-600 md:inline" data-testid="signed-in-as">
@@ -112,15 +116,7 @@ export function AppShell({ children }: { children: ReactNode }) {
         </nav>
         {menuOpen && (
           <div id="phone-menu" className="border-t border-slate-100 px-4 py-3 text-sm md:hidden">
-            <ul className="space-y-1">
-              {shown.map((l) => (
-                <li key={l.href}>
-                  <Link href={l.href} aria-current={isActive(l.href) ? 'page' : undefined} className={linkClass(l.href)}>
-                    {l.label}
-                  </Link>
-                </li>
-              ))}
-            </ul>
+            {navList('space-y-1')}
             {me.data && (
               <p className="mt-3 break-all px-2.5 text-slate-600">
                 {me.data.email} · {word('roles', me.data.role)}
