@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Services } from '../services';
+import type { Membership } from '../cluster/registry';
+import type { Db } from '../db/client';
 import { sendJson } from './responses';
 
 /** A database that does not answer `SELECT 1` within this long is not reachable, as far as a load balancer cares. */
@@ -10,7 +11,12 @@ const DATABASE_TIMEOUT_MS = 2_000;
  * with several processes, its registration is current: the others count it as live); else 503 with the reason.
  * It says nothing else (no version, no counts): it is unauthenticated.
  */
-export function createHealthRoute(services: Pick<Services, 'db' | 'cluster'>) {
+export interface HealthDeps {
+  db: Db;
+  cluster: Pick<Membership, 'heartbeatCurrent'>;
+}
+
+export function createHealthRoute(services: HealthDeps) {
   return async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const reason = await unready(services);
     if (reason) sendJson(res, 503, { ok: false, error: reason });
@@ -18,7 +24,7 @@ export function createHealthRoute(services: Pick<Services, 'db' | 'cluster'>) {
   };
 }
 
-async function unready({ db, cluster }: Pick<Services, 'db' | 'cluster'>): Promise<string | null> {
+async function unready({ db, cluster }: HealthDeps): Promise<string | null> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), DATABASE_TIMEOUT_MS);
