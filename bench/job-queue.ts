@@ -42,10 +42,10 @@ async function main() {
     const user = await db.user.create({ data: { id: 'bench-user', email: 'bench@example.com', name: 'bench', role: 'admin' } });
     // No box and no host: nothing runs these jobs but the bench, which only claims and finishes them.
     const job = (i: number): NewJob => ({ kind: 'bench.empty', box: null, host: null, createdBy: { id: user.id, email: user.email }, params: { i }, stepNames: ['only'] });
-    const producer = new DbJobQueue(db, { runnerId: 'producer', leaseMs: LEASE_MS });
+    const producer = new DbJobQueue(db, { runnerId: 'producer', leaseMs: LEASE_MS, provider: 'postgres' });
 
     // 1a. The claim query alone: enqueue, then claim at once from another client.
-    const claimer = new DbJobQueue(client(), { runnerId: 'claimer', leaseMs: LEASE_MS });
+    const claimer = new DbJobQueue(client(), { runnerId: 'claimer', leaseMs: LEASE_MS, provider: 'postgres' });
     const immediate: number[] = [];
     for (let i = 0; i < IMMEDIATE_CLAIMS; i++) {
       const started = performance.now();
@@ -79,7 +79,7 @@ async function main() {
 
     // 2. Throughput: JOBS queued, RUNNERS runners draining them.
     for (let i = 0; i < JOBS; i++) await producer.enqueue(job(i));
-    const runners = Array.from({ length: RUNNERS }, (_, r) => new DbJobQueue(client(), { runnerId: `runner-${r}`, leaseMs: LEASE_MS }));
+    const runners = Array.from({ length: RUNNERS }, (_, r) => new DbJobQueue(client(), { runnerId: `runner-${r}`, leaseMs: LEASE_MS, provider: 'postgres' }));
     const finishedBy: string[][] = runners.map(() => []);
     const drainStarted = performance.now();
     await Promise.all(
@@ -97,7 +97,7 @@ async function main() {
 
     // 3. A killed runner: claims, then goes silent; another one takes the job after the lease.
     const victimDb = createDb(scratch.url);
-    const victim = new DbJobQueue(victimDb, { runnerId: 'victim', leaseMs: LEASE_MS });
+    const victim = new DbJobQueue(victimDb, { runnerId: 'victim', leaseMs: LEASE_MS, provider: 'postgres' });
     await producer.enqueue(job(-1));
     const held: ClaimedJob | null = await victim.claim([]);
     if (!held) throw new Error('the victim runner found no job');

@@ -19,7 +19,8 @@ LOG_DIR=${BOXYARD_TEST_LOG_DIR:-/tmp/boxyard-test-deps}
 # with its own configuration and data directory on a loopback port, never as a service.
 PACKAGES=(docker.io iptables apparmor debootstrap openssh-client rsync chromium postgresql
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils virtinst sshfs
-  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static nginx prometheus)
+  gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static nginx prometheus
+  libfaketime)
 
 say() { printf 'test-deps: %s\n' "$*"; }
 die() { printf 'test-deps: ERROR: %s\n' "$*" >&2; exit 1; }

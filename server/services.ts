@@ -116,7 +116,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
     db,
     remote,
     hostRemote,
-    queue: new DbJobQueue(db, { runnerId: env.JOB_RUNNER_ID, leaseMs: env.JOB_LEASE_MS }),
+    queue: new DbJobQueue(db, { runnerId: env.JOB_RUNNER_ID, leaseMs: env.JOB_LEASE_MS, provider: dbProvider(env.databaseUrl) }),
     recipes: [dockerRecipe, ...vmRecipes, mountApplyRecipe, measureRecipe],
     concurrency: env.JOB_CONCURRENCY,
     stepAttempts: env.JOB_STEP_ATTEMPTS,
@@ -136,6 +136,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const access = new AccessWatch();
   access.start();
   const terminalDirectory = cluster instanceof ProcessRegistry ? new TerminalSessionDirectory(db, cluster, secrets.derive('cluster-internal')) : null;
+  terminalDirectory?.start();
   const terminals = new TerminalManager({
     db,
     remote,
@@ -202,6 +203,7 @@ export async function stopServices(services: Services): Promise<void> {
   await services.cluster.stop();
   // First: it tells attached browsers the dashboard is restarting and closes shells while the pool still runs.
   await services.terminals.stop();
+  services.terminalDirectory?.stop();
   // Likewise: laptops' tunnels end with the service-restart close code, and are audited, before the pool closes.
   await services.tunnels.stop();
   await services.previews.stop();

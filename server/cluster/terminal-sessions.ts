@@ -1,6 +1,18 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/client';
+import { logger } from '../log';
+import { errorMessage } from '../../lib/errors';
 import type { ProcessRegistry } from './registry';
+
+const log = logger.child({ module: 'cluster' });
+
+/**
+ * How long a session that died with its process stays recorded, from when the process was last known alive: long
+ * enough for its browser to re-attach and be told why; then the row goes.
+ */
+const LOST_SESSION_KEPT_MS = 60 * 60_000;
+/** How often each process looks for such rows (any process may: the delete is the same whoever runs it). */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** What a browser is told when it attaches to a session that died with the dashboard process holding it. */
 export const SESSION_PROCESS_STOPPED = 'the dashboard process holding this terminal stopped; open a new one';
@@ -25,6 +37,7 @@ export type SessionPlace =
  */
 export class TerminalSessionDirectory {
   private readonly token: string;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
@@ -33,6 +46,32 @@ export class TerminalSessionDirectory {
     internalKey: string,
   ) {
     this.token = createHmac('sha256', internalKey).update('forwarded terminal').digest('base64url');
+  }
+
+  /** Prunes lost sessions now and every PRUNE_EVERY_MS until stop(). */
+  start(): void {
+    if (this.pruneTimer) return;
+    const prune = () => void this.pruneLost().catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'could not prune lost terminal sessions'));
+    prune();
+    this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+  }
+
+  stop(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+  }
+
+  /**
+   * Deletes the sessions of process starts that died more than `keptMs` ago: since their runner id started again, or
+   * since their registration ran out; at once where the runner id has no registration (it stopped, and ended its
+   * sessions, but could not remove them). Returns how many went.
+   */
+  async pruneLost(keptMs = LOST_SESSION_KEPT_MS): Promise<number> {
+    return this.db.$executeRaw`
+      DELETE FROM terminal_session t WHERE NOT EXISTS (
+        SELECT 1 FROM dashboard_process p WHERE p."runnerId" = t."runnerId" AND (
+          CASE WHEN p.instance = t.instance THEN p."expiresAt" ELSE p."startedAt" END
+        ) > (now() AT TIME ZONE 'UTC') - ${keptMs}::integer * interval '1 millisecond')`;
   }
 
   /** The value of INTERNAL_AUTH_HEADER this process sends. */

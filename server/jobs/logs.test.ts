@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dbProvider } from '../db/client';
 import superjson from 'superjson';
 import { isAppError } from '../errors';
 import { startBackend, type Backend, type TestUser } from '../../testing/helpers/terminals';
@@ -71,7 +72,7 @@ describe('jobs.logs: the live job log over SSE, resumable by event id', () => {
       createBox(db, secrets, backend.admin.user, { name, host: '127.0.0.1', port: 1, sshUser: 'dev', tags: [], notes: '', memberIds, auth: { method: 'dashboard-key' } });
     sharedBox = await addBox('shared', [developer.user.id]);
     otherBox = await addBox('not-shared', []);
-    queue = new DbJobQueue(db, { runnerId: 'logs-test', leaseMs: 60_000 });
+    queue = new DbJobQueue(db, { runnerId: 'logs-test', leaseMs: 60_000, provider: dbProvider(backend.services.env.databaseUrl) });
   });
   afterAll(() => backend.stop());
 

@@ -1,11 +1,16 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { providers, testDatabases } from '../../testing/helpers/databases';
 import { until } from '../../testing/helpers/wait';
+import { clockOffsetEnv } from '../../testing/helpers/clock';
+import { REPO_DIR, runProcess } from '../../testing/helpers/process';
 import { DbJobQueue, ExclusiveKeyHeld, type ClaimedJob } from './queue';
 
 const admin = { id: 'user-1', email: 'lead@example.com' };
+/** One claim by another dashboard, in a process of its own. */
+const CLAIM_JOB = path.join(REPO_DIR, 'testing', 'fixtures', 'processes', 'claim-job.ts');
 
 describe.each(providers)('DbJobQueue on %s', (provider) => {
   const freshDatabase = testDatabases(provider, 'jobqueue');
@@ -37,7 +42,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
   };
 
   it('records a queued job with its planned steps, and hands out the oldest first', async () => {
-    const queue = new DbJobQueue(db, { runnerId: 'runner-a', leaseMs: 60_000 });
+    const queue = new DbJobQueue(db, { runnerId: 'runner-a', leaseMs: 60_000, provider });
     await drain(queue);
     const first = await enqueue(queue, 'first');
     const second = await enqueue(queue, 'second');
@@ -56,7 +61,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
   });
 
   it('never hands one job to two runners, even when they claim at the same moment from separate connections', async () => {
-    const setup = new DbJobQueue(db, { runnerId: 'setup', leaseMs: 60_000 });
+    const setup = new DbJobQueue(db, { runnerId: 'setup', leaseMs: 60_000, provider });
     await drain(setup);
     const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => enqueue(setup, `race-${i}`)));
     const runners = await Promise.all(
@@ -64,7 +69,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
         const client = connect();
         // Connected before the race starts, so that neither runner has a head start.
         await client.job.count();
-        return new DbJobQueue(client, { runnerId, leaseMs: 60_000 });
+        return new DbJobQueue(client, { runnerId, leaseMs: 60_000, provider });
       }),
     );
     const claimed: ClaimedJob[] = [];
@@ -84,8 +89,8 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
   });
 
   it('lets another runner take over a job whose lease expired; the old holder can then neither renew nor finish it', async () => {
-    const crashed = new DbJobQueue(db, { runnerId: 'crashed', leaseMs: 300 });
-    const survivor = new DbJobQueue(connect(), { runnerId: 'survivor', leaseMs: 60_000 });
+    const crashed = new DbJobQueue(db, { runnerId: 'crashed', leaseMs: 300, provider });
+    const survivor = new DbJobQueue(connect(), { runnerId: 'survivor', leaseMs: 60_000, provider });
     await drain(survivor);
     const id = await enqueue(crashed);
     const first = (await crashed.claim([]))!;
@@ -104,15 +109,39 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
     expect(await db.job.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: 'succeeded', error: null, leaseOwner: null, attempts: 2 });
   });
 
+  // Dashboards on several machines share only PostgreSQL; SQLite has one dashboard, whose own clock is the only one.
+  if (provider === 'postgres') {
+    it("leases go by the database's clock: a dashboard whose clock is 30 s ahead never takes a job still held", async () => {
+      const holder = new DbJobQueue(db, { runnerId: 'clock-right', leaseMs: 20_000, provider });
+      await drain(holder);
+      const id = await enqueue(holder);
+      const held = (await holder.claim([]))!;
+      expect(held.id).toBe(id);
+      // Another dashboard, in its own process, on a machine whose clock is 30 s ahead: by that clock the 20 s lease
+      // ran out 10 s ago.
+      const claimFromAhead = async () => {
+        const ran = await runProcess(process.execPath, ['--import', 'tsx', CLAIM_JOB, url, 'clock-ahead', '20000'], { env: { ...process.env, ...clockOffsetEnv('+30s') } });
+        expect(ran.stderr).toBe('');
+        return JSON.parse(ran.stdout) as { clock: number; claimed: string | null };
+      };
+      const ahead = await claimFromAhead();
+      expect(ahead.clock - Date.now()).toBeGreaterThan(25_000);
+      expect(ahead.claimed).toBeNull();
+      expect(await holder.heartbeat(held)).toEqual({ held: true, cancelRequested: false });
+      expect((await claimFromAhead()).claimed).toBeNull();
+      expect(await holder.finish(held, { status: 'succeeded' })).toBe(true);
+    });
+  }
+
   it('a restarted runner takes back at once the jobs its previous life held; a stopping one releases them to anyone', async () => {
-    const before = new DbJobQueue(db, { runnerId: 'dashboard-1', leaseMs: 60_000 });
+    const before = new DbJobQueue(db, { runnerId: 'dashboard-1', leaseMs: 60_000, provider });
     await drain(before);
     const id = await enqueue(before);
     await before.claim([]);
-    const other = new DbJobQueue(connect(), { runnerId: 'dashboard-2', leaseMs: 60_000 });
+    const other = new DbJobQueue(connect(), { runnerId: 'dashboard-2', leaseMs: 60_000, provider });
     expect(await other.claim([])).toBeNull();
 
-    const restarted = new DbJobQueue(connect(), { runnerId: 'dashboard-1', leaseMs: 60_000 });
+    const restarted = new DbJobQueue(connect(), { runnerId: 'dashboard-1', leaseMs: 60_000, provider });
     await restarted.start();
     const resumed = (await restarted.claim([]))!;
     expect(resumed).toMatchObject({ id, claim: 2 });
@@ -122,7 +151,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
   });
 
   it('cancels a queued job at once and flags a running one for its runner', async () => {
-    const queue = new DbJobQueue(db, { runnerId: 'canceller', leaseMs: 60_000 });
+    const queue = new DbJobQueue(db, { runnerId: 'canceller', leaseMs: 60_000, provider });
     await drain(queue);
     const queued = await enqueue(queue, 'queued');
     expect(await queue.cancel(queued)).toBe('cancelled');
@@ -145,7 +174,7 @@ describe.each(providers)('DbJobQueue on %s', (provider) => {
       Array.from({ length: 4 }, async (_, i) => {
         const client = provider === 'postgres' ? connect() : db;
         await client.job.count();
-        return new DbJobQueue(client, { runnerId: `enqueuer-${i}`, leaseMs: 60_000 });
+        return new DbJobQueue(client, { runnerId: `enqueuer-${i}`, leaseMs: 60_000, provider });
       }),
     );
     await drain(queues[0]!);

@@ -1,5 +1,5 @@
 import type { Actor } from '../audit/audit';
-import { isUniqueViolation, type Db } from '../db/client';
+import { isUniqueViolation, type Db, type DbProvider } from '../db/client';
 import { activeJobStatuses, isActiveJobStatus, type ActiveJobStatus, type FinishedJobStatus } from '../../lib/job-status';
 
 /**
@@ -89,6 +89,11 @@ export type CancelOutcome =
   | 'not-found';
 
 export interface JobQueue {
+  /**
+   * How long a claim or heartbeat holds a job. A runner stops working on a job once this long has passed, by its own
+   * clock, since it sent its last claim or heartbeat that went through: by then another runner may have taken it over.
+   */
+  readonly leaseMs: number;
   /** Called once before the first claim. */
   start(): Promise<void>;
   /** Records the job as queued and returns its id; throws ExclusiveKeyHeld when another job holds its exclusive key. */
@@ -116,6 +121,13 @@ export interface DbJobQueueOptions {
    */
   runnerId: string;
   leaseMs: number;
+  /**
+   * Whose clock sets and judges lease expiries. On PostgreSQL the database's (`now()`), so dashboards on machines whose
+   * clocks disagree still never hold one job at once; on SQLite (one dashboard, on the file's machine) this process's.
+   */
+  provider: DbProvider;
+  /** This process's clock (ms since the epoch) where the provider's clock is not the database's; Date.now by default. */
+  now?: () => number;
 }
 
 /** Lost compare-and-set races in a row before claim() gives up until the runner's next poll. */
@@ -123,63 +135,82 @@ const CLAIM_RACES = 5;
 /** Times enqueue tries again when the job holding its exclusive key finished between the insert and the look. */
 const ENQUEUE_RACES = 5;
 
+/**
+ * Records a job as queued (DbJobQueue's enqueue, for code that queues a job without running any, such as a job that
+ * queues its follow-up); throws ExclusiveKeyHeld when another job holds its exclusive key.
+ */
+export async function enqueueJob(db: Db, job: NewJob): Promise<string> {
+  for (let race = 0; ; race++) {
+    try {
+      return await insertJob(db, job);
+    } catch (error) {
+      // The unique index on exclusiveKey refused the row: another job holds the key.
+      if (!job.exclusiveKey || !isUniqueViolation(error) || race >= ENQUEUE_RACES) throw error;
+      const holder = await db.job.findUnique({
+        where: { exclusiveKey: job.exclusiveKey },
+        select: { id: true, kind: true, status: true, createdByEmail: true },
+      });
+      if (holder && isActiveJobStatus(holder.status)) throw new ExclusiveKeyHeld(job.exclusiveKey, { ...holder, status: holder.status });
+      // Gone since, or finished without letting go (its status was written by hand): free the key and try again.
+      // Only a finished holder is cleared, so two enqueues doing this at once still let one job in.
+      if (holder) await db.job.updateMany({ where: { id: holder.id, status: { notIn: [...activeJobStatuses] } }, data: { exclusiveKey: null } });
+    }
+  }
+}
+
+async function insertJob(db: Db, job: NewJob): Promise<string> {
+  const created = await db.job.create({
+    data: {
+      kind: job.kind,
+      boxId: job.box?.id ?? null,
+      boxName: job.box?.name ?? null,
+      hostId: job.host?.id ?? null,
+      hostName: job.host?.name ?? null,
+      vmId: job.vmId ?? null,
+      exclusiveKey: job.exclusiveKey ?? null,
+      createdById: job.createdBy.id,
+      createdByEmail: job.createdBy.email,
+      params: JSON.stringify(job.params),
+      steps: { create: job.stepNames.map((name, index) => ({ index, name })) },
+    },
+    select: { id: true },
+  });
+  return created.id;
+}
+
 export class DbJobQueue implements JobQueue {
+  readonly leaseMs: number;
+
   constructor(
     private readonly db: Db,
     private readonly options: DbJobQueueOptions,
-  ) {}
+  ) {
+    this.leaseMs = options.leaseMs;
+  }
 
   async start(): Promise<void> {
     // Running jobs still leased to this runner id were held by this dashboard before it restarted (or crashed):
     // nobody runs them now, so make them claimable at once.
     await this.db.job.updateMany({
       where: { status: 'running', leaseOwner: this.options.runnerId },
-      data: { leaseExpiresAt: new Date() },
+      data: { leaseExpiresAt: await this.leaseClock() },
     });
   }
 
-  async enqueue(job: NewJob): Promise<string> {
-    for (let race = 0; ; race++) {
-      try {
-        return await this.insert(job);
-      } catch (error) {
-        // The unique index on exclusiveKey refused the row: another job holds the key.
-        if (!job.exclusiveKey || !isUniqueViolation(error) || race >= ENQUEUE_RACES) throw error;
-        const holder = await this.db.job.findUnique({
-          where: { exclusiveKey: job.exclusiveKey },
-          select: { id: true, kind: true, status: true, createdByEmail: true },
-        });
-        if (holder && isActiveJobStatus(holder.status)) throw new ExclusiveKeyHeld(job.exclusiveKey, { ...holder, status: holder.status });
-        // Gone since, or finished without letting go (its status was written by hand): free the key and try again.
-        // Only a finished holder is cleared, so two enqueues doing this at once still let one job in.
-        if (holder) await this.db.job.updateMany({ where: { id: holder.id, status: { notIn: [...activeJobStatuses] } }, data: { exclusiveKey: null } });
-      }
-    }
+  /** The time leases are set and judged by (see DbJobQueueOptions.provider). */
+  private async leaseClock(): Promise<Date> {
+    if (this.options.provider === 'sqlite') return new Date((this.options.now ?? Date.now)());
+    const [row] = await this.db.$queryRaw<{ ms: number }[]>`SELECT (EXTRACT(EPOCH FROM now()) * 1000)::float8 AS ms`;
+    return new Date(row!.ms);
   }
 
-  private async insert(job: NewJob): Promise<string> {
-    const created = await this.db.job.create({
-      data: {
-        kind: job.kind,
-        boxId: job.box?.id ?? null,
-        boxName: job.box?.name ?? null,
-        hostId: job.host?.id ?? null,
-        hostName: job.host?.name ?? null,
-        vmId: job.vmId ?? null,
-        exclusiveKey: job.exclusiveKey ?? null,
-        createdById: job.createdBy.id,
-        createdByEmail: job.createdBy.email,
-        params: JSON.stringify(job.params),
-        steps: { create: job.stepNames.map((name, index) => ({ index, name })) },
-      },
-      select: { id: true },
-    });
-    return created.id;
+  enqueue(job: NewJob): Promise<string> {
+    return enqueueJob(this.db, job);
   }
 
   async claim(running: readonly string[]): Promise<ClaimedJob | null> {
     for (let race = 0; race < CLAIM_RACES; race++) {
-      const now = new Date();
+      const now = await this.leaseClock();
       const runnable = { id: { notIn: [...running] }, OR: [{ status: 'queued' }, { status: 'running', leaseExpiresAt: { lte: now } }] };
       const candidate = await this.db.job.findFirst({
         where: runnable,
@@ -196,7 +227,7 @@ export class DbJobQueue implements JobQueue {
           status: 'running',
           attempts: { increment: 1 },
           leaseOwner: this.options.runnerId,
-          leaseExpiresAt: new Date(now.getTime() + this.options.leaseMs),
+          leaseExpiresAt: new Date(now.getTime() + this.leaseMs),
         },
       });
       if (count === 0) continue;
@@ -218,9 +249,10 @@ export class DbJobQueue implements JobQueue {
   }
 
   async heartbeat(job: ClaimedJob): Promise<{ held: boolean; cancelRequested: boolean }> {
+    const now = await this.leaseClock();
     const { count } = await this.db.job.updateMany({
       where: this.held(job),
-      data: { leaseExpiresAt: new Date(Date.now() + this.options.leaseMs) },
+      data: { leaseExpiresAt: new Date(now.getTime() + this.leaseMs) },
     });
     if (count === 0) return { held: false, cancelRequested: false };
     const row = await this.db.job.findUnique({ where: { id: job.id }, select: { cancelRequested: true } });
@@ -233,7 +265,7 @@ export class DbJobQueue implements JobQueue {
       data: {
         status: outcome.status,
         error: outcome.status === 'succeeded' ? null : outcome.error,
-        finishedAt: new Date(),
+        finishedAt: await this.leaseClock(),
         leaseOwner: null,
         leaseExpiresAt: null,
         exclusiveKey: null,
@@ -243,13 +275,13 @@ export class DbJobQueue implements JobQueue {
   }
 
   async release(job: ClaimedJob): Promise<void> {
-    await this.db.job.updateMany({ where: this.held(job), data: { leaseExpiresAt: new Date() } });
+    await this.db.job.updateMany({ where: this.held(job), data: { leaseExpiresAt: await this.leaseClock() } });
   }
 
   async cancel(jobId: string): Promise<CancelOutcome> {
     const queued = await this.db.job.updateMany({
       where: { id: jobId, status: 'queued' },
-      data: { status: 'cancelled', error: 'Cancelled before it started.', finishedAt: new Date(), exclusiveKey: null },
+      data: { status: 'cancelled', error: 'Cancelled before it started.', finishedAt: await this.leaseClock(), exclusiveKey: null },
     });
     if (queued.count === 1) return 'cancelled';
     const running = await this.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { cancelRequested: true } });

@@ -41,7 +41,7 @@ describe.each(providers)('jobs: retry, cancel and the filtered pages (%s)', (pro
       createBox(services.db, services.secrets, admin, { name, host: '127.0.0.1', port: 1, sshUser: 'dev', tags: [], notes: '', memberIds: [], ownerId, auth: { method: 'dashboard-key' } });
     box = await addBox('retry-box', developer.id);
     otherBox = await addBox('admins-box');
-    queue = new DbJobQueue(services.db, { runnerId: 'retry-test', leaseMs: 60_000 });
+    queue = new DbJobQueue(services.db, { runnerId: 'retry-test', leaseMs: 60_000, provider });
   }, 60_000);
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dbProvider } from '../db/client';
 import { z } from 'zod';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { SessionUser } from '../boxes/access';
@@ -90,7 +91,7 @@ describe('JobRunner on a lab box', () => {
       db: services.db,
       remote: services.remote,
       hostRemote: services.hostRemote,
-      queue: new DbJobQueue(services.db, { runnerId, leaseMs }),
+      queue: new DbJobQueue(services.db, { runnerId, leaseMs, provider: dbProvider(services.env.databaseUrl) }),
       recipes: [filesRecipe],
       concurrency: 2,
       stepAttempts: 8,
@@ -252,7 +253,7 @@ describe('JobRunner on a lab box', () => {
     const sleeping = lineOf(runner, () => id, (line) => line.level === 'command' && line.text.includes("sleep '30'"));
     id = await enqueue(runner, { slow: 'b', seconds: 30 });
     await sleeping;
-    const elsewhere = new DbJobQueue(services.db, { runnerId: 'another-dashboard', leaseMs: 60_000 });
+    const elsewhere = new DbJobQueue(services.db, { runnerId: 'another-dashboard', leaseMs: 60_000, provider: dbProvider(services.env.databaseUrl) });
     expect(await elsewhere.cancel(id)).toBe('requested');
     expect((await finished(id, 5_000)).status).toBe('cancelled');
   });
@@ -327,27 +328,46 @@ describe('JobRunner on a lab box', () => {
     expect(count(await logText(id), /Connection problem/)).toBe(0);
   });
 
-  it('takes over the job of a runner that stopped renewing its lease, resuming at the step it was in', async () => {
-    // A stalled dashboard: its lease (800 ms) runs out long before its next heartbeat (every 1.2 s).
-    const stalled = newRunner('stalled', { leaseMs: 800, heartbeatMs: 1_200 });
-    await stalled.start();
+  it('a runner that cannot renew its lease (its database out of reach) stops before the lease ends; another resumes the job at its step', async () => {
+    // The claim went through; after it every call fails, as while PostgreSQL is down.
+    class CutOffQueue extends DbJobQueue {
+      private cut = false;
+      private unreachable = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+      override async claim(running: readonly string[]) {
+        if (this.cut) return this.unreachable();
+        const claimed = await super.claim(running);
+        this.cut = claimed !== null;
+        return claimed;
+      }
+      override heartbeat() {
+        return this.unreachable();
+      }
+    }
+    const leaseMs = 1_500;
+    const cutOff = newRunner('cut-off', { leaseMs, queue: new CutOffQueue(services.db, { runnerId: 'cut-off', leaseMs, provider: dbProvider(services.env.databaseUrl) }) });
+    await cutOff.start();
     let id: string | undefined;
-    const sleeping = lineOf(stalled, () => id, (line) => line.level === 'command' && line.text.includes("sleep '3'"));
-    id = await enqueue(stalled, { slow: 'b', seconds: 3 });
+    const sleeping = lineOf(cutOff, () => id, (line) => line.level === 'command' && line.text.includes("sleep '4'"));
+    id = await enqueue(cutOff, { slow: 'b', seconds: 4 });
     await sleeping;
+    await until(() => cutOff.runningJobIds().length === 0, 'the cut-off runner to give the job up', { timeoutMs: 10_000, everyMs: 5 });
+    // It let go when the lease it took ends (give or take this poll's delay), not at some later heartbeat: until then
+    // no other runner could claim the job.
+    const givenUpAt = Date.now();
+    const { leaseExpiresAt, status, attempts } = await job(id);
+    expect({ status, attempts }).toEqual({ status: 'running', attempts: 1 });
+    expect(givenUpAt).toBeLessThanOrEqual(leaseExpiresAt!.getTime() + 250);
 
     const healthy = newRunner('healthy');
     await healthy.start();
-    const done = await finished(id);
-    await stalled.stop();
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 2, leaseOwner: null });
+    expect(await finished(id)).toMatchObject({ status: 'succeeded', attempts: 2, leaseOwner: null });
     const log = await logText(id);
     expect(log).toContain('Resuming at step 2 of 3 (touch b); the steps before it are done and are not run again.');
     expect(count(log, /^\$ .*touch .*\/a'$/)).toBe(1);
-    // The stalled runner noticed it lost the job and recorded nothing of its own ending.
+    // The cut-off runner recorded nothing of its own ending.
     expect(count(log, /^(Failed|Cancelled|Interrupted)/)).toBe(0);
     expect(await markersOnBox(id)).toEqual(['a', 'b', 'c']);
-  });
+  }, 90_000);
 
   it('refuses a second job on an exclusive key (CONFLICT, naming the job that holds it) until the first finished', async () => {
     const runner = newRunner('exclusive');
@@ -388,7 +408,7 @@ describe('JobRunner on a lab box', () => {
   });
 
   it('a dashboard restarted under the same runner id resumes its jobs at once, without waiting for their lease', async () => {
-    const crashed = new DbJobQueue(services.db, { runnerId: 'dashboard-7', leaseMs: 600_000 });
+    const crashed = new DbJobQueue(services.db, { runnerId: 'dashboard-7', leaseMs: 600_000, provider: dbProvider(services.env.databaseUrl) });
     const id = await enqueue(newRunner('enqueues-only'));
     // The previous life claimed it and died: the lease has ten minutes to go.
     expect((await crashed.claim([]))?.id).toBe(id);

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatSeconds } from '../../lib/format';
 import { untilAborted } from '../abort';
@@ -139,6 +140,11 @@ export class JobRunner {
 
   constructor(private readonly options: JobRunnerOptions) {
     this.recipes = new Map(options.recipes.map((recipe) => [recipe.kind, recipe]));
+  }
+
+  /** The jobs this runner works on now. */
+  runningJobIds(): readonly string[] {
+    return [...this.active.keys()];
   }
 
   /** The registered recipe of a job kind; undefined for kinds this dashboard does not know (another version's). */
@@ -295,12 +301,13 @@ export class JobRunner {
   private async claimLoop(): Promise<void> {
     while (this.running) {
       while (this.running && this.active.size < this.options.concurrency) {
+        const sent = performance.now();
         const job = await this.options.queue.claim([...this.active.keys()]).catch((error: unknown) => {
           log.error({ err: error }, 'could not claim a job');
           return null;
         });
         if (!job) break;
-        this.launch(job);
+        this.launch(job, sent);
       }
       if (!this.running || this.wakeRequested) {
         this.wakeRequested = false;
@@ -324,9 +331,10 @@ export class JobRunner {
     this.wakeLoop?.();
   }
 
-  private launch(job: ClaimedJob): void {
+  /** Runs a job claimed by a claim sent at `claimSent` (performance.now()). */
+  private launch(job: ClaimedJob, claimSent: number): void {
     const controller = new AbortController();
-    const done = this.run(job, controller)
+    const done = this.run(job, controller, claimSent)
       .catch((error: unknown) => log.error({ err: error, jobId: job.id }, 'job runner failed'))
       .finally(() => {
         this.active.delete(job.id);
@@ -335,13 +343,26 @@ export class JobRunner {
     this.active.set(job.id, { controller, done });
   }
 
-  private async run(job: ClaimedJob, controller: AbortController): Promise<void> {
+  private async run(job: ClaimedJob, controller: AbortController, claimSent: number): Promise<void> {
     const { queue } = this.options;
+    // The lease set by a claim or heartbeat ends no sooner than leaseMs after it was sent, by any clock. Once that much
+    // time has passed here since the last one that went through (the database out of reach, this process stalled),
+    // another runner may take the job: stop first, so no step runs in two places at once.
+    let leaseRunsOut: NodeJS.Timeout | undefined;
+    const heldSince = (sent: number) => {
+      clearTimeout(leaseRunsOut);
+      leaseRunsOut = setTimeout(() => controller.abort(new JobInterrupted('lease-lost')), Math.max(0, sent + queue.leaseMs - performance.now()));
+    };
+    heldSince(claimSent);
     const heartbeat = setInterval(() => {
+      const sent = performance.now();
       queue.heartbeat(job).then(
         (beat) => {
           if (!beat.held) controller.abort(new JobInterrupted('lease-lost'));
-          else if (beat.cancelRequested) controller.abort(new JobInterrupted('cancel'));
+          else {
+            heldSince(sent);
+            if (beat.cancelRequested) controller.abort(new JobInterrupted('cancel'));
+          }
         },
         (error: unknown) => log.warn({ err: error, jobId: job.id }, 'could not renew a job lease'),
       );
@@ -351,6 +372,7 @@ export class JobRunner {
       await this.execute(job, controller.signal);
     } finally {
       clearInterval(heartbeat);
+      clearTimeout(leaseRunsOut);
     }
   }
 
@@ -365,7 +387,7 @@ export class JobRunner {
     } catch (error) {
       const interrupted = signal.aborted && signal.reason instanceof JobInterrupted ? signal.reason.reason : null;
       if (interrupted === 'lease-lost') {
-        // Another runner took the job over (this one stalled past its lease): it owns the record now.
+        // Another runner took the job over, or may have (this one could not renew within the lease): it owns the record now.
         log.warn({ jobId: job.id }, 'lost the lease of a running job; leaving it to its new runner');
         return;
       }

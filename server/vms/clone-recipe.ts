@@ -7,7 +7,7 @@ import { AppError, isAppError } from '../errors';
 import { lookUpVm } from '../hypervisors/common';
 import type { VmRef } from '../hypervisors/driver';
 import { boxOf, hostOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
-import { DbJobQueue } from '../jobs/queue';
+import { enqueueJob } from '../jobs/queue';
 import { dockerParams, dockerRecipe } from '../provision/docker-recipe';
 import { findVm, jobDriver, waitForBoxSsh } from './steps';
 
@@ -172,8 +172,7 @@ const chainDocker: CloneStep = {
     const job = await ctx.db.job.findUniqueOrThrow({ where: { id: ctx.jobId }, select: { createdById: true, createdByEmail: true } });
     const actor = { id: job.createdById, email: job.createdByEmail };
     const params = dockerParams.parse({});
-    const queue = new DbJobQueue(ctx.db, { runnerId: 'vm-clone', leaseMs: 60_000 });
-    const jobId = await queue.enqueue({
+    const jobId = await enqueueJob(ctx.db, {
       kind: dockerRecipe.kind,
       box: { id: box.id, name: box.name },
       host: null,
