@@ -108,7 +108,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   pool.start();
   const remote = new BoxRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
   const hostRemote = new HostRemote({ db, pool, secrets, dashboardPrivateKey: dashboardKey.privateKey });
-  const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS });
+  const statusPoller = new StatusPoller({ db, remote, intervalMs: env.STATUS_INTERVAL_MS, owns: (boxId) => cluster.owns(boxId) });
   if (options.pollStatus !== false) statusPoller.start();
   const prometheus = createPrometheusRegistry();
   const timings = new Timings(prometheus);

@@ -6,12 +6,14 @@ import type { BoxRemote } from './remote';
 /**
  * Keeps every box's status current by checking that it still accepts a connection (the pool's
  * keepalive makes this nearly free for boxes that are already connected). Runs no command on the box.
+ * With several dashboard processes each box is checked by the one that samples it (`owns`): the status is a row all
+ * of them read, and the others need no connection to a box until someone uses it through them.
  */
 export class StatusPoller {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
 
-  constructor(private readonly deps: { db: Db; remote: BoxRemote; intervalMs: number; concurrency?: number }) {}
+  constructor(private readonly deps: { db: Db; remote: BoxRemote; intervalMs: number; concurrency?: number; owns?: (boxId: string) => boolean }) {}
 
   start(): void {
     if (this.#timer) return;
@@ -35,7 +37,8 @@ export class StatusPoller {
   }
 
   async #checkAll(): Promise<void> {
-    const boxes = await this.deps.db.box.findMany({ select: { id: true } });
+    const owns = this.deps.owns ?? (() => true);
+    const boxes = (await this.deps.db.box.findMany({ select: { id: true } })).filter((box) => owns(box.id));
     const limit = pLimit(this.deps.concurrency ?? 16);
     await Promise.all(
       boxes.map((box) =>

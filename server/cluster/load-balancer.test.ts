@@ -12,7 +12,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
+import { startLabBox, startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
 import { startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
@@ -31,7 +31,8 @@ import { createDb, type Db } from '../db/client';
 import { rendezvousOwner } from './registry';
 import { SESSION_PROCESS_STOPPED } from './terminal-sessions';
 
-const BOXES = 6;
+/** Lab boxes, the last of them able to run Docker (the rolling restart provisions it). */
+const BOXES = 20;
 const PREVIEW_PORT = 8131;
 const PASSWORD = 'cluster-test-password';
 const ADMIN = 'admin@boxyard.local';
@@ -56,8 +57,13 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
   const streamsPerBox = () => Promise.all(boxes.map(samplerStreams));
 
   beforeAll(async () => {
-    const [databaseUrl, labBoxes, lbPort] = await Promise.all([newDatabase(), startLabBoxes(BOXES, { namePrefix: 'cluster' }), freePort()]);
-    boxes = labBoxes;
+    const [databaseUrl, labBoxes, dockerBox, lbPort] = await Promise.all([
+      newDatabase(),
+      startLabBoxes(BOXES - 1, { namePrefix: 'cluster' }),
+      startLabBox({ namePrefix: 'cluster-docker', dockerCapable: true }),
+      freePort(),
+    ]);
+    boxes = [...labBoxes, dockerBox];
     env = {
       DATABASE_URL: databaseUrl,
       BOXYARD_DATA_DIR: dataDir,
@@ -336,8 +342,9 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
     await fresh.drop();
   }, 90_000);
 
-  it('a rolling restart, one process at a time: its terminals end in plain words, the others keep working, new ones open throughout', async () => {
+  it('a rolling restart, one process at a time, with Docker provisioning running: the job finishes once, no step applied twice; terminals end in plain words, the others keep working, new ones open throughout', async () => {
     const [boxId] = [...boxIds.keys()];
+    const dockerBoxId = [...boxIds.keys()].at(-1)!;
     const ready = async (one: TestTerminal) => {
       await one.untilMessage('state', (m) => m.state === 'ready', 30_000);
       return one;
@@ -350,7 +357,16 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       processes[index] = await until(() => startDashboardProcess(one.runnerId, env, one.port).catch(() => null), `${one.runnerId} to start again`, 40_000);
     }
     await until(async () => (await Promise.all(processes.map((one) => fetch(`http://127.0.0.1:${one.port}/api/health`).then((answer) => answer.status, () => 0)))).every((status) => status === 200), 'the three processes to be ready', 30_000);
-    for (const [index, old] of processes.entries()) {
+    // Provisioning through the balancer; the process whose runner claimed it restarts first, while it runs.
+    const { jobId } = await api.provision.docker.mutate({ boxId: dockerBoxId });
+    const runner = await until(async () => {
+      const job = await db.job.findUniqueOrThrow({ where: { id: jobId } });
+      return job.status === 'running' && job.leaseOwner ? job.leaseOwner : null;
+    }, 'a process to run the provisioning job', 30_000);
+    const holderFirst = [...processes.keys()].sort((a, b) => Number(processes[b]!.runnerId === runner) - Number(processes[a]!.runnerId === runner));
+    for (const index of holderFirst) {
+      const old = processes[index]!;
+      if (index === holderFirst[0]) expect((await db.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('running');
       // One terminal held by each process (opened on it directly, as nginx may have sent it there).
       const held = new Map<string, TestTerminal>();
       for (const one of processes) {
@@ -379,5 +395,26 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       for (const [runnerId, one] of held) if (runnerId !== old.runnerId) one.type('exit\n');
       await Promise.all([...held.values()].map((one) => one.closed));
     }
-  }, 240_000);
+
+    const job = await until(async () => {
+      const row = await db.job.findUniqueOrThrow({ where: { id: jobId } });
+      return row.status === 'running' || row.status === 'queued' ? null : row;
+    }, 'the provisioning job to finish', 240_000);
+    const log = (await db.jobLog.findMany({ where: { jobId }, orderBy: { seq: 'asc' } })).map((line) => line.text);
+    expect(job.status, log.join('\n')).toBe('succeeded');
+    // Taken over at least once (the process running it was stopped while it ran), and finished once.
+    expect(job.attempts).toBeGreaterThanOrEqual(2);
+    expect(await db.auditEvent.count({ where: { action: 'job.finish', boxId: dockerBoxId } })).toBe(1);
+    // Each step started once, and again only where the job resumed at it (the step it was in when stopped, which
+    // starts again from its check); a step that had finished never ran again.
+    const steps = await db.jobStep.findMany({ where: { jobId }, orderBy: { index: 'asc' } });
+    expect(steps.every((step) => step.status === 'succeeded')).toBe(true);
+    for (const step of steps) {
+      const started = log.filter((text) => text.startsWith(`Step ${step.index + 1} of ${steps.length}: `)).length;
+      const resumedAt = log.filter((text) => text.startsWith(`Resuming at step ${step.index + 1} of ${steps.length} `)).length;
+      expect({ step: step.name, started }).toEqual({ step: step.name, started: 1 + resumedAt });
+    }
+    expect(log.filter((text) => text.startsWith('Resuming at step ')).length).toBe(job.attempts - 1);
+    expect((await boxes.at(-1)!.root("su -s /bin/sh dev -c 'docker info --format {{.ServerVersion}}'")).stdout.trim()).toMatch(/^\d+\.\d+/);
+  }, 480_000);
 });

@@ -26,14 +26,15 @@ export class HostCpuPoller {
     return entry && performance.now() - entry.mono <= maxAgeMs ? entry.pct : null;
   }
 
-  async poll(only?: Set<string> | null): Promise<void> {
+  /** One round over the VM boxes `wanted` says this process reads (the ones it samples). */
+  async poll(wanted: (boxId: string) => boolean = () => true): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
       const boxes = await this.deps.db.box.findMany({ where: { vmHostId: { not: null }, vmId: { not: null } }, select: { id: true, vmHostId: true, vmId: true, name: true } });
       const byHost = new Map<string, typeof boxes>();
       for (const box of boxes) {
-        if (only && !only.has(box.id)) continue;
+        if (!wanted(box.id)) continue;
         const list = byHost.get(box.vmHostId!) ?? [];
         list.push(box);
         byHost.set(box.vmHostId!, list);

@@ -222,7 +222,8 @@ export class MetricsService {
     }
     if (now - this.lastHostPoll >= this.settings.slowIntervalS * 1000) {
       this.lastHostPoll = now;
-      await this.hostCpu.poll(this.only);
+      // Only for the boxes this process samples: the host CPU travels with their samples to the other processes.
+      await this.hostCpu.poll((boxId) => (!this.only || this.only.has(boxId)) && (this.options.membership?.owns(boxId) ?? true));
     }
     if (leads) await this.suspender.tick();
   }
