@@ -58,7 +58,14 @@ test('the host page’s VM buttons follow the state, and a VM becomes a box in o
 
   // The diskless guest ignores the shutdown request: powered off after the timeout the user set.
   await page.getByLabel('Seconds before a stop powers the VM off').fill('2');
+  // Stopping ends what runs in the guest: it is confirmed first, and cancelling keeps it running.
   await button('Stop').click();
+  const dialog = page.getByRole('alertdialog', { name: `Stop ${domain.name}?` });
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(row).toHaveAttribute('data-state', 'running');
+  await button('Stop').click();
+  await dialog.getByRole('button', { name: 'Stop', exact: true }).click();
   await expect(row).toHaveAttribute('data-state', 'stopped', { timeout: 60_000 });
   await expectButtons(['Start']);
   await page.getByRole('link', { name: 'Follow the last job and its log' }).click();

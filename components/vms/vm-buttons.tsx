@@ -2,6 +2,7 @@
 import Link from 'next/link';
 import type { VmAction } from '../../server/vms/rules';
 import { word } from '../../lib/words';
+import { ConfirmDialog } from '../confirm-dialog';
 import { Button } from '../ui';
 
 const labels: Record<VmAction, string> = {
@@ -13,6 +14,11 @@ const labels: Record<VmAction, string> = {
   pause: 'Pause',
 };
 const order: VmAction[] = ['start', 'resume', 'stop', 'suspend', 'pause', 'restart'];
+/** Actions that end what runs in the guest: confirmed first, saying what goes. */
+const confirmed: Partial<Record<VmAction, (vmName: string) => string>> = {
+  stop: (vmName) => `${vmName}'s guest is asked to shut down and is powered off if it has not after the timeout: its terminals, running programs and anything unsaved in it end.`,
+  restart: (vmName) => `${vmName} restarts: its terminals and running programs end; it comes back once it has booted.`,
+};
 
 export interface ActiveJobView {
   id: string;
@@ -49,18 +55,32 @@ export function VmButtons({
     <div className="flex flex-wrap gap-1.5">
       {order
         .filter((action) => actions.includes(action))
-        .map((action) => (
-          <Button
-            key={action}
-            variant={action === 'stop' ? 'danger' : 'secondary'}
-            className="px-2 py-1 text-xs"
-            disabled={pending}
-            aria-label={`${labels[action]} ${vmName}`}
-            onClick={() => onAction(action)}
-          >
-            {labels[action]}
-          </Button>
-        ))}
+        .map((action) => {
+          const confirmation = confirmed[action];
+          const button = (
+            <Button
+              key={action}
+              variant={action === 'stop' ? 'danger' : 'secondary'}
+              className="px-2 py-1 text-xs"
+              disabled={pending}
+              aria-label={`${labels[action]} ${vmName}`}
+              onClick={confirmation ? undefined : () => onAction(action)}
+            >
+              {labels[action]}
+            </Button>
+          );
+          if (!confirmation) return button;
+          return (
+            <ConfirmDialog
+              key={action}
+              trigger={button}
+              title={`${labels[action]} ${vmName}?`}
+              description={confirmation(vmName)}
+              confirmLabel={labels[action]}
+              onConfirm={() => onAction(action)}
+            />
+          );
+        })}
     </div>
   );
 }

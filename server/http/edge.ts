@@ -100,9 +100,9 @@ export function createEdge(services: Services): Edge {
     { path: PREVIEW_OPEN_PATH, handle: previews.open },
   ];
   const upgradeRoutes: Route<UpgradeHandler>[] = [
-    { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest }) },
+    { path: TERMINAL_PATH, browserOnly: true, handle: createTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest, clientAddress }) },
     ...(services.terminalDirectory
-      ? [{ path: INTERNAL_TERMINAL_PATH, handle: createInternalTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest }) }]
+      ? [{ path: INTERNAL_TERMINAL_PATH, handle: createInternalTerminalRoute({ db: services.db, terminals: services.terminals, directory: services.terminalDirectory, identify: identifyRequest, clientAddress }) }]
       : []),
     { path: TUNNEL_PATH, handle: createTunnelRoute({ db: services.db, tunnels: services.tunnels, identify: identifyRequest, clientAddress }) },
   ];

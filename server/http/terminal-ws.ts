@@ -11,6 +11,7 @@ import { refusalFor, TerminalRefusal } from '../terminals/close';
 import type { TerminalManager } from '../terminals/manager';
 import { close, type EarlyFrame } from '../terminals/session';
 import { recheckAccess } from './access-recheck';
+import type { ClientAddress } from './client-address';
 import { refuseUpgrade } from './responses';
 import { identityRefusalMessage, type SocketRouteDeps } from './identity';
 
@@ -21,12 +22,15 @@ const MAX_EARLY_BYTES = 4 * limits.maxMessageBytes;
 
 export interface TerminalRouteDeps extends SocketRouteDeps {
   terminals: TerminalManager;
+  clientAddress: ClientAddress;
   /** Several processes on PostgreSQL: a session another process holds is forwarded to it; null serves all here. */
   directory: TerminalSessionDirectory | null;
 }
 
 /** The route on which a dashboard process takes a terminal WebSocket another process forwards (never a browser's). */
 export const INTERNAL_TERMINAL_PATH = '/api/internal/terminal';
+/** The browser's address as the forwarding process resolved it; believed only on INTERNAL_TERMINAL_PATH. */
+const FORWARDED_CLIENT_HEADER = 'x-boxyard-forwarded-client';
 
 /**
  * The terminal WebSocket endpoint (lib/terminal-protocol.ts, TERMINAL_PATH), an upgrade route of the edge.
@@ -99,7 +103,7 @@ async function admit(deps: TerminalRouteDeps, req: IncomingMessage, url: URL, ws
         }
         if (ws.readyState !== ws.OPEN) return;
         ws.off('message', hold);
-        forward(ws, early, req, url, place.address, directory.internalToken());
+        forward(ws, early, req, url, place.address, { [INTERNAL_AUTH_HEADER]: directory.internalToken(), [FORWARDED_CLIENT_HEADER]: deps.clientAddress(req) });
         return;
       }
     }
@@ -109,12 +113,15 @@ async function admit(deps: TerminalRouteDeps, req: IncomingMessage, url: URL, ws
     }
     ws.off('message', hold);
     const reached = { id: box.id, name: box.name };
+    const forwardedClient = req.headers[FORWARDED_CLIENT_HEADER];
+    const address = via.forwarded && typeof forwardedClient === 'string' ? forwardedClient : deps.clientAddress(req);
     const refusal = deps.terminals.connect(
       {
         sessionId: params.session,
         user,
         box: reached,
         container: params.container ?? null,
+        address,
         cols: params.cols,
         rows: params.rows,
         mode: params.mode,
@@ -142,9 +149,9 @@ const sendableCloseCode = (code: number) => (code >= 1000 && code <= 1014 && cod
  * frame both ways: the protocol's acks flow through, so flow control holds end to end. The holder's close code and
  * reason reach the browser as they are; the holder vanishing (killed) reaches it as the session's plain end.
  */
-function forward(ws: WebSocket, early: EarlyFrame[], req: IncomingMessage, url: URL, address: string, token: string): void {
+function forward(ws: WebSocket, early: EarlyFrame[], req: IncomingMessage, url: URL, address: string, internal: Record<string, string>): void {
   // The browser's credentials and Origin: the holder admits the socket by the same rules, and rechecks access with them.
-  const headers: Record<string, string> = { [INTERNAL_AUTH_HEADER]: token };
+  const headers: Record<string, string> = { ...internal };
   if (req.headers.origin) headers.origin = req.headers.origin;
   if (req.headers.cookie) headers.cookie = req.headers.cookie;
   if (req.headers.authorization) headers.authorization = req.headers.authorization;

@@ -38,6 +38,8 @@ export interface ConnectRequest extends Pick<ConnectParams, 'cols' | 'rows' | 'm
   user: SessionUser;
   box: { id: string; name: string };
   container: string | null;
+  /** Where the browser connected from (the edge's client address), for the audit log. */
+  address: string;
   /** Asks again whether this request's user may still reach the box, for the AccessWatch (edge: recheckAccess). */
   recheck: AccessRecheck;
 }
@@ -122,7 +124,7 @@ export class TerminalManager {
       bufferBytes: this.options.bufferBytes,
       idleTimeoutMs: this.options.idleTimeoutMs,
       open: (size, signal) => this.openChannel(request, size, signal),
-      onOpened: (opened) => this.audit(opened, 'terminal.open', request.user, { cols: request.cols, rows: request.rows }),
+      onOpened: (opened) => this.audit(opened, 'terminal.open', request.user, { cols: request.cols, rows: request.rows, address: request.address }),
       onDone: (done, how, failure) => this.onDone(done, how, failure),
     });
     this.sessions.set(session.id, session);

@@ -63,7 +63,8 @@ describe('terminals on a lab box', () => {
 
     const audit = await backend.services.db.auditEvent.findFirst({ where: { action: 'terminal.open', boxId: shared.id } });
     expect(audit).toMatchObject({ actorEmail: alice.user.email, result: 'ok' });
-    expect(JSON.parse(audit!.detail)).toMatchObject({ session: terminal.session, user: alice.user.email, container: null });
+    // Where the browser connected from: the test's loopback connection.
+    expect(JSON.parse(audit!.detail)).toMatchObject({ session: terminal.session, user: alice.user.email, container: null, address: '127.0.0.1' });
     terminal.send({ type: 'close' });
     expect(await terminal.closed).toEqual({ code: closeCodes.ended, reason: 'the terminal was closed' });
   });
