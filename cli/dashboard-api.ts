@@ -75,6 +75,11 @@ export function dashboardFailure(error: TRPCClientError<AppRouter>, url: string)
 export async function findBox(dashboard: Dashboard, name: string): Promise<BoxListing> {
   const boxes = await dashboard.ask((client) => client.boxes.list.query());
   const box = boxes.find((candidate) => candidate.name === name);
-  if (!box) throw new CliError(`no box named ${name} among the ones you may reach on ${dashboard.url} (\`boxyard ls\` lists them)`);
+  if (!box) throw noSuchBox(dashboard.url, name);
   return box;
+}
+
+/** The refusal of a box name the user may not reach (or that does not exist: the same answer). */
+export function noSuchBox(url: string, name: string): CliError {
+  return new CliError(`no box named ${name} among the ones you may reach on ${url} (\`boxyard ls\` lists them)`);
 }

@@ -3,7 +3,8 @@ import os from 'node:os';
 import { proxyCommandLine } from '../server/connect/snippets';
 import { defineCommand, UsageError } from './commands';
 import { CliError, fetchBoxes, writeKnownHosts } from './connect';
-import { dashboardOptions, findBox, openDashboard } from './dashboard-api';
+import { dashboardOptions, noSuchBox } from './dashboard-api';
+import { resolveDashboard } from './credentials';
 import { knownHostsFile } from './known-hosts';
 import { thisCliCommand } from './proxy';
 import { readConnectEntry, sshConfigOption, sshConfigPath } from './ssh-entry';
@@ -55,10 +56,12 @@ ssh not installed); 2 for a bad command line.`,
       process.exitCode = await runSsh([...configArgs, name, ...command], process.env);
       return;
     }
-    const dashboard = await openDashboard(values);
-    const box = await findBox(dashboard, name);
+    // One request: the CLI's box list has the box's user and its pinned host key.
+    const dashboard = await resolveDashboard(values);
     const { boxes } = await fetchBoxes(dashboard.url, dashboard.token);
-    if (!boxes.find((candidate) => candidate.name === box.name)?.hostKey) {
+    const box = boxes.find((candidate) => candidate.name === name);
+    if (!box) throw noSuchBox(dashboard.url, name);
+    if (!box.hostKey) {
       throw new CliError(`no host key is pinned yet for ${box.name} (the dashboard has not connected to it); open it on the dashboard once, then try again`);
     }
     const knownHosts = knownHostsFile();
@@ -66,7 +69,7 @@ ssh not installed); 2 for a bad command line.`,
     const hostKey = ['-o', `HostKeyAlias=${box.name}`, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes'];
     // The token reaches the proxy in ssh's environment, never on a command line (`ps` shows those to everyone).
     const proxy = proxyCommandLine(thisCliCommand(), dashboard.url, null);
-    process.exitCode = await runSsh([...configArgs, '-o', `ProxyCommand=${proxy}`, '-o', `User=${box.sshUser}`, ...hostKey, name, ...command], {
+    process.exitCode = await runSsh([...configArgs, '-o', `ProxyCommand=${proxy}`, '-o', `User=${box.user}`, ...hostKey, name, ...command], {
       ...process.env,
       BOXYARD_TOKEN: dashboard.token,
     });
