@@ -2,9 +2,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, dbProvider, isUniqueViolation, type Db } from './client';
+import { createDb, dbProvider, isDatabaseUnreachable, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
 import { providers, testDatabases } from '../../testing/helpers/databases';
+import { freePort } from '../../testing/helpers/process';
 import { until } from '../../testing/helpers/wait';
 
 describe('dbProvider', () => {
@@ -108,6 +109,8 @@ describe.each(providers)('the %s client', (provider) => {
     expect(error).toMatchObject({ code: 'P2002' });
     expect(isUniqueViolation(error)).toBe(true);
     expect(isUniqueViolation(new Error('P2002'))).toBe(false);
+    // A refused statement is not an unreachable database.
+    expect(isDatabaseUnreachable(error)).toBe(false);
   });
 
   it('stores and queries audit events', async () => {
@@ -172,6 +175,22 @@ describe('the sqlite client, connection settings', () => {
       expect(await pragma('journal_mode')).toBe('wal');
       expect(Number(await pragma('foreign_keys'))).toBe(1);
       expect(Number(await pragma('busy_timeout'))).toBeGreaterThan(5_000); // better-sqlite3's default is 5 s
+    } finally {
+      await db.$disconnect();
+    }
+  });
+});
+
+describe('isDatabaseUnreachable', () => {
+  it('is true for a PostgreSQL server that does not answer, by model query and raw query, also when wrapped', async () => {
+    const db = createDb(`postgresql://nobody:nothing@127.0.0.1:${await freePort()}/absent`);
+    try {
+      const byModel = await db.user.findFirst().catch((caught: unknown) => caught);
+      const byRaw = await db.$queryRaw`SELECT 1`.catch((caught: unknown) => caught);
+      expect(isDatabaseUnreachable(byModel)).toBe(true);
+      expect(isDatabaseUnreachable(byRaw)).toBe(true);
+      expect(isDatabaseUnreachable(new Error('could not get the session', { cause: byModel }))).toBe(true);
+      expect(isDatabaseUnreachable(new Error("Can't reach database server"))).toBe(false);
     } finally {
       await db.$disconnect();
     }
