@@ -54,7 +54,7 @@ const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
  */
 export function isDatabaseUnreachable(error: unknown): boolean {
   for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
-    if (cause instanceof Prisma.PrismaClientInitializationError) return true;
+    if (cause instanceof Prisma.PrismaClientInitializationError && UNREACHABLE_CODES.has(cause.errorCode ?? '')) return true;
     if (!(cause instanceof Prisma.PrismaClientKnownRequestError)) continue;
     if (UNREACHABLE_CODES.has(cause.code)) return true;
     const driver = (cause.meta?.driverAdapterError as { cause?: { kind?: string; code?: string } } | undefined)?.cause;
