@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, dbProvider, isDatabaseUnreachable, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
 import { providers, testDatabases } from '../../testing/helpers/databases';
+import { startPrivatePostgres } from '../../testing/helpers/postgres-cluster';
 import { freePort } from '../../testing/helpers/process';
 import { until } from '../../testing/helpers/wait';
 
@@ -195,4 +196,41 @@ describe('isDatabaseUnreachable', () => {
       await db.$disconnect();
     }
   });
+
+  it('is true for every failure of queries running while PostgreSQL is stopped and restarted (a private server)', async () => {
+    const server = await startPrivatePostgres('client');
+    await applyMigrations(server.url);
+    const db = createDb(server.url);
+    const failures: unknown[] = [];
+    let running = true;
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      const queries = [() => db.user.findFirst(), () => db.$queryRaw`SELECT count(*)::int AS n FROM pg_class`, () => db.$transaction([db.user.count(), db.box.count()])];
+      const load = queries.flatMap((query) => [0, 1].map(async () => {
+        while (running) {
+          await query().catch((error: unknown) => failures.push(error));
+          await pause(20);
+        }
+      }));
+      await pause(300);
+      await server.halt();
+      await pause(1_000);
+      await server.start();
+      for (let round = 0; round < 3; round++) {
+        await pause(500);
+        await server.restart();
+      }
+      await pause(500);
+      running = false;
+      await Promise.all(load);
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.filter((error) => !isDatabaseUnreachable(error)).map(String)).toEqual([]);
+      // And the client recovered by itself.
+      expect(await db.user.count()).toBe(0);
+    } finally {
+      running = false;
+      await db.$disconnect();
+      await server.remove();
+    }
+  }, 60_000);
 });
