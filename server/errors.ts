@@ -9,6 +9,8 @@ import { closeCodes } from '../lib/terminal-protocol';
 
 /** Standard WebSocket "internal error": the UI treats it like any unexpected close. */
 export const WS_INTERNAL_ERROR = 1011;
+/** Standard WebSocket "try again later". */
+const WS_TRY_AGAIN_LATER = 1013;
 
 interface EdgeStatus {
   trpc: TRPC_ERROR_CODE_KEY;
@@ -29,6 +31,8 @@ export const appErrorStatus = {
   SSH_TIMEOUT: { trpc: 'TIMEOUT', http: 504, ws: closeCodes.boxUnavailable },
   SSH_DISCONNECTED: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
   REMOTE_COMMAND_FAILED: { trpc: 'BAD_GATEWAY', http: 502, ws: closeCodes.boxUnavailable },
+  /** The dashboard's own database does not answer (restarting, unreachable): the same request works again later. */
+  DATABASE_UNAVAILABLE: { trpc: 'SERVICE_UNAVAILABLE', http: 503, ws: WS_TRY_AGAIN_LATER },
   INTERNAL: { trpc: 'INTERNAL_SERVER_ERROR', http: 500, ws: WS_INTERNAL_ERROR },
 } as const satisfies Record<string, EdgeStatus>;
 
@@ -49,6 +53,9 @@ export class AppError extends Error {
     this.internal = options?.internal;
   }
 }
+
+/** What every edge says when a request failed because the database did not answer (db/client.ts isDatabaseUnreachable). */
+export const DATABASE_UNAVAILABLE_MESSAGE = 'The dashboard cannot reach its database right now; try again in a moment.';
 
 export function isAppError(error: unknown, code?: AppErrorCode): error is AppError {
   return error instanceof AppError && (code === undefined || error.code === code);

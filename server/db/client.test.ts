@@ -2,9 +2,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, dbProvider, isUniqueViolation, type Db } from './client';
+import { createDb, dbProvider, isDatabaseUnreachable, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
 import { providers, testDatabases } from '../../testing/helpers/databases';
+import { startPrivatePostgres } from '../../testing/helpers/postgres-cluster';
+import { freePort } from '../../testing/helpers/process';
 import { until } from '../../testing/helpers/wait';
 
 describe('dbProvider', () => {
@@ -108,6 +110,8 @@ describe.each(providers)('the %s client', (provider) => {
     expect(error).toMatchObject({ code: 'P2002' });
     expect(isUniqueViolation(error)).toBe(true);
     expect(isUniqueViolation(new Error('P2002'))).toBe(false);
+    // A refused statement is not an unreachable database.
+    expect(isDatabaseUnreachable(error)).toBe(false);
   });
 
   it('stores and queries audit events', async () => {
@@ -176,4 +180,57 @@ describe('the sqlite client, connection settings', () => {
       await db.$disconnect();
     }
   });
+});
+
+describe('isDatabaseUnreachable', () => {
+  it('is true for a PostgreSQL server that does not answer, by model query and raw query, also when wrapped', async () => {
+    const db = createDb(`postgresql://nobody:nothing@127.0.0.1:${await freePort()}/absent`);
+    try {
+      const byModel = await db.user.findFirst().catch((caught: unknown) => caught);
+      const byRaw = await db.$queryRaw`SELECT 1`.catch((caught: unknown) => caught);
+      expect(isDatabaseUnreachable(byModel)).toBe(true);
+      expect(isDatabaseUnreachable(byRaw)).toBe(true);
+      expect(isDatabaseUnreachable(new Error('could not get the session', { cause: byModel }))).toBe(true);
+      expect(isDatabaseUnreachable(new Error("Can't reach database server"))).toBe(false);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it('is true for every failure of queries running while PostgreSQL is stopped and restarted (a private server)', async () => {
+    const server = await startPrivatePostgres('client');
+    await applyMigrations(server.url);
+    const db = createDb(server.url);
+    const failures: unknown[] = [];
+    let running = true;
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      const queries = [() => db.user.findFirst(), () => db.$queryRaw`SELECT count(*)::int AS n FROM pg_class`, () => db.$transaction([db.user.count(), db.box.count()])];
+      const load = queries.flatMap((query) => [0, 1].map(async () => {
+        while (running) {
+          await query().catch((error: unknown) => failures.push(error));
+          await pause(20);
+        }
+      }));
+      await pause(300);
+      await server.halt();
+      await pause(1_000);
+      await server.start();
+      for (let round = 0; round < 3; round++) {
+        await pause(500);
+        await server.restart();
+      }
+      await pause(500);
+      running = false;
+      await Promise.all(load);
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.filter((error) => !isDatabaseUnreachable(error)).map(String)).toEqual([]);
+      // And the client recovered by itself.
+      expect(await db.user.count()).toBe(0);
+    } finally {
+      running = false;
+      await db.$disconnect();
+      await server.remove();
+    }
+  }, 60_000);
 });

@@ -42,6 +42,35 @@ export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
 }
 
+/** The driver adapter's kinds for a connection that could not be made or was lost (@prisma/adapter-pg). */
+const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+/** Prisma's codes for the same: can't reach, timed out reaching, server closed the connection, pool timeout. */
+const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
+
+/**
+ * node-postgres's own errors for a connection lost under a query (lib/client.js), which Prisma passes on unwrapped:
+ * they carry no code, so their fixed wording is the only way to tell them (pinned by client.test.ts's restart case).
+ */
+const PG_CONNECTION_LOST = new Set(['Connection terminated unexpectedly', 'Client has encountered a connection error and is not queryable']);
+
+/**
+ * True when `error`, or an error it was wrapped in (better-auth keeps the cause), says the database did not answer
+ * rather than refused the statement: the server is down or restarting (PostgreSQL's class 57P: shut down, cannot
+ * connect now), or the connection was lost. The same request may work in a moment.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+    if (cause instanceof Prisma.PrismaClientInitializationError && UNREACHABLE_CODES.has(cause.errorCode ?? '')) return true;
+    if (cause.constructor === Error && PG_CONNECTION_LOST.has(cause.message)) return true;
+    if (!(cause instanceof Prisma.PrismaClientKnownRequestError)) continue;
+    if (UNREACHABLE_CODES.has(cause.code)) return true;
+    const driver = (cause.meta?.driverAdapterError as { cause?: { kind?: string; code?: string } } | undefined)?.cause;
+    if (driver?.kind && UNREACHABLE_KINDS.has(driver.kind)) return true;
+    if (driver?.kind === 'postgres' && driver.code?.startsWith('57P')) return true;
+  }
+  return false;
+}
+
 function sqliteAdapter(file: string) {
   const factory = new PrismaBetterSqlite3(
     { url: file, timeout: SQLITE_BUSY_TIMEOUT_MS },
