@@ -53,7 +53,7 @@ export interface Summary {
 }
 
 /** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
@@ -133,12 +133,20 @@ export function verdict(ok: boolean): string {
  * Ctrl-C would skip the scripts' finally blocks: remove this process's lab boxes (lab.ts labels each with the pid
  * that started it) before exiting, so an interrupted run leaves no containers behind. A `docker run` still in flight
  * creates its container after we exit, so a detached sweep repeats the removal a few seconds later. `tempDirs` (read
- * when the signal comes, so it may be filled in later) are deleted too.
+ * when the signal comes, so it may be filled in later) are deleted too, after `cleanups` (synchronous: child
+ * processes the script started, a scratch database) have run.
  */
-export function removeLabBoxesOnInterrupt(tempDirs: readonly string[] = []): void {
+export function removeLabBoxesOnInterrupt(tempDirs: readonly string[] = [], cleanups: readonly (() => void)[] = []): void {
   const filter = `label=boxyard-lab.pid=${process.pid}`;
   const handler = (signal: NodeJS.Signals) => {
     console.error(`\n${signal}: removing this run's lab boxes...`);
+    for (const cleanup of cleanups) {
+      try {
+        cleanup();
+      } catch (error) {
+        console.error(`clean-up failed: ${(error as Error).message}`);
+      }
+    }
     const ids = spawnSync('docker', ['ps', '--all', '--quiet', '--filter', filter], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     if (ids.length) spawnSync('docker', ['rm', '--force', ...ids], { stdio: 'ignore' });
     const sweep = `sleep 10; ids=$(docker ps --all --quiet --filter '${filter}'); [ -z "$ids" ] || docker rm --force $ids >/dev/null`;

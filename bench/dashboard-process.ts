@@ -47,14 +47,14 @@ export interface DashboardProcess {
 }
 
 /** A field of /proc/PID/status in kB, as MB. */
-function procStatusMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+export function procStatusMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
   return (Number(match[1]) * 1024) / 1e6;
 }
 
 /** User + system CPU of a process so far, from /proc/PID/stat (in clock ticks of 10 ms on Linux). */
-function procCpuMs(pid: number): number {
+export function procCpuMs(pid: number): number {
   // The fields after the command name, which is in parentheses and may contain spaces.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;

@@ -31,6 +31,8 @@ export function runProcess(
 }
 
 export interface Running {
+  /** Its process id (a bench reads its CPU and RSS from /proc). */
+  pid: number;
   /** Everything written to stdout so far. */
   stdout(): string;
   /** Resolves when it exited, with its code and whole output. */
@@ -47,7 +49,7 @@ export function startProcess(file: string, args: string[], options: { env?: Node
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
-  return { stdout: () => stdout, exited, kill: (signal) => child.kill(signal) };
+  return { pid: child.pid!, stdout: () => stdout, exited, kill: (signal) => child.kill(signal) };
 }
 
 /** A port free on 127.0.0.1 right now (the kernel's pick, released at once), for a process that must be told its port. */
