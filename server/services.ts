@@ -84,7 +84,7 @@ export async function startServices(env: Env, options: { pollStatus?: boolean; r
   const db = createDb(env.databaseUrl);
   // First: a second live process with this runner id is refused before it does anything.
   const onPostgres = dbProvider(env.databaseUrl) === 'postgres';
-  const cluster = onPostgres ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID }) : new SingleProcess(env.JOB_RUNNER_ID);
+  const cluster = onPostgres ? new ProcessRegistry(db, { runnerId: env.JOB_RUNNER_ID, databaseUrl: env.databaseUrl }) : new SingleProcess(env.JOB_RUNNER_ID);
   await cluster.start().catch(async (error: unknown) => {
     await db.$disconnect();
     throw error;

@@ -1,13 +1,18 @@
 // The process registry on PostgreSQL: registration and refusal of a second live process with the same runner id,
 // expiry of a silent process by the database's clock (a process whose own clock is 30 s off changes nothing), a
-// clean leave on stop, and rendezvous ownership: every box has exactly one owner, a join moves only a fair share.
+// clean leave on stop, a killed process gone within seconds (its presence connection closed), and rendezvous
+// ownership: every box has exactly one owner, a join moves only a fair share.
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { isAppError } from '../errors';
 import { testDatabases } from '../../testing/helpers/databases';
 import { until } from '../../testing/helpers/wait';
+import { REPO_DIR, startProcess } from '../../testing/helpers/process';
 import { ProcessRegistry, rendezvousOwner } from './registry';
+
+const REGISTRY_MEMBER = path.join(REPO_DIR, 'testing', 'fixtures', 'processes', 'registry-member.ts');
 
 const boxIds = Array.from({ length: 600 }, (_, i) => `box-${i}`);
 
@@ -29,6 +34,7 @@ describe('rendezvous ownership', () => {
 describe('process registry on postgres', () => {
   const newDatabase = testDatabases('postgres', 'registry');
   let db: Db | null = null;
+  let url = '';
   const started: ProcessRegistry[] = [];
   const registry = (runnerId: string, options: Partial<ConstructorParameters<typeof ProcessRegistry>[1]> = {}) => {
     const created = new ProcessRegistry(db!, { runnerId, heartbeatMs: 200, ttlMs: 1_500, ...options });
@@ -38,7 +44,7 @@ describe('process registry on postgres', () => {
 
   // Each test its own database: the processes of one never see those of another.
   beforeEach(async () => {
-    const url = await newDatabase();
+    url = await newDatabase();
     await applyMigrations(url);
     db = createDb(url);
   });
@@ -94,6 +100,26 @@ describe('process registry on postgres', () => {
     expect(boxIds.some((id) => silent.owns(id))).toBe(false);
     await watcher.stop();
   });
+
+  it('a killed process is gone within seconds, long before its 60 s ttl: its presence connection closed with it', async () => {
+    const watcher = registry('watcher', { databaseUrl: url });
+    await watcher.start();
+    const member = startProcess(process.execPath, ['--import', 'tsx', REGISTRY_MEMBER, url, 'killed']);
+    try {
+      await until(() => member.stdout().includes('registered'), 'the member process to register', 30_000);
+      await until(() => watcher.live().includes('killed'), 'the member to be seen', 5_000);
+    } catch (error) {
+      member.kill('SIGKILL');
+      throw new Error(`${String(error)}\n${(await member.exited).stderr}`);
+    }
+    member.kill('SIGKILL');
+    await member.exited;
+    await until(() => !watcher.live().includes('killed'), 'the killed process to be gone', 10_000);
+    // Gone while its registration is still current: by its presence, not by its ttl.
+    const [row] = await db!.$queryRaw<{ current: boolean }[]>`SELECT "expiresAt" > (now() AT TIME ZONE 'UTC') AS current FROM dashboard_process WHERE "runnerId" = 'killed'`;
+    expect(row?.current).toBe(true);
+    await watcher.stop();
+  }, 60_000);
 
   it('a stopped process leaves at once: the others see it gone at their next heartbeat', async () => {
     const stays = registry('stays');

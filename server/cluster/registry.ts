@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { logger } from '../log';
@@ -75,6 +76,80 @@ export interface RegistryOptions {
    * computed and compared by the database's clock, so processes whose clocks disagree still agree on who is live.
    */
   now?: () => number;
+  /**
+   * With the database's URL, the process also keeps an idle connection of its own named after its start
+   * (`application_name`), and a process whose heartbeat is late and that has no such connection any more is dead at
+   * once rather than after its ttl: a killed process's connections close with it (see Presence).
+   */
+  databaseUrl?: string;
+}
+
+/** How a process start names its presence connection: this and its instance (pg_stat_activity.application_name). */
+const PRESENCE_PREFIX = 'boxyard-process ';
+
+/**
+ * The idle connection that says a process start is alive: PostgreSQL drops it the moment the process dies (SIGKILL
+ * included), long before the process's registration runs out. Re-made every second while lost.
+ */
+class Presence {
+  private client: pg.Client | null = null;
+  private connectedAt: number | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly name: string,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    const client = this.client;
+    this.client = null;
+    this.connectedAt = null;
+    await client?.end().catch(() => {});
+  }
+
+  /** How long the connection has been up without a break; 0 while it is down. */
+  upForMs(): number {
+    return this.connectedAt === null ? 0 : performance.now() - this.connectedAt;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: this.name, connectionTimeoutMillis: 5_000 });
+    client.on('error', (error) => log.debug({ err: errorMessage(error) }, 'the presence connection failed'));
+    client.on('end', () => {
+      if (this.client !== client) return;
+      this.client = null;
+      this.connectedAt = null;
+      this.again();
+    });
+    try {
+      await client.connect();
+    } catch {
+      this.again();
+      return;
+    }
+    if (this.stopped) await client.end().catch(() => {});
+    else {
+      this.client = client;
+      this.connectedAt = performance.now();
+    }
+  }
+
+  private again(): void {
+    if (this.stopped || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      void this.connect();
+    }, 1_000);
+  }
 }
 
 /**
@@ -97,6 +172,7 @@ export class ProcessRegistry implements Membership {
   private readonly listeners: ((gone: readonly string[]) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
+  private readonly presence: Presence | null;
 
   constructor(
     private readonly db: Db,
@@ -106,6 +182,7 @@ export class ProcessRegistry implements Membership {
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
     this.ttlMs = options.ttlMs ?? 9_000;
     this.now = options.now ?? (() => performance.now());
+    this.presence = options.databaseUrl ? new Presence(options.databaseUrl, PRESENCE_PREFIX + this.instance) : null;
   }
 
   /** Registers this process, or throws CONFLICT while another live process has the same runner id. */
@@ -113,6 +190,7 @@ export class ProcessRegistry implements Membership {
     if (this.timer) return;
     const sent = this.now();
     if (!(await this.register())) throw await this.refusal();
+    this.presence?.start();
     this.lastBeat = sent;
     await this.readMembers();
     log.info({ runner: this.runnerId, live: this.members }, 'dashboard process registered');
@@ -124,6 +202,7 @@ export class ProcessRegistry implements Membership {
     this.timer = null;
     await this.beating;
     this.lastBeat = null;
+    await this.presence?.stop();
     await this.db.$executeRaw`DELETE FROM dashboard_process WHERE "runnerId" = ${this.runnerId} AND instance = ${this.instance}`;
   }
 
@@ -174,8 +253,16 @@ export class ProcessRegistry implements Membership {
   }
 
   private async readMembers(): Promise<void> {
+    // A registration counts until it expires; sooner gone is one whose heartbeat is late (missed one and a half) and
+    // whose presence connection is gone: the process died. Judged only once this process's own presence connection
+    // has been up for a ttl, so that after a database restart the others have had time to connect again.
+    const judgePresence = (this.presence?.upForMs() ?? 0) >= this.ttlMs;
+    const lateMs = Math.round(this.heartbeatMs * 1.5);
     const rows = await this.db.$queryRaw<{ runnerId: string }[]>`
-      SELECT "runnerId" FROM dashboard_process WHERE "expiresAt" > (now() AT TIME ZONE 'UTC') ORDER BY "runnerId"`;
+      SELECT "runnerId" FROM dashboard_process p WHERE "expiresAt" > (now() AT TIME ZONE 'UTC')
+        AND (NOT ${judgePresence}::boolean OR "heartbeatAt" > (now() AT TIME ZONE 'UTC') - ${lateMs}::integer * interval '1 millisecond'
+          OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = ${PRESENCE_PREFIX} || p.instance))
+      ORDER BY "runnerId"`;
     const before = this.live();
     this.members = rows.map((row) => row.runnerId);
     const after = this.live();
