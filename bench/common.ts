@@ -1,7 +1,7 @@
 // Shared by the bench/ scripts: machine description, sample statistics, RSS sampling and the JSON copy of figures.
 // Scripts import './quiet' first so the server's logger is created at warn level (set LOG_LEVEL to override).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,4 +179,18 @@ export function memorySnapshot(stage: string): MemorySnapshot {
     externalMiB: mib(u.external),
     arrayBuffersMiB: mib(u.arrayBuffers),
   };
+}
+
+/** CPU seconds (user + system) used so far by everything in a lab box: its container's cgroup, read from outside. */
+export function boxCpuSeconds(box: { name: string }): number {
+  const id = execFileSync('docker', ['inspect', '-f', '{{.Id}}', box.name], { encoding: 'utf8' }).trim();
+  for (const path of [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`]) {
+    try {
+      const text = readFileSync(path, 'utf8');
+      return path.endsWith('cpu.stat') ? Number(/usage_usec (\d+)/.exec(text)![1]) / 1e6 : Number(text.trim()) / 1e9;
+    } catch {
+      // try the next layout
+    }
+  }
+  throw new Error(`cannot read the CPU usage of ${box.name}'s cgroup from this machine`);
 }

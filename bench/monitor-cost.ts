@@ -10,15 +10,13 @@
 // measured just before. Per-sample cost is measured at a 1 s interval (many samples, little noise), then scaled to
 // the default slow interval (30 s = 120 samples/hour); a direct run at 30 s checks the scaling.
 import './quiet';
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import ssh2 from 'ssh2';
 import { performance } from 'node:perf_hooks';
 import { startLabBox, type LabBox } from '../testing/lab/lab';
 import { startMetricsBackend, testMetrics } from '../testing/helpers/metrics';
 import { until } from '../testing/helpers/wait';
 import { sh } from '../server/ssh/quote';
-import { machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
+import { boxCpuSeconds, machine, printMachine, removeLabBoxesOnInterrupt, round, verdict, writeResults } from './common';
 
 const NAME = 'monitor-cost';
 const PHASE_S = Number(process.argv[2] ?? 60);
@@ -28,19 +26,6 @@ const SAMPLES_PER_HOUR = 3600 / SLOW_INTERVAL_S;
 const ONE_CORE_HOUR_S = 3600;
 /** The naive per-sample command: what a simple poller runs over SSH each time. */
 const NAIVE = sh`cat /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev /proc/uptime >/dev/null; df -kP / >/dev/null; ls /proc >/dev/null`;
-
-function boxCpuSeconds(box: LabBox): number {
-  const id = execFileSync('docker', ['inspect', '-f', '{{.Id}}', box.name], { encoding: 'utf8' }).trim();
-  for (const path of [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`]) {
-    try {
-      const text = readFileSync(path, 'utf8');
-      return path.endsWith('cpu.stat') ? Number(/usage_usec (\d+)/.exec(text)![1]) / 1e6 : Number(text.trim()) / 1e9;
-    } catch {
-      // try the next layout
-    }
-  }
-  throw new Error(`cannot read the CPU usage of ${box.name}'s cgroup from this machine`);
-}
 
 async function measure(box: LabBox, seconds: number, during: () => Promise<number>): Promise<{ cpuS: number; samples: number; wallS: number }> {
   const cpu0 = boxCpuSeconds(box);
