@@ -24,11 +24,11 @@ export function fleetMetricsQuery(trpc: Trpc) {
 }
 
 /**
- * Starts the fleet page's queries while the app shell still asks who is signed in (users.me), instead of after it:
- * the page renders only once users.me has answered. A signed-out or refused session gets the same refusal as the
- * page's own queries would, and nothing is shown from them.
+ * Starts the fleet's boxes while the app shell still asks who is signed in (users.me), instead of after it: the page
+ * renders only once users.me has answered. Its metrics follow once the boxes have come (as the page, which mounts
+ * then, would ask for them): asked at once, they ran beside boxes.fleet on the server and the rows came later. A
+ * signed-out or refused session gets the same refusal as the page's own queries would, and nothing is shown from them.
  */
 export function prefetchFleet(queryClient: QueryClient, trpc: Trpc): void {
-  void queryClient.prefetchQuery(fleetBoxesQuery(trpc));
-  void queryClient.prefetchQuery(fleetMetricsQuery(trpc));
+  void queryClient.prefetchQuery(fleetBoxesQuery(trpc)).then(() => queryClient.prefetchQuery(fleetMetricsQuery(trpc)));
 }
