@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
 const unitFiles = [
   'cli/known-hosts.test.ts',
   'components/no-browser-dialogs.test.ts',
+  'components/metrics/sparkline-paths.test.ts',
   'cli/ssh-config.test.ts',
   'server/boxes/containers.test.ts',
   'server/boxes/facts.test.ts',

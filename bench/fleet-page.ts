@@ -2,6 +2,8 @@
 // each) written into a scratch database, then the dashboard as production runs it on that database and Debian's
 // Chromium on its fleet page: time from navigation to the first page of rows (the page interactive), to re-sort by
 // a header, and to filter by the search box; and the size of the fleet's queries (boxes.fleet, metrics.fleet; boxes.list for comparison).
+// Also, to read the figures: when each load's scripts and tRPC requests finished (resource timing), the time to the
+// rows' activity cells (metrics.fleet), and how the sorts' long animation frames split into script and style + layout.
 // Run: npx tsx bench/fleet-page.ts [boxes, default 500] [rounds, default 5]   (needs `npx next build`)
 import './quiet';
 import { randomUUID } from 'node:crypto';
@@ -87,12 +89,23 @@ async function seed(databaseUrl: string): Promise<void> {
   }
 }
 
+/** One timed action: milliseconds in the page, and how the long animation frames in it spent them. */
+interface Timed {
+  ms: number;
+  /** Sums over the long animation frames (over 50 ms) the action ran in: script (React), style and layout. */
+  scriptMs: number;
+  styleLayoutMs: number;
+}
+
 /** Milliseconds in the page from a click (or input) to the frame after the rows show the change. */
-function timeInPage(page: Page, action: 'sort' | 'filter', arg: string): Promise<number> {
+function timeInPage(page: Page, action: 'sort' | 'filter', arg: string): Promise<Timed> {
   return page.evaluate(
     async ([action, arg]) => {
       const firstRow = () => document.querySelector('tr[data-box]')?.getAttribute('data-box') ?? null;
       const rows = () => document.querySelectorAll('tr[data-box]').length;
+      const frames: PerformanceEntry[] = [];
+      const observer = new PerformanceObserver((list) => frames.push(...list.getEntries()));
+      observer.observe({ type: 'long-animation-frame' });
       const before = firstRow();
       const started = performance.now();
       let changed: () => boolean;
@@ -113,10 +126,39 @@ function timeInPage(page: Page, action: 'sort' | 'filter', arg: string): Promise
         await frame();
       }
       await frame();
-      return performance.now() - started;
+      const ms = performance.now() - started;
+      // The long-animation-frame entry of the frame that painted the change is reported after it: wait for it.
+      await frame();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      frames.push(...observer.takeRecords());
+      observer.disconnect();
+      let scriptMs = 0;
+      let styleLayoutMs = 0;
+      for (const entry of frames as (PerformanceEntry & { renderStart: number; styleAndLayoutStart: number })[]) {
+        if (entry.startTime + entry.duration < started) continue;
+        const end = entry.startTime + entry.duration;
+        scriptMs += (entry.renderStart || end) - entry.startTime;
+        if (entry.styleAndLayoutStart) styleLayoutMs += end - entry.styleAndLayoutStart;
+      }
+      return { ms, scriptMs, styleLayoutMs };
     },
     [action, arg] as const,
   );
+}
+
+/**
+ * When, after navigation start, the page's own scripts had loaded and each of its tRPC requests went out and came
+ * back (resource timing): what the page waited for before its rows.
+ */
+function loadTimeline(page: Page): Promise<{ scriptsLoadedMs: number; requests: { procedures: string; startMs: number; endMs: number }[] }> {
+  return page.evaluate(() => {
+    const resources = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
+    const scripts = resources.filter((r) => r.initiatorType === 'script');
+    const requests = resources
+      .filter((r) => new URL(r.name).pathname.startsWith('/api/trpc/'))
+      .map((r) => ({ procedures: decodeURIComponent(new URL(r.name).pathname.slice('/api/trpc/'.length)), startMs: Math.round(r.startTime), endMs: Math.round(r.responseEnd) }));
+    return { scriptsLoadedMs: Math.round(Math.max(0, ...scripts.map((s) => s.responseEnd))), requests };
+  });
 }
 
 async function main(): Promise<void> {
@@ -145,17 +187,28 @@ async function main(): Promise<void> {
       await page.getByTestId('signed-in-as').waitFor({ state: 'attached' });
 
       const interactive: number[] = [];
+      const complete: number[] = [];
       const sort: number[] = [];
       const filter: number[] = [];
+      const sortFrames: Timed[] = [];
+      const timelines: Awaited<ReturnType<typeof loadTimeline>>[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         await page.goto('/');
         // From navigation start to the first page of rows with their search box: the page can be used.
         await page.waitForFunction(() => document.querySelectorAll('tr[data-box]').length >= 50 && !document.querySelector('input[aria-label="Search boxes"]')?.hasAttribute('disabled'));
         interactive.push(await page.evaluate(() => performance.now()));
+        // And to every shown row's activity cell (sparkline and badge, from metrics.fleet, which may come after).
+        await page.waitForFunction(() => document.querySelectorAll('tr[data-box] [data-testid="box-activity"]').length >= 50);
+        complete.push(await page.evaluate(() => performance.now()));
+        timelines.push(await loadTimeline(page));
         // Each click changes the first row: name descending, owner ascending and descending, name ascending.
-        for (const column of ['Box', 'Owner', 'Owner', 'Box']) sort.push(await timeInPage(page, 'sort', column));
-        filter.push(await timeInPage(page, 'filter', `bench-box-${String(BOX_COUNT - 7 - round).padStart(4, '0')}`));
-        filter.push(await timeInPage(page, 'filter', ''));
+        for (const column of ['Box', 'Owner', 'Owner', 'Box']) {
+          const timed = await timeInPage(page, 'sort', column);
+          sort.push(timed.ms);
+          sortFrames.push(timed);
+        }
+        filter.push((await timeInPage(page, 'filter', `bench-box-${String(BOX_COUNT - 7 - round).padStart(4, '0')}`)).ms);
+        filter.push((await timeInPage(page, 'filter', '')).ms);
       }
       // What the page downloads for its fleet (boxes.fleet, metrics.fleet), and the full list the CLI and other pages
       // use for comparison: each query alone, as the browser's session (bytes of the JSON body).
@@ -168,14 +221,24 @@ async function main(): Promise<void> {
       const figures = {
         boxes: BOX_COUNT,
         interactiveMs: summarize(interactive),
+        completeMs: summarize(complete),
         sortMs: summarize(sort),
         filterMs: summarize(filter),
+        sortScriptMs: summarize(sortFrames.map((t) => t.scriptMs)),
+        sortStyleLayoutMs: summarize(sortFrames.map((t) => t.styleLayoutMs)),
+        loads: timelines,
         responseBytes: sizes,
       };
       console.log(`\nfleet page with ${BOX_COUNT} boxes, ${ROUNDS} rounds (Chromium ${browser.version()})`);
       console.log(`  interactive (navigation to rows): ${formatSummary(figures.interactiveMs)}  target < ${TARGETS_MS.interactive} ms: ${verdict(figures.interactiveMs.median < TARGETS_MS.interactive)}`);
+      console.log(`  rows with their activity:         ${formatSummary(figures.completeMs)}`);
       console.log(`  sort by a header:                 ${formatSummary(figures.sortMs)}  target < ${TARGETS_MS.sort} ms: ${verdict(figures.sortMs.median < TARGETS_MS.sort)}`);
       console.log(`  filter by the search box:         ${formatSummary(figures.filterMs)}  target < ${TARGETS_MS.filter} ms: ${verdict(figures.filterMs.median < TARGETS_MS.filter)}`);
+      console.log(`    of which script (long frames):   median ${figures.sortScriptMs.median} ms; style and layout: median ${figures.sortStyleLayoutMs.median} ms`);
+      for (const [i, timeline] of timelines.entries()) {
+        const requests = timeline.requests.map((r) => `${r.procedures} ${r.startMs}-${r.endMs}`).join(', ');
+        console.log(`  load ${i + 1}: ${round(interactive[i]!, 0)} ms (activity ${round(complete[i]!, 0)} ms); scripts loaded at ${timeline.scriptsLoadedMs} ms; tRPC ${requests}`);
+      }
       for (const [name, bytes] of Object.entries(sizes)) console.log(`  ${name} response: ${round(bytes / 1024, 1)} KiB`);
       console.log(`results: ${writeResults(NAME, figures)}`);
     } finally {

@@ -1,10 +1,11 @@
 'use client';
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { TRPCClientError } from '@trpc/client';
 import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import { useEffect, useState, type ReactNode } from 'react';
 import { authClient } from './auth-client';
+import { prefetchFleet } from './fleet-queries';
 import { OriginWarning } from './origin-warning';
 import { word } from '../lib/words';
 import { useTRPC } from './trpc';
@@ -48,6 +49,11 @@ export function AppShell({ children }: { children: ReactNode }) {
   const router = useRouter();
   const pathname = usePathname();
   const me = useQuery(trpc.users.me.queryOptions());
+  const queryClient = useQueryClient();
+  // The fleet (the first page after sign-in, and the heaviest) starts its queries along with users.me.
+  useEffect(() => {
+    if (pathname === '/') prefetchFleet(queryClient, trpc);
+  }, [pathname, queryClient, trpc]);
 
   const signedOut = me.error instanceof TRPCClientError && me.error.data?.code === 'UNAUTHORIZED';
   useEffect(() => {

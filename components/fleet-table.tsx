@@ -100,8 +100,8 @@ function StatusMessage({ message }: { message: string }) {
 }
 
 /**
- * One box's row. Memoized: a sort, a filter or a poll re-renders the rows whose box, metrics or selection changed,
- * not the whole page of rows (the callbacks it gets are stable).
+ * One box's row. Memoized: a filter or a poll re-renders the rows whose box, metrics or selection changed, not the
+ * whole page of rows (the callbacks it gets are stable).
  */
 const FleetRow = memo(function FleetRow({
   box,
@@ -138,7 +138,8 @@ const FleetRow = memo(function FleetRow({
       </td>
       <td className="px-4 py-2">
         <StatusBadge status={box.status} />
-        {box.statusMessage && <StatusMessage message={box.statusMessage} />}
+        {/* Keyed by box: rows are kept by position (below), and an opened error belongs to its box, not to the row. */}
+        {box.statusMessage && <StatusMessage key={box.id} message={box.statusMessage} />}
       </td>
       <td className="px-4 py-2">
         <FleetActivityCell row={metrics} now={now} boxName={box.name} />
@@ -253,9 +254,12 @@ export function FleetTable({
   return (
     <>
       <DataTable empty={boxes.length === 0 ? empty : null} label="Boxes" columns={columns}>
-        {shown.map((box) => {
+        {shown.map((box, position) => {
           const { row, now } = fleetMetricsOf(fleet.data, box.id);
-          return <FleetRow key={box.id} box={box} metrics={row} now={now} selected={selection ? selection.selected.has(box.id) : null} onToggle={toggle} onTag={onTag} />;
+          // Keyed by position on the page, not by box: a sort or a new page shows other boxes in the same 50 rows, and
+          // React updates their text and attributes in place instead of removing 50 rows and building 50 new ones
+          // (their DOM work, then style and layout of new elements, was most of a sort's time).
+          return <FleetRow key={position} box={box} metrics={row} now={now} selected={selection ? selection.selected.has(box.id) : null} onToggle={toggle} onTag={onTag} />;
         })}
       </DataTable>
       {pages > 1 && (

@@ -1,6 +1,6 @@
 'use client';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
 import { useState, type ReactNode } from 'react';
 import { Toaster } from 'sonner';
 import superjson from 'superjson';
@@ -30,7 +30,12 @@ export function Providers({ children }: { children: ReactNode }) {
         splitLink({
           condition: (op) => op.type === 'subscription',
           true: httpSubscriptionLink({ url: '/api/trpc', transformer: superjson }),
-          false: httpBatchLink({ url: '/api/trpc', transformer: superjson, maxItems: MAX_BATCH_CALLS }),
+          // A query asked `unbatched` (a slow one, components/fleet-queries.ts) goes alone, so it holds back no other.
+          false: splitLink({
+            condition: (op) => op.context.unbatched === true,
+            true: httpLink({ url: '/api/trpc', transformer: superjson }),
+            false: httpBatchLink({ url: '/api/trpc', transformer: superjson, maxItems: MAX_BATCH_CALLS }),
+          }),
         }),
       ],
     }),

@@ -1,6 +1,6 @@
 import { expect, test, uniqueName } from '../testing/helpers/e2e/test';
 
-// Metrics in the browser: the fleet row of a lab box gets a CPU sparkline (uPlot canvas) and, with the idle window
+// Metrics in the browser: the fleet row of a lab box gets a CPU sparkline (an SVG image named for the box) and, with the idle window
 // shortened through the admin settings API, "idle for N min"; the box page's chart renders and asks for the fast
 // interval while it is open.
 test('fleet shows a sparkline and "idle for" for a lab box; the box chart renders and samples fast', async ({ adminPage: page, adminApi, labBox }, testInfo) => {
@@ -12,7 +12,7 @@ test('fleet shows a sparkline and "idle for" for a lab box; the box chart render
 
     await page.goto('/');
     const row = page.locator(`tr[data-box="${name}"]`);
-    await expect(row.getByTestId('box-activity').locator('canvas')).toBeVisible({ timeout: 60_000 });
+    await expect(row.getByTestId('box-activity').getByRole('img', { name: `CPU of ${name}, last hour` })).toBeVisible({ timeout: 60_000 });
     // The sampler picks the box up within a reconcile round (15 s), then the box is quiet for the 2 s window.
     await expect(row.getByTestId('activity')).toHaveText(/^idle for \d+ min$/, { timeout: 90_000 });
     await expect(page.getByTestId('fleet-summary')).toContainText('idle');

@@ -5,6 +5,7 @@ import { useDeferredValue, useMemo, useState } from 'react';
 import { BatchProgress, type BatchEntry } from '../../components/jobs/batch-progress';
 import { ProvisionForm, type DockerProvisionSettings } from '../../components/jobs/provision-form';
 import { FirstRunChecklist } from '../../components/first-run-checklist';
+import { fleetBoxesQuery } from '../../components/fleet-queries';
 import { FleetTable, sortFleet, StatusCounts, type FleetSort } from '../../components/fleet-table';
 import { useTRPC } from '../../components/trpc';
 import { FleetMetricsSummary } from '../../components/metrics/activity';
@@ -22,11 +23,10 @@ export default function FleetPage() {
   const deferredSearch = useDeferredValue(search);
   const [sort, setSort] = useState<FleetSort>({ key: 'name', direction: 'ascending' });
   const me = useQuery(trpc.users.me.queryOptions());
-  // The whole fleet, polled (the server's status poller does the SSH work): the counts per status need every box,
-  // and filtering and sorting a few hundred rows here answers within a frame, without a round trip. The fleet's own
-  // query carries only the table's columns; an unchanged poll keeps the same array (structural sharing), so the
-  // sorted orders and every row stay as they are.
-  const boxes = useQuery({ ...trpc.boxes.fleet.queryOptions(), refetchInterval: 5_000 });
+  // The whole fleet (fleetBoxesQuery): the counts per status need every box, and filtering and sorting a few hundred
+  // rows here answers within a frame, without a round trip. The fleet's own query carries only the table's columns;
+  // an unchanged poll keeps the same array (structural sharing), so the sorted orders and every row stay as they are.
+  const boxes = useQuery(fleetBoxesQuery(trpc));
   const all = useMemo(() => boxes.data ?? [], [boxes.data]);
   const allTags = useMemo(() => [...new Set(all.flatMap((b) => b.tags))].sort(), [all]);
   const visible = useMemo(() => {

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { memo } from 'react';
 // Type-only: the browser never loads server code.
 import type { BoxActivity, fleetMetrics, FleetMetricsRow } from '../../server/metrics/views';
+import { fleetMetricsQuery } from '../fleet-queries';
 import { useTRPC } from '../trpc';
 import { MetricsSettingsPanel } from './metrics-settings';
 import { Sparkline } from './sparkline';
@@ -60,8 +61,7 @@ type FleetMetrics = Awaited<ReturnType<typeof fleetMetrics>>;
 
 /** The fleet's metrics. One query shared by every user of it (same key): TanStack Query fetches it once per interval. */
 export function useFleetMetrics() {
-  const trpc = useTRPC();
-  return useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: 10_000, placeholderData: (previous) => previous });
+  return useQuery(fleetMetricsQuery(useTRPC()));
 }
 
 /** Each answer's rows by box, built once per answer however many rows look one up. */
