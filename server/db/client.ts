@@ -62,13 +62,25 @@ export function isDatabaseUnreachable(error: unknown): boolean {
   for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
     if (cause instanceof Prisma.PrismaClientInitializationError && UNREACHABLE_CODES.has(cause.errorCode ?? '')) return true;
     if (cause.constructor === Error && PG_CONNECTION_LOST.has(cause.message)) return true;
+    // The adapter's own error, passed on unwrapped by raw queries and batch transactions (its class is not exported
+    // by a runtime dependency of ours: known by its name and its payload).
+    if (cause.name === 'DriverAdapterError' && driverSaysUnreachable(cause.cause as DriverErrorPayload | undefined)) return true;
     if (!(cause instanceof Prisma.PrismaClientKnownRequestError)) continue;
     if (UNREACHABLE_CODES.has(cause.code)) return true;
-    const driver = (cause.meta?.driverAdapterError as { cause?: { kind?: string; code?: string } } | undefined)?.cause;
-    if (driver?.kind && UNREACHABLE_KINDS.has(driver.kind)) return true;
-    if (driver?.kind === 'postgres' && driver.code?.startsWith('57P')) return true;
+    if (driverSaysUnreachable((cause.meta?.driverAdapterError as { cause?: DriverErrorPayload } | undefined)?.cause)) return true;
   }
   return false;
+}
+
+/** What the driver adapter says went wrong (@prisma/driver-adapter-utils' error payload). */
+interface DriverErrorPayload {
+  kind?: string;
+  code?: string;
+}
+
+function driverSaysUnreachable(driver: DriverErrorPayload | undefined): boolean {
+  if (!driver?.kind) return false;
+  return UNREACHABLE_KINDS.has(driver.kind) || (driver.kind === 'postgres' && Boolean(driver.code?.startsWith('57P')));
 }
 
 function sqliteAdapter(file: string) {
