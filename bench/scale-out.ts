@@ -15,17 +15,11 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import pLimit from 'p-limit';
-import superjson from 'superjson';
-import { MAX_BATCH_CALLS } from '../lib/trpc-path';
-import { createBox } from '../server/boxes/boxes';
 import { rendezvousOwner } from '../server/cluster/registry';
 import { createScratchPgDatabase, type ScratchPgDatabase } from '../server/db/scratch-pg';
-import { loadEnv } from '../server/env';
-import { startServices, stopServices } from '../server/services';
-import type { AppRouter } from '../server/trpc/router';
-import { startDashboardProcess, type DashboardProcess } from '../testing/helpers/load-balancer';
+import { apiClient, signInCookie, type Api } from '../testing/helpers/e2e/api';
+import { addSharedBoxes, samplerProcesses, startDashboardProcess, type DashboardProcess } from '../testing/helpers/load-balancer';
 import { freePort } from '../testing/helpers/process';
 import { until } from '../testing/helpers/wait';
 import { startLabBoxes, type LabBox } from '../testing/lab/lab';
@@ -58,34 +52,13 @@ const PASSWORD = 'scale-out-bench-password';
 const METRICS_TOKEN = 'scale-out-bench-scrape-token';
 const PG_SERVER_URL = process.env.BOXYARD_TEST_PG_URL ?? 'postgresql://boxyard:boxyard@127.0.0.1:5432/postgres';
 
-type Api = ReturnType<typeof apiAt>;
-
-/** A tRPC client on one process with the browser's cookie and the dashboard's Origin (BOXYARD_URL, process a). */
-function apiAt(url: string, cookie: string, origin: string) {
-  return createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: `${url}/api/trpc`, transformer: superjson, headers: () => ({ cookie, origin }), maxItems: MAX_BATCH_CALLS })],
-  });
-}
-
-async function signIn(url: string): Promise<string> {
-  const response = await fetch(`${url}/api/auth/sign-in/email`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: url },
-    body: JSON.stringify({ email: 'admin@boxyard.local', password: PASSWORD }),
-  });
-  if (!response.ok) throw new Error(`sign-in failed: ${response.status} ${await response.text()}`);
-  return response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-}
-
 /** What limits 300 boxes here: memory, file descriptors, ephemeral ports, PostgreSQL connections. */
 function printLimits(): Record<string, string | number> {
-  const meminfo = readFileSync('/proc/meminfo', 'utf8');
-  const availableMiB = Math.round(Number(/^MemAvailable:\s+(\d+)/m.exec(meminfo)?.[1]) / 1024);
   const openFiles = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   const ports = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().replace(/\s+/, '-');
   const pg = spawnSync('psql', [PG_SERVER_URL, '-Atc', "SELECT current_setting('max_connections') || ' max, ' || count(*) || ' in use' FROM pg_stat_activity"], { encoding: 'utf8' });
   const limits = {
-    memAvailableMiB: availableMiB,
+    memAvailableMiB: memAvailableMiB(),
     openFilesSoft: openFiles?.[1] ?? '?',
     openFilesHard: openFiles?.[2] ?? '?',
     ephemeralPorts: ports,
@@ -100,14 +73,10 @@ function memAvailableMiB(): number {
   return Math.round(Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024);
 }
 
-/** Sampler processes running on a box (the compiled one, or the bash one where it fell back), as the cluster test counts them. */
-async function samplerStreams(box: LabBox): Promise<number> {
-  return (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean).length;
-}
-
+/** Sampler streams on each box, counted on the box as the cluster test counts them. */
 async function streamsPerBox(boxes: LabBox[]): Promise<number[]> {
   const limit = pLimit(8);
-  return Promise.all(boxes.map((box) => limit(() => samplerStreams(box))));
+  return Promise.all(boxes.map((box) => limit(async () => (await samplerProcesses(box)).length)));
 }
 
 function histogram(counts: number[]): Record<string, number> {
@@ -274,9 +243,9 @@ async function killAndResample(victim: DashboardProcess, survivor: Api, boxIds: 
       return (first.at - killedAt) / 1000;
     }),
   );
-  const survivors = boxes; // counted on every box: the victim's streams must be gone too
-  await until(async () => (await streamsPerBox(survivors)).every((count) => count === 1), 'one sampler stream on each box after the kill', { timeoutMs: 60_000, everyMs: 2_000 }).catch(() => undefined);
-  return { victim: victim.runnerId, orphanedBoxes: orphaned.length, perBoxS: summarize(perBox), streamsAfter: histogram(await streamsPerBox(survivors)) };
+  // Counted on every box: the victim's streams must be gone too. Not settling is a figure, printed as the histogram.
+  await until(async () => (await streamsPerBox(boxes)).every((count) => count === 1), 'one sampler stream on each box after the kill', { timeoutMs: 60_000, everyMs: 2_000 }).catch(() => undefined);
+  return { victim: victim.runnerId, orphanedBoxes: orphaned.length, perBoxS: summarize(perBox), streamsAfter: histogram(await streamsPerBox(boxes)) };
 }
 
 async function main(): Promise<void> {
@@ -324,28 +293,12 @@ async function main(): Promise<void> {
       BOXYARD_METRICS_TOKEN: METRICS_TOKEN,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     };
-    // The boxes, with the dashboard's own code (as the cluster test does); this process leaves before the three start.
-    const boxIds: string[] = [];
-    const { services: setup } = await startServices(loadEnv({ ...env, JOB_RUNNER_ID: 'scaleout-setup' }), { pollStatus: false });
-    try {
-      const admin = await setup.db.user.findFirstOrThrow({ where: { role: 'admin' } });
-      const actor = { id: admin.id, email: admin.email, name: admin.name, role: 'admin' as const };
-      const limit = pLimit(8);
-      await Promise.all(boxes.map((box) => limit(() => box.authorize(setup.dashboardPublicKey))));
-      for (const [i, box] of boxes.entries()) {
-        const created = await createBox(setup.db, setup.secrets, actor, {
-          name: `scale-${i}`, host: box.host, port: box.port, sshUser: 'dev', tags: [], notes: '', memberIds: [], auth: { method: 'dashboard-key' },
-        });
-        boxIds.push(created.id);
-      }
-    } finally {
-      await stopServices(setup);
-    }
+    const boxIds = await addSharedBoxes(env, boxes, 'scale');
 
     const processesStarted = performance.now();
     processes.push(...(await Promise.all(RUNNER_IDS.map((id, i) => startDashboardProcess(id, env, ports[i])))));
-    const cookie = await signIn(origin);
-    const apis = processes.map((one) => apiAt(`http://127.0.0.1:${one.port}`, cookie, origin));
+    const cookie = await signInCookie(origin, { email: 'admin@boxyard.local', password: PASSWORD });
+    const apis = processes.map((one) => apiClient(`http://127.0.0.1:${one.port}`, cookie, origin));
     // Every box page open: the watch ping for every box every 10 s, each round to the next live process in turn.
     let pingRound = 0;
     const live = new Set(processes.map((_, i) => i));

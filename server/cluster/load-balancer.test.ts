@@ -17,7 +17,7 @@ import { WebSocket } from 'ws';
 import { startLabBox, startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { signedInApi, type Api } from '../../testing/helpers/e2e/api';
 import { testDatabases } from '../../testing/helpers/databases';
-import { startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
+import { addSharedBoxes, samplerProcesses, startDashboardProcess, startNginx, type DashboardProcess, type LoadBalancer } from '../../testing/helpers/load-balancer';
 import { startPrometheus, type Prometheus } from '../../testing/helpers/prometheus';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { rawRequest, startPreviewApp } from '../../testing/helpers/previews';
@@ -26,9 +26,6 @@ import { TestTerminal } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
 import { PREVIEW_OPEN_PATH } from '../../lib/preview';
 import { createApiToken } from '../access-keys/api-tokens';
-import { createBox } from '../boxes/boxes';
-import { loadEnv } from '../env';
-import { startServices, stopServices } from '../services';
 import { createDb, type Db } from '../db/client';
 import { rendezvousOwner } from './registry';
 import { SESSION_PROCESS_STOPPED } from './terminal-sessions';
@@ -55,10 +52,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
   let db: Db;
   let env: Record<string, string>;
 
-  /** Sampler processes running on the box (the compiled one, or the bash one where it fell back). */
-  const samplerStreams = async (box: LabBox) =>
-    (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean).length;
-  const streamsPerBox = () => Promise.all(boxes.map(samplerStreams));
+  const streamsPerBox = () => Promise.all(boxes.map(async (box) => (await samplerProcesses(box)).length));
 
   beforeAll(async () => {
     const [databaseUrl, labBoxes, dockerBoxes, lbPort] = await Promise.all([
@@ -78,20 +72,7 @@ describe('three dashboard processes behind nginx on PostgreSQL', () => {
       JOB_LEASE_MS: String(JOB_LEASE_MS),
       LOG_LEVEL: 'warn',
     };
-    // The boxes, with the dashboard's own code; this process then leaves the registry before the three start.
-    const { services: setup } = await startServices(loadEnv({ ...env, JOB_RUNNER_ID: 'cluster-setup' }), { pollStatus: false });
-    try {
-      const admin = await setup.db.user.findFirstOrThrow({ where: { role: 'admin' } });
-      for (const [i, box] of boxes.entries()) {
-        await box.authorize(setup.dashboardPublicKey);
-        const created = await createBox(setup.db, setup.secrets, { id: admin.id, email: admin.email, name: admin.name, role: 'admin' }, {
-          name: `cluster-${i}`, host: box.host, port: box.port, sshUser: 'dev', tags: [], notes: '', memberIds: [], auth: { method: 'dashboard-key' },
-        });
-        boxIds.set(created.id, box);
-      }
-    } finally {
-      await stopServices(setup);
-    }
+    for (const [i, id] of (await addSharedBoxes(env, boxes, 'cluster')).entries()) boxIds.set(id, boxes[i]!);
     processes = await Promise.all(['dashboard-a', 'dashboard-b', 'dashboard-c'].map((id) => startDashboardProcess(id, env)));
     balancer = await startNginx(lbPort, processes.map((one) => one.port));
     prometheus = await startPrometheus(processes.map((one) => `127.0.0.1:${one.port}`), METRICS_TOKEN);

@@ -9,23 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
-import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBoxes, type LabBox } from '../../testing/lab/lab';
 import { sql } from '../../testing/helpers/databases';
-import { startDashboardProcess, type DashboardProcess } from '../../testing/helpers/load-balancer';
+import { apiClient, signInCookie } from '../../testing/helpers/e2e/api';
+import { addSharedBoxes, samplerProcesses, startDashboardProcess, type DashboardProcess } from '../../testing/helpers/load-balancer';
 import { startPrivatePostgres, type PrivatePostgres } from '../../testing/helpers/postgres-cluster';
 import { freePort } from '../../testing/helpers/process';
 import { LAB_START_TIMEOUT_MS } from '../../testing/helpers/ssh';
 import { TestTerminal } from '../../testing/helpers/terminals';
 import { until } from '../../testing/helpers/wait';
-import { MAX_BATCH_CALLS } from '../../lib/trpc-path';
-import { createBox } from '../boxes/boxes';
-import { loadEnv } from '../env';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../errors';
-import { startServices, stopServices } from '../services';
-import type { AppRouter } from '../trpc/router';
 
 const BOXES = 3;
 const PASSWORD = 'pg-restart-test-password';
@@ -50,19 +44,14 @@ describe('PostgreSQL restarted under load', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'boxyard-pgrestart-'));
   let database: PrivatePostgres;
   let boxes: LabBox[] = [];
-  const boxIds: string[] = [];
+  let boxIds: string[] = [];
   let processes: DashboardProcess[] = [];
   let env: Record<string, string>;
   let cookie: string;
 
   const urlOf = (one: DashboardProcess) => `http://127.0.0.1:${one.port}`;
-  const apiOn = (one: DashboardProcess) =>
-    createTRPCClient<AppRouter>({
-      links: [httpBatchLink({ url: `${urlOf(one)}/api/trpc`, transformer: superjson, headers: () => ({ cookie, origin: env.BOXYARD_URL! }), maxItems: MAX_BATCH_CALLS })],
-    });
-  const samplerStreams = async (box: LabBox) =>
-    (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean).length;
-  const streamsPerBox = () => Promise.all(boxes.map(samplerStreams));
+  const apiOn = (one: DashboardProcess) => apiClient(urlOf(one), cookie, env.BOXYARD_URL);
+  const streamsPerBox = () => Promise.all(boxes.map(async (box) => (await samplerProcesses(box)).length));
   const healthOf = (one: DashboardProcess) =>
     fetch(`${urlOf(one)}/api/health`, { signal: AbortSignal.timeout(REQUEST_BUDGET_MS) }).then(
       (answer) => answer.status,
@@ -82,27 +71,9 @@ describe('PostgreSQL restarted under load', () => {
       BOXYARD_URL: `http://127.0.0.1:${publicPort}`,
       LOG_LEVEL: 'warn',
     };
-    const { services: setup } = await startServices(loadEnv({ ...env, JOB_RUNNER_ID: 'pgrestart-setup' }), { pollStatus: false });
-    try {
-      const admin = await setup.db.user.findFirstOrThrow({ where: { role: 'admin' } });
-      for (const [i, box] of boxes.entries()) {
-        await box.authorize(setup.dashboardPublicKey);
-        const created = await createBox(setup.db, setup.secrets, { id: admin.id, email: admin.email, name: admin.name, role: 'admin' }, {
-          name: `pgrestart-${i}`, host: box.host, port: box.port, sshUser: 'dev', tags: [], notes: '', memberIds: [], auth: { method: 'dashboard-key' },
-        });
-        boxIds.push(created.id);
-      }
-    } finally {
-      await stopServices(setup);
-    }
+    boxIds = await addSharedBoxes(env, boxes, 'pgrestart');
     processes = await Promise.all(['pgrestart-a', 'pgrestart-b'].map((id) => startDashboardProcess(id, env)));
-    const signIn = await fetch(`${urlOf(processes[0]!)}/api/auth/sign-in/email`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', origin: env.BOXYARD_URL! },
-      body: JSON.stringify({ email: ADMIN, password: PASSWORD }),
-    });
-    if (!signIn.ok) throw new Error(`sign-in failed: ${signIn.status} ${await signIn.text()}`);
-    cookie = signIn.headers.getSetCookie().map((one) => one.split(';')[0]).join('; ');
+    cookie = await signInCookie(urlOf(processes[0]!), { email: ADMIN, password: PASSWORD }, env.BOXYARD_URL);
   }, LAB_START_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {

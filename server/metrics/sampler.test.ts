@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabBox, type LabBox } from '../../testing/lab/lab';
 import type { MetricsService } from './service';
+import { samplerProcesses } from '../../testing/helpers/load-balancer';
 import { startMetricsBackend, testMetrics, type MetricsBackend } from '../../testing/helpers/metrics';
 import { until } from '../../testing/helpers/wait';
 
@@ -17,8 +18,6 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
   let boxId: string;
 
   const samples = () => metrics.sampler.recent(boxId).filter((e) => !e.gap);
-  const samplerProcesses = async () =>
-    (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean);
   const uploads = () => backend.services.db.auditEvent.count({ where: { action: 'box.sampler.upload', boxId } });
 
   beforeAll(async () => {
@@ -38,7 +37,7 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
 
   it('streams samples from ONE long-lived process over the pooled connection, forking nothing per sample', async () => {
     await until(() => samples().length >= 2, 'two samples');
-    const before = await samplerProcesses();
+    const before = await samplerProcesses(box);
     expect(before).toHaveLength(1);
     // No docker exec from here on: the box's own last pid (in each sample) must not move while samples arrive.
     const count = samples().length;
@@ -46,7 +45,7 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
     const pids = samples().slice(-5).map((s) => s.lastPid);
     expect(pids[0]).toBeGreaterThan(0);
     expect(new Set(pids)).toEqual(new Set([pids[0]]));
-    expect(await samplerProcesses()).toEqual(before);
+    expect(await samplerProcesses(box)).toEqual(before);
     expect(backend.services.pool.stats().connections).toBe(1);
     const latest = metrics.sampler.latest(boxId)!;
     expect(latest.cpuPct).not.toBeNull();
@@ -125,7 +124,7 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
     expect(afterGap.gap).toBeFalsy();
     expect(!afterGap.gap && afterGap.cpuPct).toBeNull();
     expect(metrics.sampler.streamView(boxId)!.reconnects).toBeGreaterThan(reconnectsBefore);
-    expect(await samplerProcesses()).toHaveLength(1);
+    expect(await samplerProcesses(box)).toHaveLength(1);
     // The box kept its copy of the compiled sampler: the new stream did not upload it again.
     expect(await uploads()).toBe(implementation === 'c' ? 1 : 0);
     expect(metrics.sampler.streamView(boxId)!.header?.implementation).toBe(implementation);
@@ -134,10 +133,10 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
   it('moves to the new login after SshPool.refresh, so the old connection closes; no gap', async () => {
     const { pool } = backend.services;
     const gapsBefore = metrics.sampler.recent(boxId).filter((e) => e.gap).length;
-    const before = await samplerProcesses();
+    const before = await samplerProcesses(box);
     pool.refresh(boxId);
     await until(async () => {
-      const now = await samplerProcesses();
+      const now = await samplerProcesses(box);
       return now.length === 1 && now[0] !== before[0] && pool.stats().connections === 1;
     }, 'a new sampler on one connection', 20_000);
     const count = samples().length;
@@ -148,6 +147,6 @@ describe.each(['c', 'bash'] as const)('metrics sampler on a lab box (%s)', (impl
 
   it('stop() ends the sampler on the box (EOF on its stdin), leaving nothing behind', async () => {
     await metrics.stop();
-    await until(async () => (await samplerProcesses()).length === 0, 'the sampler process gone', 10_000);
+    await until(async () => (await samplerProcesses(box)).length === 0, 'the sampler process gone', 10_000);
   });
 });

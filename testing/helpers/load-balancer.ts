@@ -1,8 +1,14 @@
 // Debian's nginx as the load balancer in front of several dashboard processes, run as the test's own process with
-// its own configuration (testing/nginx/dashboards.conf) on loopback ports, and the dashboard processes themselves.
+// its own configuration (testing/nginx/dashboards.conf) on loopback ports, the dashboard processes themselves, the
+// boxes they share, and the sampler processes counted on a box.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
+import { createBox } from '../../server/boxes/boxes';
+import { loadEnv } from '../../server/env';
+import { startServices, stopServices } from '../../server/services';
+import type { LabBox } from '../lab/lab';
 import { REPO_DIR, startProcess, type Running } from './process';
 import { until } from './wait';
 
@@ -67,4 +73,34 @@ export async function startDashboardProcess(runnerId: string, env: Record<string
     running.exited.then((ran) => Promise.reject(new Error(`dashboard process ${runnerId} exited with code ${ran.code}: ${ran.stderr.trim().slice(-2000)}`))),
   ]);
   return { runnerId, port: Number(listening), running };
+}
+
+/**
+ * Adds the lab boxes to the dashboards' database (`env`, as the processes get it) as `${prefix}-0`, `${prefix}-1`...
+ * with the dashboard's own key, through the dashboard's own code in this process, which then leaves the registry
+ * before the real processes start. Resolves with the boxes' ids, in order.
+ */
+export async function addSharedBoxes(env: Record<string, string>, boxes: readonly LabBox[], prefix: string): Promise<string[]> {
+  const { services: setup } = await startServices(loadEnv({ ...env, JOB_RUNNER_ID: `${prefix}-setup` }), { pollStatus: false });
+  try {
+    const admin = await setup.db.user.findFirstOrThrow({ where: { role: 'admin' } });
+    const actor = { id: admin.id, email: admin.email, name: admin.name, role: 'admin' as const };
+    const limit = pLimit(8);
+    await Promise.all(boxes.map((box) => limit(() => box.authorize(setup.dashboardPublicKey))));
+    const ids: string[] = [];
+    for (const [i, box] of boxes.entries()) {
+      const created = await createBox(setup.db, setup.secrets, actor, {
+        name: `${prefix}-${i}`, host: box.host, port: box.port, sshUser: 'dev', tags: [], notes: '', memberIds: [], auth: { method: 'dashboard-key' },
+      });
+      ids.push(created.id);
+    }
+    return ids;
+  } finally {
+    await stopServices(setup);
+  }
+}
+
+/** The sampler processes running on a box (the compiled one, or the bash one where it fell back): one per stream. */
+export async function samplerProcesses(box: LabBox): Promise<string[]> {
+  return (await box.root("pgrep -u dev -f -- '^bash --noprofile --norc -c|/boxyard-sampler-' || true")).stdout.trim().split('\n').filter(Boolean);
 }
