@@ -1,6 +1,6 @@
-import pg from 'pg';
 import { logger } from '../log';
 import { errorMessage } from '../../lib/errors';
+import { KeptConnection } from './kept-connection';
 
 const log = logger.child({ module: 'cluster' });
 
@@ -20,34 +20,33 @@ interface Envelope {
  * message replaces (samples, a box's ports), never something that must arrive. A process does not hear itself.
  */
 export class NotifyChannel {
-  private client: pg.Client | null = null;
+  private readonly connection: KeptConnection;
   private readonly listeners: ((from: string, body: unknown) => void)[] = [];
-  private stopped = false;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private connecting: Promise<void> | null = null;
 
   constructor(
-    private readonly databaseUrl: string,
+    databaseUrl: string,
     /** The channel's name (an SQL identifier: letters, digits, underscores). */
     private readonly channel: string,
     private readonly runnerId: string,
   ) {
     if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`"${channel}" is not a plain SQL identifier`);
+    this.connection = new KeptConnection({
+      databaseUrl,
+      purpose: 'the notification connection',
+      onConnect: async (client) => {
+        await client.query(`LISTEN ${channel}`);
+      },
+      onNotification: (payload) => this.deliver(payload),
+    });
   }
 
   /** Connects and listens; a connection lost later is re-made every second until stop(). */
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.connect();
+  start(): Promise<void> {
+    return this.connection.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    await this.connecting?.catch(() => {});
-    const client = this.client;
-    this.client = null;
-    await client?.end().catch(() => {});
+  stop(): Promise<void> {
+    return this.connection.stop();
   }
 
   onMessage(listener: (from: string, body: unknown) => void): void {
@@ -61,7 +60,7 @@ export class NotifyChannel {
   async publish(body: unknown): Promise<boolean> {
     const payload = JSON.stringify({ from: this.runnerId, body } satisfies Envelope);
     if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) return false;
-    const client = this.client;
+    const client = this.connection.current();
     if (!client) return false;
     try {
       await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
@@ -70,38 +69,6 @@ export class NotifyChannel {
       log.debug({ err: errorMessage(error) }, 'could not send a notification to the other dashboard processes');
       return false;
     }
-  }
-
-  private connect(): Promise<void> {
-    this.connecting ??= this.openClient().finally(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
-  }
-
-  private async openClient(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, connectionTimeoutMillis: 5_000 });
-    client.on('notification', (message) => this.deliver(message.payload));
-    client.on('error', (error) => log.warn({ err: errorMessage(error) }, 'the notification connection failed'));
-    client.on('end', () => {
-      if (this.client === client) this.client = null;
-      this.scheduleReconnect();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${this.channel}`);
-    if (this.stopped) await client.end();
-    else this.client = client;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect().catch((error: unknown) => {
-        log.warn({ err: errorMessage(error) }, 'could not reconnect the notification connection; trying again');
-        this.scheduleReconnect();
-      });
-    }, 1_000);
   }
 
   private deliver(payload: string | undefined): void {

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import type { Db } from '../db/client';
 import { AppError } from '../errors';
 import { logger } from '../log';
 import { errorMessage } from '../../lib/errors';
+import { KeptConnection } from './kept-connection';
 
 const log = logger.child({ module: 'cluster' });
 
@@ -79,78 +79,13 @@ export interface RegistryOptions {
   /**
    * With the database's URL, the process also keeps an idle connection of its own named after its start
    * (`application_name`), and a process whose heartbeat is late and that has no such connection any more is dead at
-   * once rather than after its ttl: a killed process's connections close with it (see Presence).
+   * once rather than after its ttl: a killed process's connections close with it (see `presence`).
    */
   databaseUrl?: string;
 }
 
 /** How a process start names its presence connection: this and its instance (pg_stat_activity.application_name). */
 const PRESENCE_PREFIX = 'boxyard-process ';
-
-/**
- * The idle connection that says a process start is alive: PostgreSQL drops it the moment the process dies (SIGKILL
- * included), long before the process's registration runs out. Re-made every second while lost.
- */
-class Presence {
-  private client: pg.Client | null = null;
-  private connectedAt: number | null = null;
-  private retry: NodeJS.Timeout | null = null;
-  private stopped = false;
-
-  constructor(
-    private readonly databaseUrl: string,
-    private readonly name: string,
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    void this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    const client = this.client;
-    this.client = null;
-    this.connectedAt = null;
-    await client?.end().catch(() => {});
-  }
-
-  /** How long the connection has been up without a break; 0 while it is down. */
-  upForMs(): number {
-    return this.connectedAt === null ? 0 : performance.now() - this.connectedAt;
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: this.name, connectionTimeoutMillis: 5_000 });
-    client.on('error', (error) => log.debug({ err: errorMessage(error) }, 'the presence connection failed'));
-    client.on('end', () => {
-      if (this.client !== client) return;
-      this.client = null;
-      this.connectedAt = null;
-      this.again();
-    });
-    try {
-      await client.connect();
-    } catch {
-      this.again();
-      return;
-    }
-    if (this.stopped) await client.end().catch(() => {});
-    else {
-      this.client = client;
-      this.connectedAt = performance.now();
-    }
-  }
-
-  private again(): void {
-    if (this.stopped || this.retry) return;
-    this.retry = setTimeout(() => {
-      this.retry = null;
-      void this.connect();
-    }, 1_000);
-  }
-}
 
 /**
  * The dashboard processes on one PostgreSQL database (raw SQL: `now()` is the database's clock; Prisma stores UTC
@@ -172,7 +107,11 @@ export class ProcessRegistry implements Membership {
   private readonly listeners: ((gone: readonly string[]) => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
-  private readonly presence: Presence | null;
+  /**
+   * An idle connection named after this start: PostgreSQL drops it the moment the process dies (SIGKILL included),
+   * long before the registration runs out, which tells the others.
+   */
+  private readonly presence: KeptConnection | null;
 
   constructor(
     private readonly db: Db,
@@ -182,7 +121,9 @@ export class ProcessRegistry implements Membership {
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
     this.ttlMs = options.ttlMs ?? 9_000;
     this.now = options.now ?? (() => performance.now());
-    this.presence = options.databaseUrl ? new Presence(options.databaseUrl, PRESENCE_PREFIX + this.instance) : null;
+    this.presence = options.databaseUrl
+      ? new KeptConnection({ databaseUrl: options.databaseUrl, purpose: 'the presence connection', applicationName: PRESENCE_PREFIX + this.instance })
+      : null;
   }
 
   /** Registers this process, or throws CONFLICT while another live process has the same runner id. */
@@ -190,7 +131,8 @@ export class ProcessRegistry implements Membership {
     if (this.timer) return;
     const sent = this.now();
     if (!(await this.register())) throw await this.refusal();
-    this.presence?.start();
+    // Not awaited: until it is up, others judge this process by its heartbeat alone (the next tries follow by themselves).
+    this.presence?.start().catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'could not open the presence connection; trying again'));
     this.lastBeat = sent;
     await this.readMembers();
     log.info({ runner: this.runnerId, live: this.members }, 'dashboard process registered');
