@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as PostgresPrismaClient } from './generated/postgres/client';
 import { Prisma, PrismaClient as SqlitePrismaClient } from './generated/sqlite/client';
 import { dbProvider, sqliteFilePath } from './url';
+import { AppError, DATABASE_UNAVAILABLE_MESSAGE } from '../errors';
 
 export { dbProvider, type DbProvider } from './url';
 
@@ -70,6 +71,11 @@ export function isDatabaseUnreachable(error: unknown): boolean {
     if (driverSaysUnreachable((cause.meta?.driverAdapterError as { cause?: DriverErrorPayload } | undefined)?.cause)) return true;
   }
   return false;
+}
+
+/** The AppError every edge answers with when `error` is the database not answering (isDatabaseUnreachable); else null. */
+export function databaseUnavailable(error: unknown): AppError | null {
+  return isDatabaseUnreachable(error) ? new AppError('DATABASE_UNAVAILABLE', DATABASE_UNAVAILABLE_MESSAGE, { cause: error }) : null;
 }
 
 /** What the driver adapter says went wrong (@prisma/driver-adapter-utils' error payload). */

@@ -7,8 +7,8 @@ import { TRPC_PATH } from '../../lib/trpc-path';
 import { TUNNEL_PATH } from '../../lib/tunnel-protocol';
 import { recordAudit, systemActor } from '../audit/audit';
 import { CLIENT_ADDRESS_HEADER } from '../auth/sign-in-limits';
-import { isDatabaseUnreachable } from '../db/client';
-import { appErrorStatus, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_FAILURE_MESSAGE, isAppError, type AppError } from '../errors';
+import { databaseUnavailable } from '../db/client';
+import { appErrorStatus, INTERNAL_FAILURE_MESSAGE, isAppError, type AppError } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 import { MAX_AUTH_BODY_BYTES, withBodyLimit } from './body-limit';
@@ -172,15 +172,17 @@ function findRoute<Handler>(routes: Route<Handler>[], pathname: string): Route<H
   return routes.find((route) => pathname === route.path || (route.subtree && pathname.startsWith(`${route.path}/`)));
 }
 
-/** A route that threw: an AppError keeps its status and message; anything else is logged and stays on the server. */
-function answerFailure(res: ServerResponse, error: unknown, path: string): void {
-  const unreachable = isDatabaseUnreachable(error);
-  if (!unreachable && (!isAppError(error) || error.code === 'INTERNAL')) logger.error({ err: error, path }, 'HTTP route failed');
+/**
+ * A route that threw: an AppError keeps its status and message, as does the database not answering (503, not this
+ * request's fault); anything else is logged and stays on the server.
+ */
+function answerFailure(res: ServerResponse, thrown: unknown, path: string): void {
+  const error = databaseUnavailable(thrown) ?? thrown;
+  if (!isAppError(error) || error.code === 'INTERNAL') logger.error({ err: error, path }, 'HTTP route failed');
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (isAppError(error)) sendJson(res, appErrorStatus[error.code].http, { error: error.message });
-  else if (unreachable) sendJson(res, appErrorStatus.DATABASE_UNAVAILABLE.http, { error: DATABASE_UNAVAILABLE_MESSAGE });
   else sendJson(res, 500, { error: INTERNAL_FAILURE_MESSAGE });
 }

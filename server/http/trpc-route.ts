@@ -3,8 +3,8 @@ import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { MAX_BATCH_CALLS, MAX_SIGNED_OUT_BATCH_CALLS, MAX_TRPC_BODY_BYTES, TRPC_PATH } from '../../lib/trpc-path';
 import { recordAudit, systemActor } from '../audit/audit';
-import { isDatabaseUnreachable } from '../db/client';
-import { AppError, appErrorStatus, DATABASE_UNAVAILABLE_MESSAGE, type AppErrorCode } from '../errors';
+import { databaseUnavailable } from '../db/client';
+import { AppError, appErrorStatus, type AppErrorCode } from '../errors';
 import type { Services } from '../services';
 import type { Context } from '../trpc/init';
 import { appRouter } from '../trpc/router';
@@ -29,7 +29,8 @@ export function createTrpcRoute(services: Services, identify: (req: IncomingMess
       const calls = info.calls.length;
       if (calls > MAX_BATCH_CALLS) throw refusal('BAD_INPUT', `One request holds at most ${MAX_BATCH_CALLS} calls; send the others in another request.`);
       const identity = await identify(req).catch((error: unknown) => {
-        throw isDatabaseUnreachable(error) ? refusal('DATABASE_UNAVAILABLE', DATABASE_UNAVAILABLE_MESSAGE) : error;
+        const unavailable = databaseUnavailable(error);
+        throw unavailable ? refusal(unavailable.code, unavailable.message) : error;
       });
       if (identity.user) return { services, user: identity.user };
       if (identity.refusal === 'password-change-pending') return { services, user: null, pendingUser: identity.pendingUser, refusal: identityRefusalMessage(identity.refusal) };

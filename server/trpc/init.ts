@@ -5,8 +5,8 @@ import { MAX_TRPC_BODY_BYTES } from '../../lib/trpc-path';
 import { issuesSentence, recordId } from '../../lib/validation';
 import type { SessionUser } from '../boxes/access';
 import { getBoxRow } from '../boxes/boxes';
-import { isDatabaseUnreachable } from '../db/client';
-import { AppError, appErrorStatus, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_FAILURE_MESSAGE } from '../errors';
+import { databaseUnavailable } from '../db/client';
+import { AppError, appErrorStatus, INTERNAL_FAILURE_MESSAGE } from '../errors';
 import { logger } from '../log';
 import type { Services } from '../services';
 
@@ -77,7 +77,8 @@ const mapAppErrors = t.middleware(async ({ ctx, next, path, type }) => {
     const cause = result.error.cause;
     if (cause instanceof AppError) throw asTrpcError(cause);
     // Not a fault of this request: said as such (503), and left out of the error log (the health route reports it).
-    if (isDatabaseUnreachable(cause)) throw asTrpcError(new AppError('DATABASE_UNAVAILABLE', DATABASE_UNAVAILABLE_MESSAGE, { cause }));
+    const unavailable = databaseUnavailable(cause);
+    if (unavailable) throw asTrpcError(unavailable);
     if (result.error.code === 'INTERNAL_SERVER_ERROR') logger.error({ err: cause ?? result.error, path }, 'procedure failed');
   }
   // A subscription's own checks run when its first event is asked for (jobs.logs looks its job up then): its refusal
