@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../../lib/terminal-protocol';
@@ -45,6 +46,7 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
   const dataDir = mkdtempSync(path.join(tmpdir(), 'boxyard-terminals-'));
   const { services } = await startServices(loadEnv({ BOXYARD_DATA_DIR: dataDir, BOXYARD_ADMIN_PASSWORD: PASSWORD, ...env }), { pollStatus: false });
   const servers: Server[] = [];
+  const sockets = new Set<Socket>();
 
   const signIn = async (email: string): Promise<string> => {
     const response = await services.auth.api.signInEmail({ body: { email, password: PASSWORD }, asResponse: true });
@@ -70,6 +72,10 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
       server.on('upgrade', (req, socket, head) => {
         if (!edge.handleUpgrade(req, socket, head)) socket.destroy();
       });
+      server.on('connection', (socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
       servers.push(server);
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -93,9 +99,13 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
       return { id: created.id, name: created.name };
     },
     async stop() {
-      for (const server of servers) server.closeAllConnections();
-      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+      // As the dashboard's shutdown does: stop accepting, end the sessions (their close codes go out), then let go
+      // of what is left, such as an upgraded socket whose client stopped reading and so never takes its close frame.
+      const closed = servers.map((server) => new Promise((resolve) => server.close(resolve)));
       await stopServices(services);
+      const allClosed = Promise.all(closed);
+      if (!(await Promise.race([allClosed.then(() => true), delay(2_000, false)]))) for (const socket of sockets) socket.destroy();
+      await allClosed;
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
