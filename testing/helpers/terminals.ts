@@ -5,7 +5,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { TERMINAL_PATH, type ClientMessage, type ServerMessage } from '../../lib/terminal-protocol';
@@ -99,13 +98,14 @@ export async function startBackend(env: Record<string, string> = {}): Promise<Ba
       return { id: created.id, name: created.name };
     },
     async stop() {
-      // As the dashboard's shutdown does: stop accepting, end the sessions (their close codes go out), then let go
-      // of what is left, such as an upgraded socket whose client stopped reading and so never takes its close frame.
-      const closed = servers.map((server) => new Promise((resolve) => server.close(resolve)));
+      // As the dashboard's shutdown does: stop accepting, then end the sessions (their close codes go out).
+      for (const server of servers) server.closeAllConnections(); // the HTTP ones; upgraded sockets are the sessions'
+      const closed = Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
       await stopServices(services);
-      const allClosed = Promise.all(closed);
-      if (!(await Promise.race([allClosed.then(() => true), delay(2_000, false)]))) for (const socket of sockets) socket.destroy();
-      await allClosed;
+      // An upgraded socket whose client stopped reading never takes its close frame: let go of it after a grace.
+      const lingering = setTimeout(() => sockets.forEach((socket) => socket.destroy()), 2_000);
+      await closed;
+      clearTimeout(lingering);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
