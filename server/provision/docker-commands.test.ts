@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sh, type ShellCommand } from '../ssh/quote';
 import {
   addToDockerGroupCommand,
+  aptLockBusy,
   daemonEnabledCommand,
   dockerInfoAsUserCommand,
   enginePackage,
@@ -181,6 +182,11 @@ describe('explaining a failed install in plain words', () => {
     expect(explainFailure('apt', 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)\nE: Unable to acquire the dpkg frontend lock', 100)).toBe(
       'another process holds the apt lock (unattended-upgrades or another apt run) and kept it for more than 120 s; wait for it to finish and run the job again',
     );
+    // apt-get update on the package lists' lock, as a resumed job met its own cut-off earlier run in CI.
+    const listsLock = 'Reading package lists...\nE: Could not get lock /var/lib/apt/lists/lock. It is held by process 265 (apt-get)\nE: Unable to lock directory /var/lib/apt/lists/';
+    expect(aptLockBusy(listsLock)).toBe(true);
+    expect(explainFailure('apt', listsLock, 100)).toMatch(/^another process holds the apt lock/);
+    expect(aptLockBusy('E: Unable to locate package docker.io')).toBe(false);
     expect(explainFailure('apt', "dpkg: error processing archive /var/cache/apt/archives/docker.io.deb (--unpack):\n cannot copy extracted data for './usr/bin/dockerd' to '/usr/bin/dockerd.dpkg-new': failed to write (No space left on device)", 100)).toBe(
       'the box ran out of disk space while installing packages; free some space and run the job again',
     );

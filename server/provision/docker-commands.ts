@@ -8,7 +8,11 @@ import { asRoot, type Platform } from './platform';
 
 export type DockerSource = 'distro' | 'docker-ce';
 
-/** apt waits this long for another apt/dpkg (unattended-upgrades, a user) to release its lock. */
+/**
+ * How long a step waits for another apt/dpkg (unattended-upgrades, a user, an earlier attempt of the same step still
+ * finishing on the box) to release apt's locks: apt itself waits this long for dpkg's lock (DPkg::Lock::Timeout), and
+ * the recipe as long for the package lists' lock, which apt-get update does not wait for.
+ */
 export const APT_LOCK_TIMEOUT_S = 120;
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 /** dockerd writes it at start-up, whatever started it; the no-init fallback also uses it to stop dockerd. */
@@ -133,6 +137,11 @@ export function repairDpkgCommand(platform: Platform): PlannedCommand {
   return { command: asRoot(platform, sh`DEBIAN_FRONTEND=noninteractive dpkg --configure -a`), timeoutMs: INSTALL_TIMEOUT_MS, kind: 'apt' };
 }
 
+/** apt stopped because another apt or dpkg run holds one of its locks (the package lists' or dpkg's). */
+export function aptLockBusy(output: string): boolean {
+  return /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock/i.test(output);
+}
+
 export function needsDpkgRepair(output: string): boolean {
   return /dpkg was interrupted/i.test(output);
 }
@@ -152,7 +161,7 @@ export function explainFailure(kind: OutputKind, output: string, code: number | 
   }
   switch (kind) {
     case 'apt': {
-      if (/Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock/i.test(output)) {
+      if (aptLockBusy(output)) {
         return `another process holds the apt lock (unattended-upgrades or another apt run) and kept it for more than ${APT_LOCK_TIMEOUT_S} s; wait for it to finish and run the job again`;
       }
       if (/Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect to|Could not connect to|Network is unreachable|Connection timed out/i.test(output)) {

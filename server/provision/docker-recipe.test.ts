@@ -192,6 +192,27 @@ describe('Docker provisioning of a Debian lab box', () => {
     expect(await dockerAsBoxUser(id)).toMatch(/json-file$/);
   }, 300_000);
 
+  it("waits for another apt run that holds the package lists' lock, which apt-get update does not wait for", async () => {
+    const { lab, id } = await labBox('apt-lock-box');
+    // What a dashboard stopped mid-update leaves on the box: its apt-get update still running, holding the lists'
+    // lock. perl-base (in every Debian) takes the same kind of lock as apt, an fcntl write lock, and holds it.
+    const holdListsLock =
+      'perl -MFcntl -e \'open(my $f, ">>", "/var/lib/apt/lists/lock") or die $!; my $lock = pack("s s x4 q q i x4", F_WRLCK, 0, 0, 0, 0); ' +
+      'fcntl($f, F_SETLKW, $lock) or die $!; open(my $held, ">", "/tmp/lists-lock-held") or die $!; close $held; sleep 600\'';
+    await root(lab, `nohup ${holdListsLock} >/dev/null 2>&1 &`);
+    await expect.poll(async () => (await lab.root('test -e /tmp/lists-lock-held')).code, { timeout: 10_000, interval: 100 }).toBe(0);
+
+    const { jobId } = await provisionDocker(services, admin, { boxId: id, ...wanted });
+    await until(async () => (await logText(jobId)).includes("Another apt run holds apt's lock: waiting up to 120 s for it to finish."), 'the job to wait for the lock', 120_000);
+    expect((await job(jobId)).status).toBe('running');
+    await root(lab, 'pkill -x perl');
+
+    const done = await finished(jobId);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe('succeeded');
+    expect((await lab.root("dpkg-query -W -f='${db:Status-Abbrev}' docker.io")).stdout.trim()).toBe('ii');
+  }, 300_000);
+
   it('finishes a dpkg run that died mid-install (dpkg --configure -a) before installing again', async () => {
     const { lab, id } = await labBox('killed-dpkg-box');
     const { jobId } = await provisionDocker(services, admin, { boxId: id, ...wanted });

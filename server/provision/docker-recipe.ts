@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { untilAborted } from '../abort';
 import { boxOf, probeStep, StepFailed, type Recipe, type Step, type StepContext } from '../jobs/recipe';
 import type { ExecResult } from '../ssh/pool';
 import { sh } from '../ssh/quote';
@@ -6,6 +8,8 @@ import { installDeveloperKeys } from './authorized-keys';
 import { daemonJsonSettings, defaultDaemonJson, mergeDaemonJson, parseDaemonJson, renderDaemonJson, sameJson, type JsonObject } from './daemon-json';
 import {
   addToDockerGroupCommand,
+  aptLockBusy,
+  APT_LOCK_TIMEOUT_S,
   daemonAnswersCommand,
   daemonConfigStaleCommand,
   daemonEnabledCommand,
@@ -61,13 +65,36 @@ function lastLines(text: string, count: number): string {
   return text.trim().split('\n').slice(-count).join('\n');
 }
 
-/** Runs a planned command; a failure becomes a plain StepFailed. apt first finishes a dpkg run that was cut short. */
-async function runPlanned(ctx: Ctx, planned: PlannedCommand): Promise<ExecResult> {
+const APT_LOCK_POLL_MS = 2_000;
+
+/**
+ * Runs an apt command again while another apt run holds apt's lock, for up to APT_LOCK_TIMEOUT_S. apt-get update
+ * fails at once on the package lists' lock, and the usual holder is this very step's earlier attempt: a dashboard
+ * stopped mid-step leaves its apt-get running on the box (closing the SSH channel does not stop it) until it finishes.
+ */
+async function execWaitingForAptLock(ctx: Ctx, planned: PlannedCommand): Promise<ExecResult> {
+  const deadline = Date.now() + APT_LOCK_TIMEOUT_S * 1000;
   let result = await ctx.exec(planned.command, { timeoutMs: planned.timeoutMs });
+  let waiting = false;
+  while (result.code !== 0 && planned.kind === 'apt' && aptLockBusy(outputOf(result)) && Date.now() < deadline) {
+    if (!waiting) await ctx.log(`Another apt run holds apt's lock: waiting up to ${APT_LOCK_TIMEOUT_S} s for it to finish.`, 'warn');
+    waiting = true;
+    await untilAborted(sleep(APT_LOCK_POLL_MS), ctx.signal);
+    result = await ctx.exec(planned.command, { timeoutMs: planned.timeoutMs });
+  }
+  return result;
+}
+
+/**
+ * Runs a planned command; a failure becomes a plain StepFailed. apt waits for another apt run's lock and first
+ * finishes a dpkg run that was cut short.
+ */
+async function runPlanned(ctx: Ctx, planned: PlannedCommand): Promise<ExecResult> {
+  let result = await execWaitingForAptLock(ctx, planned);
   if (result.code !== 0 && planned.kind === 'apt' && needsDpkgRepair(outputOf(result))) {
     await ctx.log('A previous dpkg run was cut short (e.g. the connection dropped mid-install): finishing it first.', 'warn');
     await runPlanned(ctx, repairDpkgCommand(platformOf(ctx)));
-    result = await ctx.exec(planned.command, { timeoutMs: planned.timeoutMs });
+    result = await execWaitingForAptLock(ctx, planned);
   }
   if (result.code !== 0) throw new StepFailed(explainFailure(planned.kind, outputOf(result), result.code));
   return result;
