@@ -1,10 +1,12 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, dbProvider, isDatabaseUnreachable, isUniqueViolation, type Db } from './client';
 import { applyMigrations } from './migrate';
-import { providers, testDatabases } from '../../testing/helpers/databases';
+import { postgresConnectTimeoutMs } from './url';
+import { providers, sql, testDatabases } from '../../testing/helpers/databases';
 import { startPrivatePostgres } from '../../testing/helpers/postgres-cluster';
 import { freePort } from '../../testing/helpers/process';
 import { until } from '../../testing/helpers/wait';
@@ -24,6 +26,21 @@ describe('dbProvider', () => {
 
   it('refuses an in-memory SQLite database, which migrations could never reach', () => {
     expect(() => createDb('file::memory:')).toThrow(/must name a file/);
+  });
+});
+
+describe('postgresConnectTimeoutMs', () => {
+  it("is the URL's connect_timeout in seconds, as libpq reads it, or 10 s", () => {
+    expect(postgresConnectTimeoutMs('postgresql://u:p@db:5432/boxyard')).toBe(10_000);
+    expect(postgresConnectTimeoutMs('postgresql://u:p@db:5432/boxyard?sslmode=require&connect_timeout=3')).toBe(3_000);
+  });
+
+  it('refuses a connect_timeout that is not a whole number of seconds, saying what to write', () => {
+    for (const value of ['0', '-1', '2.5', 'ten', '']) {
+      expect(() => postgresConnectTimeoutMs(`postgresql://u:p@db/boxyard?connect_timeout=${value}`)).toThrow(
+        'connect_timeout in DATABASE_URL must be a whole number of seconds from 1, e.g. connect_timeout=10.',
+      );
+    }
   });
 });
 
@@ -192,6 +209,37 @@ describe('isDatabaseUnreachable', () => {
       expect(isDatabaseUnreachable(byRaw)).toBe(true);
       expect(isDatabaseUnreachable(new Error('could not get the session', { cause: byModel }))).toBe(true);
       expect(isDatabaseUnreachable(new Error("Can't reach database server"))).toBe(false);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it('is true, within connect_timeout, for a server that takes the connection and never answers', async () => {
+    // A hung server or a half-open path: node-postgres alone would wait for ever.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const db = createDb(`postgresql://nobody:nothing@127.0.0.1:${(silent.address() as net.AddressInfo).port}/absent?connect_timeout=1`);
+    try {
+      const started = Date.now();
+      const failed = await db.user.findFirst().catch((caught: unknown) => caught);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(isDatabaseUnreachable(failed)).toBe(true);
+    } finally {
+      await db.$disconnect();
+      silent.close();
+    }
+  });
+
+  it('is true, within connect_timeout, for a query that waited that long for one of the pool\'s connections', async () => {
+    const url = await testDatabases('postgres', 'client-pool')();
+    const db = createDb(`${url}?connect_timeout=1`);
+    try {
+      // node-postgres's pool holds 10 connections: all busy for 3 s, so the 11th query waits for one.
+      const busy = Array.from({ length: 10 }, () => db.$queryRaw`SELECT pg_sleep(3)::text`.then(() => 'done'));
+      await until(async () => Number((await sql(url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(3)%'"))[0]?.n) === 10, 'the pool to be busy', 10_000);
+      const waited = await db.$queryRaw`SELECT 1`.catch((caught: unknown) => caught);
+      expect(isDatabaseUnreachable(waited)).toBe(true);
+      expect(await Promise.all(busy)).toEqual(Array(10).fill('done'));
     } finally {
       await db.$disconnect();
     }

@@ -4,7 +4,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as PostgresPrismaClient } from './generated/postgres/client';
 import { Prisma, PrismaClient as SqlitePrismaClient } from './generated/sqlite/client';
-import { dbProvider, sqliteFilePath } from './url';
+import { dbProvider, postgresConnectTimeoutMs, sqliteFilePath } from './url';
 import { AppError, DATABASE_UNAVAILABLE_MESSAGE } from '../errors';
 
 export { dbProvider, type DbProvider } from './url';
@@ -33,7 +33,9 @@ export function createDb(databaseUrl: string): Db {
     case 'postgres':
       // Not assignable as is, only because the PostgreSQL client accepts more (isolation levels other than
       // Serializable, `mode` in string filters): the cast narrows it to the API both providers share (see Db).
-      return new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) }) as Db;
+      return new PostgresPrismaClient({
+        adapter: new PrismaPg({ connectionString: databaseUrl, connectionTimeoutMillis: postgresConnectTimeoutMs(databaseUrl) }),
+      }) as Db;
   }
 }
 
@@ -49,10 +51,15 @@ const UNREACHABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', '
 const UNREACHABLE_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
 
 /**
- * node-postgres's own errors for a connection lost under a query (lib/client.js), which Prisma passes on unwrapped:
- * they carry no code, so their fixed wording is the only way to tell them (pinned by client.test.ts's restart case).
+ * node-postgres's own errors for a connection lost under a query (pg's lib/client.js) or not had within the connect
+ * timeout (pg-pool), which Prisma passes on unwrapped: they carry no code, so their fixed wording is the only way to
+ * tell them (pinned by client.test.ts's restart and timeout cases).
  */
-const PG_CONNECTION_LOST = new Set(['Connection terminated unexpectedly', 'Client has encountered a connection error and is not queryable']);
+const PG_CONNECTION_LOST = new Set([
+  'Connection terminated unexpectedly',
+  'Client has encountered a connection error and is not queryable',
+  'timeout exceeded when trying to connect',
+]);
 
 /**
  * True when `error`, or an error it was wrapped in (better-auth keeps the cause), says the database did not answer

@@ -10,7 +10,7 @@ import { setTimeout } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { dbProvider, sqliteFilePath, type DbProvider } from './url';
+import { dbProvider, postgresConnectTimeoutMs, sqliteFilePath, type DbProvider } from './url';
 import { errorMessage } from '../../lib/errors';
 
 export interface ApplyMigrationsOptions {
@@ -244,7 +244,7 @@ async function switchToWal(db: Database.Database): Promise<void> {
 const PRISMA_ADVISORY_LOCK_KEY = 72707369;
 
 async function applyPostgres(databaseUrl: string, local: LocalMigration[], log: (message: string) => void): Promise<string[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: postgresConnectTimeoutMs(databaseUrl) });
   await client.connect();
   try {
     const { rows: locked } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRISMA_ADVISORY_LOCK_KEY]);

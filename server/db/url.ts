@@ -27,3 +27,21 @@ export function sqliteFilePath(databaseUrl: string): string {
   if (filePath === '' || filePath === ':memory:') throw new Error('A SQLite DATABASE_URL must name a file, e.g. file:./data/boxyard.db.');
   return path.resolve(filePath);
 }
+
+/** How long a new PostgreSQL connection may take before it fails, unless the URL says otherwise. */
+const DEFAULT_PG_CONNECT_TIMEOUT_S = 10;
+
+/**
+ * The connect timeout of a PostgreSQL URL in milliseconds: its `connect_timeout` (seconds, as libpq reads it) or
+ * 10 s. node-postgres has none by default, so a database that accepts TCP and never answers (a hung server, a
+ * half-open path) would hold a request forever instead of failing it with "cannot reach its database".
+ */
+export function postgresConnectTimeoutMs(databaseUrl: string): number {
+  const query = databaseUrl.includes('?') ? databaseUrl.slice(databaseUrl.indexOf('?') + 1) : '';
+  const value = new URLSearchParams(query).get('connect_timeout');
+  if (value === null) return DEFAULT_PG_CONNECT_TIMEOUT_S * 1000;
+  if (!/^[1-9]\d{0,4}$/.test(value)) {
+    throw new Error(`connect_timeout in DATABASE_URL must be a whole number of seconds from 1, e.g. connect_timeout=${DEFAULT_PG_CONNECT_TIMEOUT_S}.`);
+  }
+  return Number(value) * 1000;
+}
