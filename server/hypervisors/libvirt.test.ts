@@ -318,6 +318,37 @@ describe('LibvirtDriver', () => {
     expect(exec.pending).toEqual([]);
   });
 
+  it('clones again while libvirt refuses because another volume is being built in the pool, and fails at once on anything else', async () => {
+    // virt-clone's words in CI, where another test's clone was copying into the same pool.
+    const poolBusy = failed(
+      1,
+      "ERROR    Could not use path '/var/lib/boxyard-lab/pool/web-2.qcow2' for cloning: Cannot use storage /var/lib/boxyard-lab/pool/web-2.qcow2: internal error: pool 'boxyard-lab' has asynchronous jobs running.\n",
+    );
+    const free: ScriptedStep = { command: `LC_ALL=C virsh domuuid --domain 'web-2'`, result: failed(1, "error: failed to get domain 'web-2'\n") };
+    const cloneStep = (result: Partial<ExecResult>): ScriptedStep => ({ command: `virt-clone --original 'base' --name 'web-2' --auto-clone`, result });
+    const clock = fakeClock();
+    const { driver, exec } = driverWith([
+      LOCATE,
+      free,
+      { command: `command -v 'virt-clone'`, result: ok('/usr/bin/virt-clone\n') },
+      cloneStep(poolBusy),
+      cloneStep(poolBusy),
+      cloneStep(ok('')),
+      { command: `LC_ALL=C virsh dominfo --domain 'web-2'`, result: ok(DOMINFO_QUOTED_NAME.replace(`dev box "q'1"`, 'web-2')) },
+      free,
+      cloneStep(failed(1, "ERROR    Couldn't create storage volume 'web-2.qcow2': 'internal error: storage volume name 'web-2.qcow2' already in use.'\n")),
+    ], clock);
+    expect(await driver.clone({ id: 'x', name: 'base' }, 'web-2')).toMatchObject({ name: 'web-2', state: 'stopped' });
+    expect(clock.slept).toEqual([2_000, 2_000]);
+    await expectAppError(
+      driver.clone({ id: 'x', name: 'base' }, 'web-2'),
+      'REMOTE_COMMAND_FAILED',
+      "Cloning base failed on host kvm1: ERROR    Couldn't create storage volume 'web-2.qcow2': 'internal error: storage volume name 'web-2.qcow2' already in use.'",
+    );
+    expect(clock.slept).toEqual([2_000, 2_000]);
+    expect(exec.pending).toEqual([]);
+  });
+
   it('refuses a clone whose name is taken, before virt-clone runs', async () => {
     const { driver, exec } = driverWith([LOCATE, { command: `LC_ALL=C virsh domuuid --domain 'test'`, result: ok(`${ID}\n`) }]);
     await expectAppError(driver.clone({ id: 'x', name: 'base' }, 'test'), 'CONFLICT', 'A VM named test already exists on host kvm1.');

@@ -212,6 +212,17 @@ function domainGone(vm: VmRef, ctx: DriverContext) {
       : undefined;
 }
 
+/**
+ * libvirt refuses to refresh a storage pool while a volume is being built in it (another clone copying its disk, a
+ * volume being created), and virt-clone refreshes the pool before it makes anything: a clone started beside another
+ * on the same host failed at once. It is tried again until the pool is free, within the clone's time.
+ */
+function poolBusy(result: ExecResult): boolean {
+  return /pool '[^']*' has asynchronous jobs running/.test(result.stderr);
+}
+
+const POOL_BUSY_RETRY_MS = 2_000;
+
 export const libvirtCapabilities: DriverCapabilities = {
   vms: true,
   pause: true,
@@ -364,12 +375,14 @@ export class LibvirtDriver implements HypervisorDriver {
     await this.virtCloneTool.path();
     const connect = this.connectUri === undefined ? sh.raw('') : sh` --connect ${this.connectUri}`;
     // --original takes the domain's name, not its UUID.
-    await runChecked(
-      this.ctx,
-      sh`virt-clone${connect} --original ${template.name} --name ${newName} --auto-clone`,
-      `Cloning ${template.name}`,
-      { timeoutMs: CLONE_TIMEOUT_MS },
-    );
+    const command = sh`virt-clone${connect} --original ${template.name} --name ${newName} --auto-clone`;
+    const deadline = this.ctx.clock.now() + CLONE_TIMEOUT_MS;
+    for (;;) {
+      const result = await this.ctx.exec(command, { timeoutMs: Math.max(deadline - this.ctx.clock.now(), POOL_BUSY_RETRY_MS) });
+      if (result.code === 0) break;
+      if (!poolBusy(result) || this.ctx.clock.now() + POOL_BUSY_RETRY_MS > deadline) throw commandFailed(this.ctx, `Cloning ${template.name}`, result);
+      await this.ctx.clock.sleep(POOL_BUSY_RETRY_MS);
+    }
     const [clone] = parseDominfo(await this.run(sh`dominfo --domain ${newName}`, `Reading the clone ${newName}`));
     return findCloned(clone ? [clone] : [], newName, this.ctx);
   }
